@@ -1,0 +1,49 @@
+"""`blueprint` command line: one sub-command per stage.
+
+Each stage owns its sub-commands in `blueprint/<stage>/cli.py` through a
+`register(subparsers)` function. Those modules import heavy libraries (torch,
+OCR engines) inside their handlers, so `blueprint --help` stays fast.
+"""
+
+import argparse
+import importlib
+import sys
+
+from blueprint.errors import BlueprintError
+
+STAGE_CLIS = (
+    "blueprint.data.cli",      # blueprint data preview | shards
+    "blueprint.eval.cli",      # blueprint eval
+    "blueprint.train.cli",     # blueprint train STAGE
+    "blueprint.pipeline.cli",  # blueprint generate
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="blueprint", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module_name in STAGE_CLIS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name != module_name:  # a real missing dependency, not a stage not yet written
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except BlueprintError as e:
+        print(f"blueprint: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("blueprint: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Image sizes: the one place that says which sizes Blueprint accepts.
+
+Height and width must be multiples of 32 because the autoregressive token grid
+is H/32 x W/32 and the diffusion decoder's patch grid (VAE /8, patch 2) is
+H/16 x W/16 = that grid upsampled 2x.
+"""
+
+from blueprint.errors import BlueprintError
+
+MULTIPLE = 32
+MIN_SIDE = 128
+MAX_SIDE = 1024
+MAX_ASPECT = 2.0  # longer side / shorter side
+
+
+def check_size(
+    width: int, height: int, min_side: int = MIN_SIDE, max_side: int = MAX_SIDE
+) -> tuple[int, int]:
+    """Return (width, height) or raise BlueprintError naming what is wrong.
+
+    The data engine and the embedded model use the default range; a pipeline
+    over the official checkpoint passes its own (it was trained at 512-2048).
+    """
+    for name, v in (("width", width), ("height", height)):
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise BlueprintError(f"{name} must be an integer, got {v!r}")
+        if v % MULTIPLE:
+            raise BlueprintError(f"{name} {v} is not a multiple of {MULTIPLE}")
+        if not min_side <= v <= max_side:
+            raise BlueprintError(f"{name} {v} is out of range [{min_side}, {max_side}]")
+    if max(width, height) / min(width, height) > MAX_ASPECT:
+        raise BlueprintError(
+            f"aspect ratio {width}x{height} is outside 1:2 .. 2:1"
+        )
+    return width, height
+
+
+def parse_size(text: str, min_side: int = MIN_SIDE, max_side: int = MAX_SIDE) -> tuple[int, int]:
+    """Parse 'WxH' (or a single 'N' for a square) and check it."""
+    parts = text.lower().split("x")
+    try:
+        if len(parts) == 1:
+            width = height = int(parts[0])
+        elif len(parts) == 2:
+            width, height = int(parts[0]), int(parts[1])
+        else:
+            raise ValueError
+    except ValueError:
+        raise BlueprintError(f"size {text!r} is not of the form WIDTHxHEIGHT, e.g. 256x256") from None
+    return check_size(width, height, min_side, max_side)
