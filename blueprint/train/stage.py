@@ -6,10 +6,25 @@ on CPU), the optimizer, EMA, DDP, atomic safetensors checkpoints, exact resume,
 JSONL logs and the progress bar. A stage owns only what is specific to it:
 which modules it trains, what a batch is, and what the loss is.
 
+Each stage module (`blueprint.train.<name>`) exposes one factory:
+
+    def make_stage(args: StageArgs) -> Stage
+
+`make_stage` reads the components it needs from the model folder
+(`args.init_from or args.out_dir`, which the loop has already created from the
+configuration if it did not exist), builds everything on `args.device`, and
+raises `BlueprintError` for a missing prerequisite (see
+`blueprint.train.model_dir.require_trained`). A stage module with
+prerequisites also declares them as `NEEDS = ("vae", ...)` (stage names) so
+the CLI can refuse before it creates anything. Run a stage with
+`blueprint.train.loop.train(make_stage, args, LoopArgs(...))`.
+
 Exact resume rests on one rule: a batch is a pure function of
 (seed, step, rank). The data engine is procedural, so sample number
 `(step * world_size + rank) * batch_size + i` is drawn from its own seed and no
-data-loader state needs saving.
+data-loader state needs saving. Randomness inside `loss` (noise, timesteps,
+condition drop, dropout) uses the global torch RNG, which the loop reseeds from
+(seed, step, rank) before every step, so it is exact on resume as well.
 """
 
 from __future__ import annotations
@@ -24,22 +39,31 @@ import torch
 @dataclass
 class StageArgs:
     config: str            # model configuration name: "tiny", "small", "official"
-    out_dir: Path          # run folder: checkpoints, logs, exported component(s)
+    out_dir: Path          # run folder = model folder: components, checkpoints/<stage>/, logs/<stage>.jsonl
     data: str = "engine"   # "engine" (procedural) or a folder of image + caption files
     size: tuple[int, int] = (256, 256)  # (width, height) of training images
     batch_size: int = 8
     seed: int = 0
     init_from: Path | None = None  # a model folder whose earlier-stage components this stage needs
+    device: str = "cpu"    # set by the loop before it calls make_stage ("cuda:<local rank>" on GPU)
 
 
 class Stage(Protocol):
     name: str
+    # Optional attributes the loop reads with getattr():
+    #   ema_decay: float | None   EMA of the trainable weights, exported instead of the raw ones (default None)
+    #   lr: float                 the stage's default learning rate when the user gives none (default 1e-4)
 
     def trainable(self) -> dict[str, torch.nn.Module]:
         """Modules whose parameters the optimizer updates (and EMA tracks)."""
 
     def batch(self, step: int, rank: int, world_size: int) -> dict:
-        """The batch for this step and rank: deterministic in (seed, step, rank)."""
+        """The batch for this step and rank: deterministic in (seed, step, rank).
+
+        CPU tensors and plain Python values only (the loop moves tensors to the
+        device), and no global RNG: the loop may call it ahead of time in forked
+        DataLoader workers (`LoopArgs.workers`). Derive any randomness from step.
+        """
 
     def loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         """Scalar loss to minimise, plus metrics to log."""

@@ -1,0 +1,213 @@
+"""OCR engines behind one interface: tesseract (primary) and RapidOCR (second opinion).
+
+Every engine offers
+
+- `read_image(image) -> list[OcrWord]`: every word found in a whole image,
+  with its box (in the image's pixels) and a confidence in [0, 1];
+- `read_line(crop) -> str`: the single line of text in a crop;
+- `read(image, boxes) -> (words, lines)`: both at once, `lines[i]` being the
+  line read in `boxes[i]` (with a margin); the harness calls this one.
+
+Crops are turned into dark ink on white by `ink_image`, which removes the
+effect of the design's colours and of light-on-dark text.
+
+Tesseract: whole images are not given to tesseract's page layout analysis
+(it drops text inside panels and next to shapes); `detect.find_text_lines`
+finds candidate lines from pixels instead. All lines of an image, the
+candidates and the requested boxes, are scaled to one height (about 2x for
+small text, down for huge letters, which tesseract cannot read), stacked into
+one image and read in a single tesseract call (`--psm 6`, a uniform block of
+text): a tesseract call costs ~100 ms to start, so one call per image instead
+of one per line is what keeps a 320-image benchmark to a few minutes.
+
+RapidOCR (PP-OCR detection + recognition) reads whole images itself; crops
+go to its recogniser only. It loads three ONNX models (about 0.4 s), so build
+one engine and reuse it: `get_engine` caches one instance per name.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from blueprint.errors import BlueprintError
+from blueprint.eval.detect import find_text_lines
+
+ENGINES = ("tesseract", "rapidocr")
+
+# Every line is scaled to this height before tesseract reads it (cap height
+# ~30 px, where tesseract is most accurate), with half of it as gap between lines.
+LINE_HEIGHT = 48
+TESSERACT_PSM_BLOCK = 6
+# Words read with less confidence than this are mostly shapes, frame corners
+# and noise read as letters (measured: 0.45-0.6; clean words read 0.9+).
+TESSERACT_MIN_CONFIDENCE = 0.6
+RAPIDOCR_MIN_CONFIDENCE = 0.5
+# RapidOCR's detector misses small text: whole images are upscaled to this short side.
+RAPIDOCR_MIN_SIDE = 512
+# Margin around a line's box before it is read: a share of its height, at
+# least a few pixels, so a line slightly off its box is still whole while
+# neighbouring lines (at least ~half a line away) stay out.
+CROP_MARGIN_SHARE = 0.25
+CROP_MARGIN_MIN = 3
+
+
+@dataclass
+class OcrWord:
+    text: str
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the input image's pixels
+    confidence: float               # 0..1
+
+
+def crop_with_margin(image: Image.Image, box) -> Image.Image:
+    x0, y0, x1, y1 = box
+    margin = max(CROP_MARGIN_MIN, round(CROP_MARGIN_SHARE * (y1 - y0)))
+    return image.crop((max(0, x0 - margin), max(0, y0 - margin),
+                       min(image.width, x1 + margin), min(image.height, y1 + margin)))
+
+
+def ink_image(crop: Image.Image) -> Image.Image:
+    """Grey image of the crop's ink: white where it matches the crop's border colour.
+
+    The border of a crop taken with a margin is the text's local background,
+    so the colour distance to it separates ink from background whatever the
+    two colours are (red on green has almost no luminance contrast).
+    """
+    a = np.asarray(crop.convert("RGB"), dtype=np.float32)
+    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+    background = np.median(border, axis=0)
+    distance = np.linalg.norm(a - background, axis=2)
+    peak = max(float(distance.max()), 1.0)
+    grey = 255.0 - np.clip(distance / peak, 0.0, 1.0) * 255.0
+    return Image.fromarray(grey.astype(np.uint8), mode="L")
+
+
+def line_strip(crop: Image.Image, height: int = LINE_HEIGHT) -> Image.Image:
+    """The crop's ink, scaled to `height` pixels tall."""
+    ink = ink_image(crop)
+    width = max(1, round(ink.width * height / ink.height))
+    return ink.resize((width, height), Image.Resampling.LANCZOS)
+
+
+class TesseractEngine:
+    name = "tesseract"
+
+    def __init__(self):
+        import pytesseract
+
+        try:
+            pytesseract.get_tesseract_version()
+        except pytesseract.TesseractNotFoundError:
+            raise BlueprintError(
+                "tesseract is not installed (apt-get install tesseract-ocr), or not on PATH"
+            ) from None
+        # Tesseract is built with OpenMP and otherwise starts one thread per core
+        # for every call; with several calls in parallel that oversubscribes the
+        # CPU and runs slower than one thread per call.
+        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+        self._tesseract = pytesseract
+
+    def read_strips(self, crops: list[Image.Image]) -> list[list[tuple[str, float]]]:
+        """(word, confidence) pairs read in each crop, left to right; one tesseract call."""
+        if not crops:
+            return []
+        strips = [line_strip(c) for c in crops]
+        gap = LINE_HEIGHT // 2
+        canvas = Image.new("L", (max(s.width for s in strips) + 2 * gap, len(strips) * (LINE_HEIGHT + gap) + gap), 255)
+        for i, strip in enumerate(strips):
+            canvas.paste(strip, (gap, gap + i * (LINE_HEIGHT + gap)))
+        data = self._tesseract.image_to_data(
+            canvas, config=f"--psm {TESSERACT_PSM_BLOCK}", output_type=self._tesseract.Output.DICT
+        )
+        found: list[list[tuple[int, str, float]]] = [[] for _ in strips]
+        for i, text in enumerate(data["text"]):
+            if not text.strip():
+                continue
+            # The strip whose span (with half the gap each side) holds the word's centre.
+            centre = data["top"][i] + data["height"][i] / 2
+            k = int((centre - gap / 2) // (LINE_HEIGHT + gap))
+            if 0 <= k < len(strips):
+                found[k].append((data["left"][i], text.strip(), float(data["conf"][i]) / 100.0))
+        return [[(t, c) for _, t, c in sorted(words)] for words in found]
+
+    def read(self, image: Image.Image, boxes: list) -> tuple[list[OcrWord], list[str]]:
+        image = image.convert("RGB")
+        candidates = find_text_lines(image)
+        reads = self.read_strips([crop_with_margin(image, b) for b in candidates + list(boxes)])
+        words = [
+            OcrWord(text, box, confidence)
+            for box, line in zip(candidates, reads)
+            for text, confidence in line
+            if confidence >= TESSERACT_MIN_CONFIDENCE
+        ]
+        lines = [" ".join(t for t, _ in line) for line in reads[len(candidates):]]
+        return words, lines
+
+    def read_image(self, image: Image.Image) -> list[OcrWord]:
+        return self.read(image, [])[0]
+
+    def read_line(self, crop: Image.Image) -> str:
+        line = self.read_strips([crop])[0]
+        return " ".join(t for t, _ in line)
+
+
+class RapidOcrEngine:
+    name = "rapidocr"
+
+    def __init__(self):
+        from rapidocr_onnxruntime import RapidOCR
+
+        # The models ship inside the package: nothing is downloaded.
+        self._ocr = RapidOCR()
+        # The wrapper keeps per-call state on the instance, so calls are serialised.
+        self._lock = threading.Lock()
+
+    def _run(self, array: np.ndarray, **kwargs):
+        with self._lock:
+            result, _ = self._ocr(array, **kwargs)
+        return result or []
+
+    def read_image(self, image: Image.Image) -> list[OcrWord]:
+        factor = max(1, min(4, -(-RAPIDOCR_MIN_SIDE // min(image.size))))
+        if factor > 1:
+            image = image.resize((image.width * factor, image.height * factor), Image.Resampling.LANCZOS)
+        words = []
+        for points, text, confidence in self._run(np.asarray(image.convert("RGB"))):
+            confidence = float(confidence)
+            if confidence < RAPIDOCR_MIN_CONFIDENCE:
+                continue
+            xs = [p[0] / factor for p in points]
+            ys = [p[1] / factor for p in points]
+            box = (int(min(xs)), int(min(ys)), int(max(xs)) + 1, int(max(ys)) + 1)
+            # RapidOCR returns text lines; split them so both engines give words.
+            words += [OcrWord(word, box, confidence) for word in text.split()]
+        return words
+
+    def read_line(self, crop: Image.Image) -> str:
+        # Recognition only: the crop is already one line, and the detector would
+        # first resize it to 736 px on its short side (about 1.7 s a crop).
+        strip = line_strip(crop).convert("RGB")
+        result = self._run(np.asarray(strip), use_det=False, use_cls=False)
+        return " ".join(result[0][0].split()) if result else ""
+
+    def read(self, image: Image.Image, boxes: list) -> tuple[list[OcrWord], list[str]]:
+        image = image.convert("RGB")
+        return self.read_image(image), [self.read_line(crop_with_margin(image, b)) for b in boxes]
+
+
+_CACHE: dict[str, TesseractEngine | RapidOcrEngine] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def get_engine(name: str) -> TesseractEngine | RapidOcrEngine:
+    """The process-wide engine called `name` (built on first use)."""
+    if name not in ENGINES:
+        raise BlueprintError(f"unknown OCR engine {name!r}; expected one of {', '.join(ENGINES)}")
+    with _CACHE_LOCK:
+        if name not in _CACHE:
+            _CACHE[name] = TesseractEngine() if name == "tesseract" else RapidOcrEngine()
+        return _CACHE[name]

@@ -1,0 +1,83 @@
+"""Score one image against its spec: text read by OCR, and prompt adherence.
+
+For each OCR engine asked for, `score_image` reads
+
+- the whole image once (word accuracy and NED against all of the spec's texts), and
+- each text element's box, with a margin, as one line (exact match per element)
+
+and measures the adherence checks once from pixels (they need no OCR).
+The metric definitions live in `text.py` and `adherence.py`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from blueprint.data.spec import Spec
+from blueprint.eval import text as textmetrics
+from blueprint.eval.adherence import Check, adherence_score, check_adherence
+from blueprint.eval.ocr import get_engine
+
+@dataclass
+class LineRead:
+    element_id: int
+    target: str
+    read: str
+    match: bool
+
+
+@dataclass
+class TextScores:
+    engine: str
+    words_read: list[str]
+    word_accuracy: float | None   # None when the spec has no text
+    ned: float | None
+    exact: float | None           # share of text elements read exactly on their box
+    lines: list[LineRead] = field(default_factory=list)
+
+
+@dataclass
+class ImageResult:
+    id: str
+    kind: str
+    width: int
+    height: int
+    text: dict[str, TextScores]   # by engine name
+    checks: list[Check]
+    adherence: float | None
+    seconds: float
+    resized_from: tuple[int, int] | None = None  # the image's own size, if it was resized
+
+
+def read_text(image: Image.Image, spec: Spec, engine_name: str) -> TextScores:
+    texts = [e for e in spec.elements if e.kind == "text"]
+    words, reads = get_engine(engine_name).read(image, [e.box for e in texts])
+    words = [w.text for w in words]
+    lines = [LineRead(e.id, e.text, read, textmetrics.exact_match(e.text, read)) for e, read in zip(texts, reads)]
+    return TextScores(
+        engine=engine_name,
+        words_read=words,
+        word_accuracy=textmetrics.word_accuracy(spec.texts, words),
+        ned=textmetrics.ned(spec.texts, words),
+        exact=sum(line.match for line in lines) / len(lines) if lines else None,
+        lines=lines,
+    )
+
+
+def score_image(image: Image.Image, spec: Spec, engines: tuple[str, ...] = ("tesseract",),
+                image_id: str = "", resized_from: tuple[int, int] | None = None) -> ImageResult:
+    """Scores of one image, which must already have the spec's size."""
+    if image.size != (spec.width, spec.height):
+        raise ValueError(f"image {image_id!r} is {image.size}, its spec is {spec.width}x{spec.height}")
+    start = time.perf_counter()
+    image = image.convert("RGB")
+    text = {name: read_text(image, spec, name) for name in engines}
+    checks = check_adherence(image, spec)
+    return ImageResult(
+        id=image_id, kind=spec.kind, width=spec.width, height=spec.height,
+        text=text, checks=checks, adherence=adherence_score(checks),
+        seconds=time.perf_counter() - start, resized_from=resized_from,
+    )

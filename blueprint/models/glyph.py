@@ -1,0 +1,87 @@
+"""Glyph embeddings: what the decoder knows about the text to draw.
+
+Only the *quoted* substrings of a prompt reach the glyph encoder (ByT5 bytes
+into a T5 encoder); everything else reaches the decoder through the AR prior
+tokens. This module is the single implementation shared by training (the
+decoder stage) and sampling, and it reproduces diffusers'
+`GlmImagePipeline._get_glyph_embeds` exactly, quirks included:
+
+- quoted groups are collected by quote style, not by position:
+  '...' first, then \u201c...\u201d, then "...", then \u300c...\u300d;
+- a prompt with no quotes encodes the empty string (one EOS token);
+- each string is ByT5-tokenized with EOS; one pad token is *prepended* to
+  every string when the number of strings is even;
+- the valid (unpadded) T5 outputs of all strings are concatenated into one
+  sequence per prompt, and prompts of a batch are left-padded with zeros.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+# Longest glyph sequence per string, in ByT5 tokens (bytes + EOS); longer strings are cut.
+MAX_GLYPH_TOKENS = 2048
+
+_QUOTES = (
+    re.compile(r"'([^']*)'"),
+    re.compile("\u201c([^\u201c\u201d]*)\u201d"),
+    re.compile(r'"([^"]*)"'),
+    re.compile("\u300c([^\u300c\u300d]*)\u300d"),
+)
+
+
+def get_glyph_texts(prompt: str) -> list[str]:
+    """The quoted substrings of one prompt, in diffusers' order (by quote style)."""
+    texts: list[str] = []
+    for pattern in _QUOTES:
+        texts += pattern.findall(prompt)
+    return texts
+
+
+def _glyph_token_ids(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
+    ids = tokenizer(texts, max_length=max_length, truncation=True).input_ids
+    # The official pipeline prepends one pad token to every string when their
+    # count is even; the released decoder was trained that way, so keep it.
+    lead = [tokenizer.pad_token_id] * ((len(ids) + 1) % 2)
+    return [lead + x for x in ids]
+
+
+def _encode_one(tokenizer, text_encoder, prompt: str, device, max_length: int) -> torch.Tensor:
+    texts = get_glyph_texts(prompt) or [""]
+    ids = _glyph_token_ids(tokenizer, texts, max_length)
+    width = max(len(x) for x in ids)
+    mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids], device=device)
+    input_ids = torch.tensor([x + [tokenizer.pad_token_id] * (width - len(x)) for x in ids], device=device)
+    hidden = text_encoder(input_ids, attention_mask=mask).last_hidden_state
+    return hidden[mask.bool()]  # (sum of valid tokens, d_model): all strings in one sequence
+
+
+def encode_glyphs(
+    tokenizer,
+    text_encoder,
+    prompts: str | list[str],
+    device: str | torch.device | None = None,
+    max_length: int = MAX_GLYPH_TOKENS,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Glyph embeddings for a batch of prompts: (embeds (B, L, d_model), mask).
+
+    `mask` is a (B, L) bool tensor marking real tokens (prompts are
+    left-padded with zeros to the longest), or None when no padding was
+    needed. The official pipeline passes no mask to the decoder (its masked
+    attention path is broken), so sampling ignores it; training may use it.
+    Gradients flow if the caller is not in no-grad mode (the glyph stage trains
+    `text_encoder` through this function).
+    """
+    if isinstance(prompts, str):
+        prompts = [prompts]
+    device = device if device is not None else text_encoder.device
+    per_prompt = [_encode_one(tokenizer, text_encoder, p, device, max_length) for p in prompts]
+    longest = max(e.shape[0] for e in per_prompt)
+    embeds = torch.zeros(len(per_prompt), longest, per_prompt[0].shape[-1], device=device, dtype=per_prompt[0].dtype)
+    mask = torch.zeros(len(per_prompt), longest, dtype=torch.bool, device=device)
+    for i, e in enumerate(per_prompt):
+        embeds[i, longest - e.shape[0]:] = e  # left padding, as the official pipeline
+        mask[i, longest - e.shape[0]:] = True
+    return embeds, (None if bool(mask.all()) else mask)

@@ -1,0 +1,75 @@
+"""Token grids, prior-token upsampling, latent normalisation and the sigma shift.
+
+Small pure functions with the official pipeline's math, shared by sampling and
+training so both see the same conventions:
+
+- `image_grid`: the AR grid (H/32 x W/32) and the preview grid generated first;
+- `upsample_prior_tokens`: AR grid ids -> DiT patch-grid ids (x2 nearest);
+- `normalize_latents` / `denormalize_latents`: `(z - mean) / std` with the VAE
+  config's per-channel statistics (`scaling_factor` is not used);
+- `shift_mu` / `shift_sigmas`: the resolution-dependent timestep shift.
+  The DiT is conditioned on the *raw* timestep t (in [0, 1000)) while the
+  noise level is the shifted sigma(t / 1000).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+AR_FACTOR = 32  # pixels per AR token (the processor halves the image, patch 16)
+
+
+def image_grid(width: int, height: int) -> tuple[int, int, int, int]:
+    """(token_h, token_w, prev_h, prev_w) for a target image, as `GlmImageProcessor`.
+
+    The preview grid keeps about 256 tokens at the image's aspect ratio.
+    """
+    token_h, token_w = height // AR_FACTOR, width // AR_FACTOR
+    ratio = token_h / token_w
+    prev_h = int(math.sqrt(ratio) * (AR_FACTOR // 2))
+    prev_w = int(math.sqrt(1 / ratio) * (AR_FACTOR // 2))
+    return token_h, token_w, prev_h, prev_w
+
+
+def upsample_prior_tokens(token_ids: torch.Tensor, token_h: int, token_w: int) -> torch.Tensor:
+    """(B, token_h*token_w) AR ids -> (B, 4*token_h*token_w) ids on the DiT patch grid."""
+    batch = token_ids.shape[0]
+    grid = token_ids.reshape(batch, 1, token_h, token_w)
+    # Same as the official pipeline (float nearest interpolate), done with an integer repeat.
+    grid = grid.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    return grid.reshape(batch, -1).long()
+
+
+def _latent_stats(vae, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    c = vae.config.latent_channels
+    mean = torch.tensor(vae.config.latents_mean, device=like.device, dtype=like.dtype).view(1, c, 1, 1)
+    std = torch.tensor(vae.config.latents_std, device=like.device, dtype=like.dtype).view(1, c, 1, 1)
+    return mean, std
+
+
+def normalize_latents(vae, latents: torch.Tensor) -> torch.Tensor:
+    mean, std = _latent_stats(vae, latents)
+    return (latents - mean) / std
+
+
+def denormalize_latents(vae, latents: torch.Tensor) -> torch.Tensor:
+    mean, std = _latent_stats(vae, latents)
+    return latents * std + mean
+
+
+def vae_scale_factor(vae) -> int:
+    return 2 ** (len(vae.config.block_out_channels) - 1)
+
+
+def shift_mu(height: int, width: int, scheduler_config, vae_scale: int = 8, patch_size: int = 2) -> float:
+    """mu = sqrt(seq / base_seq) * max_shift + base_shift, seq = DiT image tokens."""
+    seq = ((height // vae_scale) * (width // vae_scale)) // (patch_size ** 2)
+    base_seq = scheduler_config.get("base_image_seq_len", 256)
+    return (seq / base_seq) ** 0.5 * scheduler_config.get("max_shift", 0.75) + scheduler_config.get("base_shift", 0.25)
+
+
+def shift_sigmas(sigmas: torch.Tensor, mu: float) -> torch.Tensor:
+    """The "linear" time shift of FlowMatchEulerDiscreteScheduler: mu / (mu + 1/sigma - 1)."""
+    return mu / (mu + (1 / sigmas - 1))

@@ -1,0 +1,90 @@
+"""The AR prompt tokenizer and `GlmImageProcessor`, built locally (no hub).
+
+The real GLM-Image tokenizer is GLM-4's 168k-token BPE. Blueprint trains its
+AR model from scratch, so it uses a byte-level vocabulary instead: every UTF-8
+byte is one token, and any prompt can be encoded. The layout keeps the real
+model's conventions so the official processor code drives it unchanged:
+
+    ids 0 .. codebook+1            <|dit_token_i|>   codebook indices, then image start / end
+    next 256 ids                   the byte-level alphabet
+    then                           <|endoftext|> (pad) [gMASK] <sop> <eop> <|user|> <|assistant|> <|image|>
+
+`<sop>H W<eop>` (the grid sizes) and the bos token `<|dit_token_{codebook}|>`
+are appended by the processor itself; the chat template adds no role markers,
+as in the released checkpoint.
+"""
+
+from __future__ import annotations
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from transformers import GlmImageImageProcessorPil, GlmImageProcessor, PreTrainedTokenizerFast
+
+SPECIAL_TOKENS = ("<|endoftext|>", "[gMASK]", "<sop>", "<eop>", "<|user|>", "<|assistant|>", "<|image|>")
+
+
+def dit_token(i: int) -> str:
+    return f"<|dit_token_{i}|>"
+
+
+def chat_template(codebook_size: int) -> str:
+    """Text items verbatim; an image item becomes start, image placeholder, end."""
+    image = dit_token(codebook_size) + "<|image|>" + dit_token(codebook_size + 1)
+    return (
+        "{%- for message in messages -%}"
+        "{%- if message['content'] is string -%}{{ message['content'] }}"
+        "{%- else -%}{%- for item in message['content'] -%}"
+        "{%- if item['type'] == 'image' -%}{{ '" + image + "' }}"
+        "{%- elif item['type'] == 'text' -%}{{ item['text'] }}"
+        "{%- endif -%}{%- endfor -%}{%- endif -%}{%- endfor -%}"
+    )
+
+
+def vocab_size(codebook_size: int) -> int:
+    return codebook_size + 2 + 256 + len(SPECIAL_TOKENS)
+
+
+def special_token_ids(codebook_size: int) -> dict[str, int]:
+    first = codebook_size + 2 + 256
+    return {tok: first + i for i, tok in enumerate(SPECIAL_TOKENS)}
+
+
+def build_prompt_tokenizer(codebook_size: int) -> PreTrainedTokenizerFast:
+    image_tokens = [dit_token(i) for i in range(codebook_size + 2)]
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {tok: i for i, tok in enumerate(image_tokens)}
+    for ch in sorted(alphabet):
+        vocab[ch] = len(vocab)
+    for tok in SPECIAL_TOKENS:
+        vocab[tok] = len(vocab)
+    # No merges: one token per byte. Fast, total, and trainable from scratch.
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(image_tokens + list(SPECIAL_TOKENS))
+    assert tok.get_vocab_size() == vocab_size(codebook_size)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=dit_token(codebook_size),
+        eos_token=dit_token(codebook_size + 1),
+        pad_token="<|endoftext|>",
+        extra_special_tokens={"image_token": "<|image|>", "grid_bos_token": "<sop>", "grid_eos_token": "<eop>"},
+        chat_template=chat_template(codebook_size),
+        padding_side="left",  # batched AR generation appends on the right
+    )
+
+
+def build_processor(codebook_size: int, min_side: int, max_side: int) -> GlmImageProcessor:
+    """Processor whose image side maps an HxW image to an (H/32)x(W/32) token grid.
+
+    The image processor halves the image and cuts 16-pixel patches; its
+    min/max pixel bounds are set to the configuration's size range so that
+    images inside the range are never rescaled before that.
+    """
+    tokenizer = build_prompt_tokenizer(codebook_size)
+    image_processor = GlmImageImageProcessorPil(
+        patch_size=16, temporal_patch_size=1, merge_size=1,
+        min_pixels=min_side * min_side, max_pixels=max_side * max_side,
+    )
+    return GlmImageProcessor(
+        image_processor=image_processor, tokenizer=tokenizer, chat_template=chat_template(codebook_size)
+    )

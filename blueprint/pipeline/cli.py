@@ -1,0 +1,116 @@
+"""`blueprint generate`: text to image(s) from a model folder.
+
+    blueprint generate "A red sign that reads \\"OPEN\\"" -o out.png --size 256x256 \\
+        --seed 0 --steps 20 --guidance 1.5 --model runs/small [--temperature T --top-p P --batch N]
+
+`--model` defaults to the model shipped inside the package
+(`blueprint/weights/default/`) once one is there. With `--batch N` the N
+images are written as out-0.png .. out-{N-1}.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from blueprint.errors import BlueprintError
+from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS
+
+# The trained embedded model, when the package ships one.
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "weights" / "default"
+
+
+def resolve_model_dir(model: str | None) -> Path:
+    if model is not None:
+        return Path(model)
+    if (DEFAULT_MODEL_DIR / "model_index.json").is_file():
+        return DEFAULT_MODEL_DIR
+    raise BlueprintError(
+        "no default model is installed yet: pass --model DIR, a model folder "
+        "(e.g. one written by `blueprint train`, or a diffusers GLM-Image folder)"
+    )
+
+
+def output_paths(output: str, batch: int) -> list[Path]:
+    path = Path(output)
+    if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise BlueprintError(f"output {output!r} must end in .png, .jpg, .jpeg or .webp")
+    if batch == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-{i}{path.suffix}") for i in range(batch)]
+
+
+def _progress_callback():
+    """A callback driving one tqdm bar per stage (AR tokens, denoising steps)."""
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+    labels = {"prior": "AR prior tokens", "denoise": "denoising steps"}
+
+    def callback(stage: str, step: int, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = tqdm(total=total, desc=labels.get(stage, stage), unit="tok" if stage == "prior" else "step")
+        bar = bars[stage]
+        bar.update(step - bar.n)
+        if step >= total:
+            bar.close()
+
+    return callback
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from blueprint.pipeline.pipeline import BlueprintPipeline
+
+    if args.batch < 1:
+        raise BlueprintError(f"--batch must be >= 1, got {args.batch}")
+    paths = output_paths(args.output, args.batch)
+    model_dir = resolve_model_dir(args.model)
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    pipe = BlueprintPipeline.from_pretrained(model_dir)
+    lo, hi = pipe.size_range
+    from blueprint.sizes import parse_size
+
+    width, height = parse_size(args.size, lo, hi)
+    out = pipe(
+        [args.prompt] * args.batch,
+        height=height,
+        width=width,
+        seed=args.seed,
+        num_inference_steps=args.steps,
+        guidance_scale=args.guidance,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        callback=None if args.quiet else _progress_callback(),
+    )
+    for image, path in zip(out.images, paths):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(path)
+        print(path)
+    if not args.quiet:
+        t = out.timings
+        print(f"prior {t['prior']:.2f}s  glyph {t['glyph']:.2f}s  denoise {t['denoise']:.2f}s  "
+              f"decode {t['decode']:.2f}s  total {t['total']:.2f}s")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("generate", help="generate images from a text prompt",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("prompt", help='the prompt; put text to draw in quotes, e.g. a sign that reads "OPEN"')
+    p.add_argument("-o", "--output", default="out.png", help="image file to write (default out.png)")
+    p.add_argument("--size", default="256x256", help="WIDTHxHEIGHT, multiples of 32 (default 256x256)")
+    p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same image")
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"denoising steps (default {DEFAULT_STEPS})")
+    p.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
+                   help=f"classifier-free guidance scale, 1 = off (default {DEFAULT_GUIDANCE})")
+    p.add_argument("--model", default=None, help="model folder (default: the model shipped with the package)")
+    p.add_argument("--temperature", type=float, default=None, help="AR sampling temperature (default: the model's)")
+    p.add_argument("--top-p", type=float, default=None, help="AR nucleus sampling p (default: the model's)")
+    p.add_argument("--batch", type=int, default=1, help="images to generate in one batch (default 1)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or timings")
+    p.set_defaults(func=run_generate)

@@ -1,0 +1,271 @@
+"""`BlueprintPipeline`: prompt -> AR prior tokens -> glyph embeddings -> DiT
+denoising -> VAE decode -> PIL images.
+
+This is Blueprint's fast pipeline over a diffusers-layout GLM-Image model
+folder. The sampling loop is written out here, but its math is diffusers'
+`GlmImagePipeline` (text to image) step for step, so that the two produce the
+same images from the same prior tokens and seed (see tests/test_pipeline_parity.py):
+
+- timesteps `linspace(1000, 1, N+1)[:-1]` truncated to integers, sigmas t/1000
+  shifted by the scheduler with mu = sqrt(seq/256)*0.75 + 0.25;
+- the DiT sees the raw timestep `t - 1`; Euler steps use the shifted sigmas;
+- latents start as `randn` from a generator seeded with `seed`, and the AR
+  stage seeds the global RNG with the same seed;
+- guidance: `uncond + s * (cond - uncond)`, the unconditional pass seeing the
+  glyph embedding of "" and all prior tokens dropped;
+- decode: `latents * std + mean` with the VAE config's statistics.
+
+What differs is speed only: the conditional and unconditional passes run as
+one batched forward (the shorter glyph sequence is padded and masked out,
+see `blueprint.models.attention`), everything runs under `inference_mode`,
+and no component is copied.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import PIL.Image
+import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
+from diffusers.image_processor import VaeImageProcessor
+from diffusers.utils.torch_utils import randn_tensor
+
+from blueprint.errors import BlueprintError
+from blueprint.models import (
+    COMPONENT_NAMES,
+    MODULE_NAMES,
+    denormalize_latents,
+    encode_glyphs,
+    load_components,
+    shift_mu,
+    vae_scale_factor,
+)
+from blueprint.models.attention import install_masked_attention
+from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, MAX_BATCH, MAX_PROMPT_TOKENS, MAX_STEPS
+from blueprint.pipeline.prior import generate_prior_tokens
+from blueprint.sizes import check_size
+
+
+# callback(stage, step, total): stage "prior" counts AR tokens, "denoise" DiT steps.
+Callback = Callable[[str, int, int], None]
+
+
+@dataclass
+class BlueprintPipelineOutput:
+    images: list[PIL.Image.Image]
+    prior_token_ids: torch.Tensor  # (B, (H/16)*(W/16)) codebook ids on the DiT patch grid
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+
+class BlueprintPipeline:
+    def __init__(self, components: dict[str, object]):
+        missing = [name for name in COMPONENT_NAMES if name not in components]
+        if missing:
+            raise BlueprintError(f"the pipeline needs component(s): {', '.join(missing)}")
+        for name in COMPONENT_NAMES:
+            setattr(self, name, components[name])
+        install_masked_attention(self.transformer)
+        self.vae_scale = vae_scale_factor(self.vae)
+        self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale)
+        # Clock for `timings`; a benchmark on a shared machine may use time.process_time.
+        self.clock: Callable[[], float] = time.perf_counter
+
+    @classmethod
+    def from_pretrained(cls, model_dir: str | Path, dtype: torch.dtype = torch.float32, device: str = "cpu"):
+        return cls(load_components(model_dir, dtype=dtype)).to(device)
+
+    def to(self, device: str | torch.device) -> "BlueprintPipeline":
+        for name in MODULE_NAMES:
+            getattr(self, name).to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return self.transformer.device
+
+    @property
+    def size_range(self) -> tuple[int, int]:
+        """(min_side, max_side) this model takes: the processor's pixel bounds."""
+        size = self.processor.image_processor.size
+        return round(math.sqrt(size["shortest_edge"])), round(math.sqrt(size["longest_edge"]))
+
+    # ---- input checks -------------------------------------------------------
+
+    def _check_prompts(self, prompt: str | list[str]) -> list[str]:
+        prompts = [prompt] if isinstance(prompt, str) else prompt
+        if not isinstance(prompts, (list, tuple)) or not prompts:
+            raise BlueprintError("prompt must be a string or a non-empty list of strings")
+        if len(prompts) > MAX_BATCH:
+            raise BlueprintError(f"{len(prompts)} prompts in one call; the limit is {MAX_BATCH}")
+        for i, p in enumerate(prompts):
+            where = "prompt" if len(prompts) == 1 else f"prompt {i}"
+            if not isinstance(p, str):
+                raise BlueprintError(f"{where} must be a string, got {type(p).__name__}")
+            if not p.strip():
+                raise BlueprintError(f"{where} is empty")
+            n = len(self.processor.tokenizer(p).input_ids)
+            if n > MAX_PROMPT_TOKENS:
+                raise BlueprintError(f"{where} is {n} tokens long; the limit is {MAX_PROMPT_TOKENS} tokens")
+        return list(prompts)
+
+    @staticmethod
+    def _check_sampling(steps, guidance, temperature, top_p, seed) -> None:
+        if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
+            raise BlueprintError(f"steps must be an integer in [1, {MAX_STEPS}], got {steps!r}")
+        if not isinstance(guidance, (int, float)) or not math.isfinite(guidance) or guidance < 1:
+            raise BlueprintError(f"guidance must be a finite number >= 1 (1 turns it off), got {guidance!r}")
+        if temperature is not None and not (isinstance(temperature, (int, float)) and 0 < temperature < math.inf):
+            raise BlueprintError(f"temperature must be a number > 0, got {temperature!r}")
+        if top_p is not None and not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
+            raise BlueprintError(f"top_p must be in (0, 1], got {top_p!r}")
+        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+            raise BlueprintError(f"seed must be a non-negative integer, got {seed!r}")
+
+    def _check_prior_tokens(self, ids, batch: int, width: int, height: int) -> torch.Tensor:
+        try:
+            ids = torch.as_tensor(ids)
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise BlueprintError(f"prior_token_ids must be a tensor of integer ids: {e}") from None
+        want = (batch, (height // 16) * (width // 16))
+        if ids.dtype.is_floating_point or ids.dtype == torch.bool or tuple(ids.shape) != want:
+            raise BlueprintError(
+                f"prior_token_ids must be integer ids of shape {want}, got {ids.dtype} {tuple(ids.shape)}"
+            )
+        codebook = self.transformer.config.prior_vq_quantizer_codebook_size
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= codebook):
+            raise BlueprintError(f"prior_token_ids must lie in [0, {codebook})")
+        return ids.long().to(self.device)
+
+    # ---- stages -------------------------------------------------------------
+
+    def _schedule(self, steps: int, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(timesteps (N,), sigmas (N+1,)) exactly as the official pipeline sets them."""
+        scheduler = FlowMatchEulerDiscreteScheduler.from_config(self.scheduler.config)  # no shared state
+        n_train = scheduler.config.num_train_timesteps
+        timesteps = np.linspace(n_train, 1.0, steps + 1)[:-1].astype(np.int64).astype(np.float32)
+        mu = shift_mu(height, width, scheduler.config, self.vae_scale, self.transformer.config.patch_size)
+        scheduler.set_timesteps(timesteps=timesteps, sigmas=timesteps / n_train, mu=mu, device=self.device)
+        return scheduler.timesteps, scheduler.sigmas
+
+    def _glyph_batch(self, prompts: list[str], guidance: float):
+        """Glyph embeddings for the DiT batch: cond rows, then uncond rows if guided.
+
+        Returns (embeds, mask). Within the cond rows prompts are left-padded with
+        zeros and *not* masked, as in the official pipeline; the padding that
+        only exists to stack cond and uncond rows is masked out.
+        """
+        cond, _ = encode_glyphs(self.tokenizer, self.text_encoder, prompts, self.device)
+        if guidance <= 1:
+            return cond, None
+        uncond, _ = encode_glyphs(self.tokenizer, self.text_encoder, [""] * len(prompts), self.device)
+        width = max(cond.shape[1], uncond.shape[1])
+        embeds = torch.zeros(2 * len(prompts), width, cond.shape[2], dtype=cond.dtype, device=self.device)
+        mask = torch.zeros(2 * len(prompts), width, dtype=torch.bool, device=self.device)
+        for rows, part in ((slice(0, len(prompts)), cond), (slice(len(prompts), None), uncond)):
+            embeds[rows, width - part.shape[1]:] = part
+            mask[rows, width - part.shape[1]:] = True
+        return embeds, (None if bool(mask.all()) else mask)
+
+    def _denoise(self, glyph, mask, prior_ids, width, height, steps, guidance, generator, callback):
+        dit = self.transformer
+        batch = prior_ids.shape[0]
+        shape = (batch, dit.config.in_channels, height // self.vae_scale, width // self.vae_scale)
+        latents = randn_tensor(shape, generator=generator, device=self.device, dtype=glyph.dtype)
+        timesteps, sigmas = self._schedule(steps, width, height)
+
+        guided = guidance > 1
+        n = 2 * batch if guided else batch
+        drop = torch.zeros(n, prior_ids.shape[1], dtype=torch.bool, device=self.device)
+        if guided:
+            drop[batch:] = True  # the unconditional rows see no prior tokens
+            prior_ids = torch.cat([prior_ids, prior_ids])
+        target_size = torch.tensor([[height, width]], dtype=glyph.dtype, device=self.device).expand(n, 2)
+        crop_coords = torch.zeros(n, 2, dtype=glyph.dtype, device=self.device)
+
+        for i, t in enumerate(timesteps):
+            x = latents.to(dit.dtype)
+            velocity = dit(
+                hidden_states=torch.cat([x, x]) if guided else x,
+                encoder_hidden_states=glyph,
+                prior_token_id=prior_ids,
+                prior_token_drop=drop,
+                timestep=(t - 1).expand(n),  # the DiT is conditioned on the raw, unshifted timestep
+                target_size=target_size,
+                crop_coords=crop_coords,
+                attention_mask=mask,
+                return_dict=False,
+            )[0].float()
+            if guided:
+                cond, uncond = velocity.chunk(2)
+                velocity = uncond + guidance * (cond - uncond)
+            # Euler step of the flow ODE from sigma_i to sigma_{i+1} (in float32, as the scheduler)
+            latents = latents.float() + (sigmas[i + 1] - sigmas[i]) * velocity
+            if callback:
+                callback("denoise", i + 1, steps)
+        return latents
+
+    def _decode(self, latents: torch.Tensor) -> list[PIL.Image.Image]:
+        latents = denormalize_latents(self.vae, latents.to(self.vae.dtype))
+        pixels = self.vae.decode(latents, return_dict=False)[0]
+        return self.image_processor.postprocess(pixels, output_type="pil")
+
+    # ---- call ---------------------------------------------------------------
+
+    def __call__(
+        self,
+        prompt: str | list[str],
+        height: int = 256,
+        width: int = 256,
+        seed: int = 0,
+        num_inference_steps: int = DEFAULT_STEPS,
+        guidance_scale: float = DEFAULT_GUIDANCE,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        callback: Callback | None = None,
+        prior_token_ids: torch.Tensor | None = None,
+    ) -> BlueprintPipelineOutput:
+        """Generate one image per prompt.
+
+        `temperature`/`top_p` of None use the AR model's generation config.
+        `prior_token_ids` (B, (H/16)*(W/16)) skips the AR stage.
+        """
+        prompts = self._check_prompts(prompt)
+        width, height = check_size(width, height, *self.size_range)
+        self._check_sampling(num_inference_steps, guidance_scale, temperature, top_p, seed)
+        if prior_token_ids is not None:
+            prior_token_ids = self._check_prior_tokens(prior_token_ids, len(prompts), width, height)
+
+        timings: dict[str, float] = {}
+        clock = self.clock()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = self.clock()
+            timings[stage] = now - clock
+            clock = now
+
+        with torch.inference_mode():
+            if prior_token_ids is None:
+                progress = (lambda done, total: callback("prior", done, total)) if callback else None
+                prior_token_ids = generate_prior_tokens(
+                    self.vision_language_encoder, self.processor, prompts, width, height,
+                    seed, temperature, top_p, progress,
+                )
+            lap("prior")
+            glyph, mask = self._glyph_batch(prompts, guidance_scale)
+            lap("glyph")
+            generator = torch.Generator(device=self.device).manual_seed(seed)
+            latents = self._denoise(
+                glyph, mask, prior_token_ids, width, height, num_inference_steps, guidance_scale, generator, callback
+            )
+            lap("denoise")
+            images = self._decode(latents)
+            lap("decode")
+        timings["total"] = sum(timings.values())
+        return BlueprintPipelineOutput(images=images, prior_token_ids=prior_token_ids.cpu(), timings=timings)

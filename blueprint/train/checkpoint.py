@@ -1,0 +1,228 @@
+"""Training checkpoints: atomic, safetensors only, resumable after `kill -9`.
+
+A checkpoint is a folder `checkpoints/<stage>/step_XXXXXXXX/` holding
+
+    model.safetensors      trainable weights, keys "<module>.<param or buffer>"
+    ema.safetensors        EMA weights, same keys (only when the stage uses EMA)
+    optimizer.safetensors  AdamW state tensors, keys "state.<param index>.<name>"
+    rng.safetensors        torch CPU/CUDA, numpy and python RNG states as tensors
+    state.json             step, optimizer param_groups, hyperparameters, RNG scalars
+
+It is written into `step_XXXXXXXX.tmp-<pid>/`, every file and the folder are
+fsynced, then the folder is renamed into place with `os.replace`. A rename is
+atomic, so a folder named `step_*` without the `.tmp` suffix is always
+complete; a kill mid-write leaves only a `.tmp-*` folder, which is never read
+and is swept away by the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from blueprint.errors import BlueprintError
+
+STEP_DIR = re.compile(r"^step_(\d{8})$")
+
+
+def checkpoint_dirs(root: Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints under `root`, oldest first."""
+    if not root.is_dir():
+        return []
+    found = []
+    for p in root.iterdir():
+        m = STEP_DIR.match(p.name)
+        if m and p.is_dir() and (p / "state.json").is_file():
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def sweep_partial(root: Path) -> None:
+    """Remove half-written checkpoint folders left by a killed run."""
+    if root.is_dir():
+        for p in root.iterdir():
+            if ".tmp-" in p.name:
+                shutil.rmtree(p, ignore_errors=True)
+
+
+def prune(root: Path, keep_last: int) -> None:
+    """Keep only the newest `keep_last` checkpoints."""
+    for _, p in checkpoint_dirs(root)[:-keep_last]:
+        shutil.rmtree(p, ignore_errors=True)
+
+
+# --- flattening: everything becomes named tensors + JSON scalars -------------
+
+def module_tensors(modules: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
+    """Parameters and buffers of named modules, flattened to one dict.
+
+    `named_parameters` skips tied duplicates (e.g. T5's shared embedding), so
+    every tensor is stored once; loading copies into the same names.
+    """
+    out = {}
+    for name, module in modules.items():
+        for k, v in module.named_parameters():
+            out[f"{name}.{k}"] = v.detach().cpu().clone()
+        for k, v in module.named_buffers():
+            out[f"{name}.{k}"] = v.detach().cpu().clone()
+    return out
+
+
+def load_module_tensors(modules: dict[str, torch.nn.Module], tensors: dict[str, torch.Tensor]) -> None:
+    expected = module_tensors_names(modules)
+    missing = expected - tensors.keys()
+    extra = tensors.keys() - expected
+    if missing or extra:
+        raise BlueprintError(
+            f"checkpoint does not match the model: missing {sorted(missing)[:5]}, unexpected {sorted(extra)[:5]}"
+        )
+    with torch.no_grad():
+        for name, module in modules.items():
+            for k, v in list(module.named_parameters()) + list(module.named_buffers()):
+                src = tensors[f"{name}.{k}"]
+                if src.shape != v.shape:
+                    raise BlueprintError(f"checkpoint tensor {name}.{k} has shape {tuple(src.shape)}, model has {tuple(v.shape)}")
+                v.copy_(src)
+
+
+def module_tensors_names(modules: dict[str, torch.nn.Module]) -> set[str]:
+    names = set()
+    for name, module in modules.items():
+        names.update(f"{name}.{k}" for k, _ in module.named_parameters())
+        names.update(f"{name}.{k}" for k, _ in module.named_buffers())
+    return names
+
+
+def optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    sd = opt.state_dict()
+    tensors = {}
+    for idx, state in sd["state"].items():
+        for key, value in state.items():
+            t = value if torch.is_tensor(value) else torch.tensor(value)
+            tensors[f"state.{idx}.{key}"] = t.detach().cpu().clone()
+    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in sd["param_groups"]]
+    return tensors, groups
+
+
+def optimizer_from_flat(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[dict]) -> None:
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        _, idx, name = key.split(".", 2)
+        state.setdefault(int(idx), {})[name] = value
+    for g in groups:
+        if "betas" in g:
+            g["betas"] = tuple(g["betas"])
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+def rng_to_flat() -> tuple[dict[str, torch.Tensor], dict]:
+    tensors = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"torch_cuda_{i}"] = s
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    tensors["numpy_keys"] = torch.from_numpy(keys.astype(np.int64))
+    version, internal, gauss_next = random.getstate()
+    tensors["python_state"] = torch.tensor(internal, dtype=torch.int64)
+    scalars = {"numpy": [kind, int(pos), int(has_gauss), float(cached)],
+               "python": [version, gauss_next]}
+    return tensors, scalars
+
+
+def rng_from_flat(tensors: dict[str, torch.Tensor], scalars: dict) -> None:
+    torch.set_rng_state(tensors["torch_cpu"])
+    cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("torch_cuda_"))]
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+    kind, pos, has_gauss, cached = scalars["numpy"]
+    np.random.set_state((kind, tensors["numpy_keys"].numpy().astype(np.uint32), pos, has_gauss, cached))
+    version, gauss_next = scalars["python"]
+    random.setstate((version, tuple(int(x) for x in tensors["python_state"].tolist()), gauss_next))
+
+
+# --- save / load -------------------------------------------------------------
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_json(path: Path, obj) -> None:
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def save_checkpoint(
+    root: Path,
+    step: int,
+    modules: dict[str, torch.nn.Module],
+    optimizer: torch.optim.Optimizer,
+    ema: dict[str, torch.Tensor] | None,
+    meta: dict,
+) -> Path:
+    """Write checkpoint `step` atomically under `root`; return its folder."""
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step_{step:08d}"
+    if final.exists():  # same step written before a kill: its content is identical
+        return final
+    tmp = root / f"{final.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+
+    save_file(module_tensors(modules), tmp / "model.safetensors")
+    if ema is not None:
+        save_file({k: v.detach().cpu().contiguous() for k, v in ema.items()}, tmp / "ema.safetensors")
+    opt_tensors, groups = optimizer_to_flat(optimizer)
+    save_file(opt_tensors, tmp / "optimizer.safetensors")
+    rng_tensors, rng_scalars = rng_to_flat()
+    save_file(rng_tensors, tmp / "rng.safetensors")
+    for f in tmp.iterdir():
+        _fsync_file(f)
+    # state.json last: its presence marks a complete folder even before the rename.
+    _write_json(tmp / "state.json", {"step": step, "param_groups": groups, "rng": rng_scalars, **meta})
+    _fsync_file(tmp)
+    os.replace(tmp, final)
+    _fsync_file(root)
+    return final
+
+
+def load_checkpoint(
+    path: Path,
+    modules: dict[str, torch.nn.Module],
+    optimizer: torch.optim.Optimizer,
+    ema: dict[str, torch.Tensor] | None,
+) -> dict:
+    """Restore weights, optimizer, EMA and RNG from `path`; return state.json."""
+    try:
+        state = json.loads((path / "state.json").read_text())
+        load_module_tensors(modules, load_file(path / "model.safetensors"))
+        if ema is not None:
+            ema_file = path / "ema.safetensors"
+            if not ema_file.is_file():
+                raise BlueprintError(f"checkpoint {path} has no EMA weights but this run uses EMA")
+            for k, v in load_file(ema_file).items():
+                ema[k].copy_(v)
+        optimizer_from_flat(optimizer, load_file(path / "optimizer.safetensors"), state["param_groups"])
+        rng_from_flat(load_file(path / "rng.safetensors"), state["rng"])
+    except (OSError, KeyError, ValueError, SafetensorError) as e:
+        if isinstance(e, BlueprintError):
+            raise
+        raise BlueprintError(
+            f"cannot resume from checkpoint {path}: {e}; delete that folder to resume from an older one, "
+            "or pass --no-resume to start over"
+        ) from None
+    return state

@@ -1,0 +1,108 @@
+"""`blueprint train STAGE`: one entry point for every training stage.
+
+    blueprint train vae --config tiny --model-dir runs/tiny --steps 20
+
+Stages run in order into one model folder (vae, tokenizer, glyph, decoder,
+prior); each reads what earlier stages wrote and writes back its own
+component(s). Under `torchrun --nproc_per_node N -m blueprint.cli train ...`
+the same command trains data-parallel. Heavy imports happen in the handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import warnings
+from pathlib import Path
+
+from blueprint.errors import BlueprintError
+
+# Stage name -> module exposing `make_stage(StageArgs) -> Stage` (imported lazily).
+STAGES = {
+    "vae": "blueprint.train.vae",
+    "tokenizer": "blueprint.train.tokenizer",
+    "glyph": "blueprint.train.glyph",
+    "decoder": "blueprint.train.decoder",
+    "prior": "blueprint.train.prior",
+}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train one stage into a model folder",
+        description=__doc__.splitlines()[0],
+    )
+    p.add_argument("stage", help=f"one of: {', '.join(STAGES)}")
+    p.add_argument("--config", default="tiny", help="model configuration: tiny (default), small, official")
+    p.add_argument("--model-dir", required=True, type=Path, help="run folder: components, checkpoints, logs")
+    p.add_argument("--steps", type=int, default=1000, help="total optimizer steps (default 1000)")
+    p.add_argument("--batch-size", type=int, default=8, help="images (glyph: words) per step per process (default 8)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the stage's own)")
+    p.add_argument("--warmup", type=int, default=0, help="linear learning-rate warm-up steps (default 0)")
+    p.add_argument("--ema-decay", type=float, default=None, help="EMA decay (default: the stage's own)")
+    p.add_argument("--size", default="256x256", help="training image size WIDTHxHEIGHT (default 256x256)")
+    p.add_argument("--data", default="engine", help="'engine' (procedural data, default) or a folder of images + .txt captions")
+    p.add_argument("--seed", type=int, default=0, help="data and initialisation seed (default 0)")
+    p.add_argument("--ckpt-every", type=int, default=500, help="checkpoint every N steps (default 500)")
+    p.add_argument("--keep-last", type=int, default=3, help="checkpoints kept on disk (default 3)")
+    p.add_argument("--log-every", type=int, default=10, help="log line every N steps (default 10)")
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                   help="resume from the newest checkpoint (--no-resume deletes this stage's checkpoints and log)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes drawing batches ahead (default: 0 on CPU, up to 8 on GPU)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar (default on)")
+    p.set_defaults(func=run)
+
+
+def resolve_stage(name: str):
+    """The module of a stage name (it exposes `make_stage`, and `NEEDS` if it has prerequisites)."""
+    if name not in STAGES:
+        raise BlueprintError(f"unknown training stage {name!r}; expected one of {', '.join(STAGES)}")
+    try:
+        module = importlib.import_module(STAGES[name])
+    except ModuleNotFoundError as e:
+        if e.name != STAGES[name]:
+            raise
+        raise BlueprintError(f"training stage {name!r} is not available in this installation") from None
+    return module
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from blueprint.models import CONFIGS
+    from blueprint.sizes import parse_size
+    from blueprint.train.data import check_data
+    from blueprint.train.loop import LoopArgs, train
+    from blueprint.train.model_dir import require_trained
+    from blueprint.train.stage import StageArgs
+
+    module = resolve_stage(args.stage)
+    if args.config not in CONFIGS:
+        raise BlueprintError(f"unknown model configuration {args.config!r}; expected one of {', '.join(CONFIGS)}")
+    cfg = CONFIGS[args.config]
+    size = parse_size(args.size, cfg.min_side, cfg.max_side)
+    if args.batch_size < 1:
+        raise BlueprintError(f"batch-size must be a positive integer, got {args.batch_size}")
+    check_data(args.data)
+    if getattr(module, "NEEDS", ()):
+        # Refuse before the model folder is created; `make_stage` checks again (and warns for tiny).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            require_trained(args.model_dir, args.stage, module.NEEDS, args.config)
+
+    workers = args.workers
+    if workers is None:  # rendering designs on the CPU must keep up with a GPU
+        per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        workers = min(8, max(1, ((os.cpu_count() or 2) - 2) // per_node)) if torch.cuda.is_available() else 0
+    stage_args = StageArgs(config=args.config, out_dir=args.model_dir, data=args.data, size=size,
+                           batch_size=args.batch_size, seed=args.seed)
+    loop = LoopArgs(steps=args.steps, lr=args.lr, warmup=args.warmup, ema_decay=args.ema_decay,
+                    ckpt_every=args.ckpt_every, log_every=args.log_every, keep_last=args.keep_last,
+                    resume=args.resume, progress=args.progress, workers=workers)
+    result = train(module.make_stage, stage_args, loop)
+    if result["exported"]:
+        loss = "" if result["loss"] is None else f" (loss {result['loss']:.4f})"
+        print(f"trained {args.stage} to step {result['step']}{loss}; wrote {args.model_dir}; log {result['log']}")
+    return 0

@@ -1,0 +1,64 @@
+"""Training images for the pixel stages (vae, decoder): engine or folder.
+
+A batch is a pure function of (seed, step, rank, world size): sample number
+`(step * world_size + rank) * batch_size + i` of the procedural engine
+(`blueprint.data.dataset.sample_at`), or of a user's folder of image + caption
+files (`FolderDataset`, cycled in sorted order). Folder images are scaled to
+cover the training size and centre-cropped, so the decoder's `crop_coords`
+stay (0, 0) as at sampling time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from blueprint.errors import BlueprintError
+
+
+def check_data(data: str, size: tuple[int, int] | None = None) -> None:
+    """'engine' or an existing folder of image + caption pairs; BlueprintError otherwise."""
+    if data == "engine":
+        return
+    if not Path(data).is_dir():
+        raise BlueprintError(f"data folder {data!r} does not exist (or pass --data engine for procedural data)")
+    open_folder(data, size)
+
+
+def open_folder(data: str, size: tuple[int, int] | None):
+    from blueprint.data.dataset import FolderDataset
+
+    width, height = size if size is not None else (None, None)
+    return FolderDataset(str(data), width, height)  # raises BlueprintError: no images, missing captions
+
+
+def sample_indices(step: int, rank: int, world_size: int, batch_size: int) -> list[int]:
+    first = (step * world_size + rank) * batch_size
+    return list(range(first, first + batch_size))
+
+
+def to_uint8(pixels: torch.Tensor) -> torch.Tensor:
+    """(..., 3, H, W) in [-1, 1] -> (..., H, W, 3) uint8 (exact for pixels made from uint8)."""
+    return ((pixels + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).movedim(-3, -1)
+
+
+class TrainImages:
+    """Deterministic batches of {"pixels": (B, 3, H, W) in [-1, 1], "captions": [str]}."""
+
+    def __init__(self, data: str, size: tuple[int, int], batch_size: int, seed: int):
+        check_data(data)
+        self.data, self.size, self.batch_size, self.seed = data, size, batch_size, seed
+        self.folder = None if data == "engine" else open_folder(data, size)
+
+    def item(self, index: int) -> dict:
+        if self.folder is None:
+            from blueprint.data.dataset import sample_at
+
+            width, height = self.size
+            return sample_at(index, width, height, seed=self.seed, with_maps=False)
+        return self.folder[index % len(self.folder)]
+
+    def batch(self, step: int, rank: int, world_size: int) -> dict:
+        items = [self.item(i) for i in sample_indices(step, rank, world_size, self.batch_size)]
+        return {"pixels": torch.stack([it["pixels"] for it in items]), "captions": [it["caption"] for it in items]}

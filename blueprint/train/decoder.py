@@ -1,0 +1,127 @@
+"""Stage `decoder`: the DiT (`GlmImageTransformer2DModel`) by flow matching.
+
+Everything it is conditioned on comes from frozen, already-trained parts of
+the same model folder, computed exactly as at sampling time:
+
+- latents: the VAE posterior mean, normalised with the VAE config's
+  `latents_mean` / `latents_std` (written by the `vae` stage);
+- prior tokens: the real image through the semantic tokenizer (the AR model's
+  vision tower + VQ, `blueprint.train.tokenizer.image_tokens`) on the
+  H/32 x W/32 grid, upsampled x2 nearest to the DiT's patch grid;
+- glyph embeddings: the caption's quoted text through ByT5 + T5
+  (`blueprint.models.encode_glyphs`, the pipeline's own helper);
+- size: `target_size` = (H, W) in pixels, `crop_coords` = (0, 0).
+
+The official timestep convention: a raw timestep t in 1..1000 gives
+sigma = t / 1000, shifted for the resolution (`shift_sigmas`, mu from
+`shift_mu`); the model sees `t - 1`, the input is (1 - s) x0 + s noise at the
+shifted s, and the target is the flow velocity `noise - x0`.
+
+For classifier-free guidance, prior tokens are dropped (`prior_token_drop`)
+and glyph text is replaced by the empty prompt (what the pipeline's
+unconditional pass uses) independently with probability DROP_PROB each.
+The stage keeps an EMA of the weights and exports it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from blueprint.errors import BlueprintError
+from blueprint.train.data import TrainImages, to_uint8
+from blueprint.train.model_dir import load_component, load_glyph_tokenizer, require_trained, save_component
+from blueprint.train.stage import StageArgs
+
+DROP_PROB = 0.1       # per condition, for classifier-free guidance
+NEEDS = ("vae", "tokenizer", "glyph")
+
+
+class DecoderStage:
+    name = "decoder"
+    lr = 2e-4
+    ema_decay = 0.999
+
+    def __init__(self, args: StageArgs):
+        from blueprint.models import shift_mu, vae_scale_factor
+        from blueprint.train.tokenizer import load_image_processor, load_vle
+
+        self.args = args
+        model_dir = Path(args.init_from or args.out_dir)
+        require_trained(model_dir, self.name, NEEDS, args.config)
+        self.images = TrainImages(args.data, args.size, args.batch_size, args.seed)
+        self.vae = load_component(model_dir, "vae", args.device).requires_grad_(False)
+        self.text_encoder = load_component(model_dir, "text_encoder", args.device).requires_grad_(False)
+        self.glyph_tokenizer = load_glyph_tokenizer(model_dir)
+        self.vle = load_vle(model_dir, args.device).requires_grad_(False)
+        self.image_processor = load_image_processor(model_dir).image_processor
+        self.transformer = load_component(model_dir, "transformer", args.device)
+        scheduler_file = model_dir / "scheduler" / "scheduler_config.json"
+        if not scheduler_file.is_file():
+            raise BlueprintError(f"model folder is missing {scheduler_file}")
+        scheduler_config = json.loads(scheduler_file.read_text())
+
+        width, height = args.size
+        patch = self.transformer.config.patch_size
+        if vae_scale_factor(self.vae) * patch != 16:
+            raise BlueprintError(f"VAE scale x DiT patch must be 16 (the AR grid x2), got "
+                                 f"{vae_scale_factor(self.vae)} x {patch}")
+        self.grid = (height // 32, width // 32)
+        self.mu = shift_mu(height, width, scheduler_config, vae_scale_factor(self.vae), patch)
+        self.num_train_timesteps = scheduler_config.get("num_train_timesteps", 1000)
+
+    def trainable(self):
+        return {"transformer": self.transformer}
+
+    def batch(self, step, rank, world_size):
+        return self.images.batch(step, rank, world_size)
+
+    @torch.no_grad()
+    def conditions(self, pixels: torch.Tensor, captions: list[str], drop_glyph: torch.Tensor) -> dict:
+        """Frozen inputs: normalised latents, upsampled prior ids, glyph embeddings."""
+        from blueprint.models import encode_glyphs, normalize_latents, upsample_prior_tokens
+        from blueprint.train.tokenizer import image_tokens
+
+        latents = normalize_latents(self.vae, self.vae.encode(pixels.float()).latent_dist.mean)
+        ids = image_tokens(self.vle, self.image_processor, list(to_uint8(pixels).cpu().numpy()), *self.grid)
+        prior = upsample_prior_tokens(ids.to(pixels.device), *self.grid)
+        prompts = ["" if d else c for c, d in zip(captions, drop_glyph.tolist())]
+        glyphs, _ = encode_glyphs(self.glyph_tokenizer, self.text_encoder, prompts, device=pixels.device)
+        return {"latents": latents.float(), "prior": prior, "glyphs": glyphs}
+
+    def loss(self, batch):
+        from blueprint.models import shift_sigmas
+
+        pixels = batch["pixels"]
+        n, device = pixels.shape[0], pixels.device
+        drop_glyph = torch.rand(n) < DROP_PROB
+        drop_prior = torch.rand(n) < DROP_PROB
+        cond = self.conditions(pixels, batch["captions"], drop_glyph)
+        x0 = cond["latents"]
+        t = torch.randint(1, self.num_train_timesteps + 1, (n,), device=device).float()
+        sigma = shift_sigmas(t / self.num_train_timesteps, self.mu).view(n, 1, 1, 1)
+        noise = torch.randn_like(x0)
+        noisy = (1 - sigma) * x0 + sigma * noise
+        height, width = pixels.shape[-2:]
+        pred = self.transformer(
+            hidden_states=noisy,
+            encoder_hidden_states=cond["glyphs"],
+            prior_token_id=cond["prior"],
+            prior_token_drop=drop_prior.to(device)[:, None].expand_as(cond["prior"]),
+            timestep=t - 1,
+            target_size=torch.tensor([[height, width]], dtype=torch.float32, device=device).expand(n, 2),
+            crop_coords=torch.zeros(n, 2, device=device),
+            return_dict=False,
+        )[0]
+        loss = F.mse_loss(pred.float(), noise - x0)
+        return loss, {"sigma": sigma.mean().item()}
+
+    def export(self, model_dir):
+        save_component(self.transformer, model_dir, "transformer")
+
+
+def make_stage(args: StageArgs) -> DecoderStage:
+    return DecoderStage(args)

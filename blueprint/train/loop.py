@@ -1,0 +1,354 @@
+"""The training loop shared by every stage (see `stage.py` for the contract).
+
+Explicit, in the spirit of DiT's train.py: one function, `train`, that
+
+1. joins the torchrun process group when launched under it (NCCL on GPU,
+   gloo on CPU) and picks the device: bf16 autocast on GPU, plain fp32 on CPU;
+2. creates the model folder from the configuration if needed (rank 0);
+3. builds the stage, an AdamW optimizer over its trainable modules and,
+   when the stage asks for it, an EMA of their weights;
+4. resumes from the newest complete checkpoint (weights, EMA, optimizer, RNG);
+5. steps: reseed from (seed, step, rank), batch, loss, backward, gradient
+   all-reduce across ranks, clip, AdamW, EMA; logs JSONL lines and a tqdm bar;
+   writes an atomic checkpoint every `ckpt_every` steps (rank 0 only);
+6. at the end loads the EMA weights (if any) and exports the component(s)
+   into the model folder, then records the stage in `trained.json`.
+
+Data parallelism is an explicit all-reduce of one flat gradient buffer after
+`backward` - what DDP does, minus overlapping it with the backward pass -
+because stages call their modules directly rather than through a wrapper.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from blueprint.errors import BlueprintError
+from blueprint.train import checkpoint as ckpt
+from blueprint.train.model_dir import ensure_model_dir, mark_trained
+from blueprint.train.stage import Stage, StageArgs
+
+
+@dataclass
+class LoopArgs:
+    steps: int = 1000                 # total optimizer steps (a resumed run continues up to this)
+    lr: float | None = None           # None: the stage's `lr` attribute, else 1e-4
+    weight_decay: float = 0.0
+    warmup: int = 0                   # linear learning-rate warm-up steps, then constant
+    grad_clip: float = 1.0            # max global gradient norm; 0 disables clipping
+    ema_decay: float | None = None    # None: the stage's `ema_decay` attribute (None = no EMA)
+    ckpt_every: int = 500
+    log_every: int = 10
+    keep_last: int = 3                # checkpoints kept on disk
+    resume: bool = True               # False: delete this stage's checkpoints and log, start over
+    progress: bool = True             # tqdm bar on rank 0
+    stop_after: int | None = None     # stop after this step without exporting (a planned interruption)
+    workers: int = 0                  # processes that draw batches ahead (0: draw them inline)
+
+    def check(self) -> None:
+        if not isinstance(self.workers, int) or self.workers < 0:
+            raise BlueprintError(f"workers must be a non-negative integer, got {self.workers!r}")
+        for name in ("steps", "ckpt_every", "log_every", "keep_last"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise BlueprintError(f"{name.replace('_', '-')} must be a positive integer, got {v!r}")
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
+            raise BlueprintError(f"lr must be a positive number, got {self.lr!r}")
+        if self.warmup < 0 or self.grad_clip < 0 or self.weight_decay < 0:
+            raise BlueprintError("warmup, grad-clip and weight-decay must not be negative")
+        if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
+            raise BlueprintError(f"ema-decay must be in [0, 1), got {self.ema_decay!r}")
+
+
+# --- process group and device ------------------------------------------------
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+    owned: bool = False  # this call initialised the process group and must destroy it
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            dist.barrier()
+
+
+def setup_distributed() -> Dist:
+    """Join torchrun's process group if there is one; choose the device."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = torch.cuda.is_available()
+    if world_size == 1:
+        return Dist(device=torch.device("cuda" if cuda else "cpu"))
+    owned = not dist.is_initialized()
+    if owned:
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if cuda:
+        torch.cuda.set_device(local_rank)
+    device = torch.device(f"cuda:{local_rank}" if cuda else "cpu")
+    return Dist(dist.get_rank(), dist.get_world_size(), device, owned)
+
+
+def reseed(seed: int, step: int, rank: int) -> None:
+    """Seed every RNG from (seed, step, rank): a step's randomness never depends on history."""
+    state = np.random.SeedSequence([seed, step + 1, rank]).generate_state(2)  # step -1: building
+    torch.manual_seed(int(state[0]))
+    np.random.seed(int(state[1]))
+    random.seed(int(state[1]))
+
+
+# --- pieces of a step --------------------------------------------------------
+
+class StepBatches(torch.utils.data.Dataset):
+    """Item i is the batch of step `start + i`: lets DataLoader workers draw batches ahead.
+
+    Rendering designs is CPU work that would otherwise starve a GPU. A batch is
+    a pure function of (seed, step, rank), so workers change nothing about
+    which batches are drawn, or their order. Workers are forked: `stage.batch`
+    must stay on the CPU.
+    """
+
+    def __init__(self, stage: Stage, start: int, end: int, rank: int, world_size: int):
+        self.stage, self.start, self.end, self.rank, self.world_size = stage, start, end, rank, world_size
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def __getitem__(self, i: int) -> dict:
+        return self.stage.batch(self.start + i, self.rank, self.world_size)
+
+
+def batches(stage: Stage, start: int, end: int, d: Dist, workers: int):
+    """Batches of steps start..end-1, in order."""
+    if workers == 0:
+        return (stage.batch(step, d.rank, d.world_size) for step in range(start, end))
+    return iter(torch.utils.data.DataLoader(
+        StepBatches(stage, start, end, d.rank, d.world_size), batch_size=None, shuffle=False,
+        num_workers=workers, prefetch_factor=4, multiprocessing_context="fork",
+    ))
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+
+
+def all_reduce_grads(params: list[torch.nn.Parameter], world_size: int) -> None:
+    """Average gradients over ranks with one all-reduce of a flat buffer."""
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world_size
+    offset = 0
+    for p in params:
+        n = p.numel()
+        if p.grad is not None:
+            p.grad.copy_(flat[offset:offset + n].view_as(p))
+        offset += n
+
+
+def mean_over_ranks(values: list[float], d: Dist) -> list[float]:
+    if d.world_size == 1:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=d.device)
+    dist.all_reduce(t)
+    return (t / d.world_size).tolist()
+
+
+def ema_update(ema: dict[str, torch.Tensor], named: dict[str, torch.nn.Parameter], decay: float, updates: int) -> None:
+    # Warm-up (as in many EMA implementations): early on the average follows the weights closely.
+    d = min(decay, (1 + updates) / (10 + updates))
+    with torch.no_grad():
+        for k, p in named.items():
+            ema[k].lerp_(p.detach().float(), 1.0 - d)
+
+
+def lr_at(step: int, base: float, warmup: int) -> float:
+    return base * min(1.0, (step + 1) / warmup) if warmup else base
+
+
+# --- logs --------------------------------------------------------------------
+
+def truncate_log(path: Path, last_step: int) -> None:
+    """Drop log lines past the resumed step (written after the last checkpoint), and torn lines."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a line torn by a kill mid-write
+            continue
+        if record["step"] <= last_step:
+            keep.append(line)
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    os.replace(tmp, path)
+
+
+def append_log(path: Path, record: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+
+
+# --- the loop ----------------------------------------------------------------
+
+def train(make_stage: Callable[[StageArgs], Stage], args: StageArgs, loop: LoopArgs) -> dict:
+    """Train one stage to `loop.steps`, resuming if possible; export it at the end.
+
+    Returns {"step", "loss", "log", "checkpoint", "exported"} (loss = last logged).
+    """
+    loop.check()
+    d = setup_distributed()
+    try:
+        return _train(make_stage, args, loop, d)
+    finally:
+        if d.owned:
+            dist.destroy_process_group()
+
+
+def _train(make_stage, args: StageArgs, loop: LoopArgs, d: Dist) -> dict:
+    args.out_dir = Path(args.out_dir)
+    args.device = str(d.device)
+    if d.is_main:
+        ensure_model_dir(args.out_dir, args.config, args.seed)
+    d.barrier()
+
+    reseed(args.seed, -1, 0)  # building the stage is the same on every rank
+    stage = make_stage(args)
+    modules = stage.trainable()
+    named: dict[str, torch.nn.Parameter] = {}
+    for mname in sorted(modules):
+        modules[mname].to(d.device).train()
+        for pname, p in modules[mname].named_parameters():
+            if p.requires_grad:
+                named[f"{mname}.{pname}"] = p
+    if not named:
+        raise RuntimeError(f"stage {stage.name!r} has no trainable parameters")
+    params = list(named.values())
+    if d.world_size > 1:  # start identical on every rank
+        for m in modules.values():
+            for t in list(m.parameters()) + list(m.buffers()):
+                dist.broadcast(t.data, src=0)
+
+    base_lr = loop.lr if loop.lr is not None else getattr(stage, "lr", 1e-4)
+    optimizer = torch.optim.AdamW(params, lr=base_lr, weight_decay=loop.weight_decay)
+    ema_decay = loop.ema_decay if loop.ema_decay is not None else getattr(stage, "ema_decay", None)
+    ema = {k: p.detach().clone().float() for k, p in named.items()} if ema_decay is not None else None
+
+    ckpt_root = args.out_dir / "checkpoints" / stage.name
+    log_path = args.out_dir / "logs" / f"{stage.name}.jsonl"
+    if d.is_main:
+        ckpt.sweep_partial(ckpt_root)
+        if not loop.resume:
+            shutil.rmtree(ckpt_root, ignore_errors=True)
+            log_path.unlink(missing_ok=True)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+    d.barrier()
+
+    start = 0
+    found = ckpt.checkpoint_dirs(ckpt_root) if loop.resume else []
+    last_ckpt = None
+    if found:
+        start, last_ckpt = found[-1]
+        state = ckpt.load_checkpoint(last_ckpt, modules, optimizer, ema)
+        _check_same_run(state, args, d)
+    d.barrier()
+    if d.is_main:
+        truncate_log(log_path, start)
+
+    meta = {"stage": stage.name, "config": args.config, "seed": args.seed, "batch_size": args.batch_size,
+            "size": list(args.size), "data": args.data, "world_size": d.world_size,
+            "loop": asdict(loop), "base_lr": base_lr, "ema_decay": ema_decay}
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if d.device.type == "cuda"
+                else contextlib.nullcontext())
+    end = min(loop.steps, loop.stop_after) if loop.stop_after else loop.steps
+    bar = tqdm(total=loop.steps, initial=start, desc=f"train {stage.name}", disable=not (d.is_main and loop.progress))
+    last_loss = None
+    stream = batches(stage, start, end, d, loop.workers)
+    for step in range(start, end):
+        reseed(args.seed, step, d.rank)
+        lr = lr_at(step, base_lr, loop.warmup)
+        for g in optimizer.param_groups:
+            g["lr"] = lr
+        batch = to_device(next(stream), d.device)
+        with autocast:
+            loss, metrics = stage.loss(batch)
+        if not torch.isfinite(loss):
+            raise BlueprintError(
+                f"stage {stage.name!r}: the loss is {loss.item()} at step {step + 1} (diverged); "
+                f"rerun with a lower --lr (it resumes from {last_ckpt or 'the start'})"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if d.world_size > 1:
+            all_reduce_grads(params, d.world_size)
+        grad_norm = (torch.nn.utils.clip_grad_norm_(params, loop.grad_clip).item() if loop.grad_clip
+                     else float("nan"))
+        optimizer.step()
+        if ema is not None:
+            ema_update(ema, named, ema_decay, step)
+
+        done = step + 1
+        bar.update(1)
+        if done % loop.log_every == 0 or done == loop.steps:
+            keys = sorted(metrics)
+            values = mean_over_ranks([loss.item(), grad_norm] + [float(metrics[k]) for k in keys], d)
+            last_loss = values[0]
+            bar.set_postfix(loss=f"{last_loss:.4f}")
+            if d.is_main:
+                append_log(log_path, {"step": done, "loss": values[0], "lr": lr, "grad_norm": values[1],
+                                      "metrics": dict(zip(keys, values[2:])), "time": round(time.time(), 3)})
+        if done % loop.ckpt_every == 0 or done == loop.steps:
+            if d.is_main:
+                last_ckpt = ckpt.save_checkpoint(ckpt_root, done, modules, optimizer, ema, meta)
+                ckpt.prune(ckpt_root, loop.keep_last)
+            d.barrier()
+    bar.close()
+
+    finished = max(start, end) >= loop.steps
+    exported = False
+    if finished:
+        if ema is not None:  # export the EMA weights
+            with torch.no_grad():
+                for k, p in named.items():
+                    p.copy_(ema[k])
+        for m in modules.values():
+            m.eval()
+        if d.is_main:
+            stage.export(args.out_dir)
+            mark_trained(args.out_dir, stage.name, args.config, max(start, end))
+            exported = True
+        d.barrier()
+    return {"step": max(start, end), "loss": last_loss, "log": log_path, "checkpoint": last_ckpt, "exported": exported}
+
+
+def _check_same_run(state: dict, args: StageArgs, d: Dist) -> None:
+    """A resumed run must draw the same batches: refuse a changed data setup."""
+    now = {"config": args.config, "seed": args.seed, "batch_size": args.batch_size,
+           "size": list(args.size), "data": args.data, "world_size": d.world_size}
+    changed = [f"{k} {state.get(k)!r} -> {v!r}" for k, v in now.items() if state.get(k) != v]
+    if changed:
+        raise BlueprintError(
+            f"cannot resume stage {state.get('stage')!r}: {'; '.join(changed)} differ from its checkpoint; "
+            "pass --no-resume to start over"
+        )

@@ -1,0 +1,149 @@
+"""The model folder a run trains into, and which stages have trained it.
+
+One folder per run: it starts as `build_components(config)` saved in diffusers
+layout, and each stage writes back the component(s) it trains. `trained.json`
+at its root records which stages finished (with their configuration and step
+count) so a later stage can refuse to start on an untrained prerequisite.
+diffusers and Blueprint loaders ignore the extra file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+
+from blueprint.errors import BlueprintError
+
+TRAINED_FILE = "trained.json"
+
+
+def check_config(config: str) -> None:
+    from blueprint.models import CONFIGS
+
+    if config not in CONFIGS:
+        raise BlueprintError(f"unknown model configuration {config!r}; expected one of {', '.join(CONFIGS)}")
+
+
+def ensure_model_dir(model_dir: Path, config: str, seed: int) -> None:
+    """Create the model folder from the configuration unless it already holds one."""
+    check_config(config)
+    model_dir = Path(model_dir)
+    if (model_dir / "model_index.json").is_file():
+        recorded = read_trained(model_dir).get("_config")
+        if recorded is not None and recorded != config:
+            raise BlueprintError(
+                f"model folder {model_dir} was built with configuration {recorded!r}, not {config!r}"
+            )
+        return
+    if model_dir.exists() and not model_dir.is_dir():
+        raise BlueprintError(f"model folder {model_dir} exists and is not a folder")
+    from blueprint.models import build_components, save_components
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    save_components(build_components(config, seed=seed), model_dir)
+    _write_trained(model_dir, {"_config": config})
+
+
+def read_trained(model_dir: Path) -> dict:
+    path = Path(model_dir) / TRAINED_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise BlueprintError(f"{path} is not valid JSON: {e}") from None
+
+
+def mark_trained(model_dir: Path, stage: str, config: str, steps: int) -> None:
+    record = read_trained(model_dir)
+    record.setdefault("_config", config)
+    record[stage] = {"config": config, "steps": steps, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    _write_trained(model_dir, record)
+
+
+def _write_trained(model_dir: Path, record: dict) -> None:
+    path = Path(model_dir) / TRAINED_FILE
+    tmp = path.with_name(f"{TRAINED_FILE}.tmp-{os.getpid()}")
+    with open(tmp, "w") as f:
+        json.dump(record, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def require_trained(model_dir: Path, stage: str, needs: tuple[str, ...], config: str) -> None:
+    """Refuse to train `stage` on untrained prerequisites.
+
+    `tiny` is for tests and smoke runs, where an untrained (random) component is
+    a legitimate stand-in, so there it is a warning; otherwise an error.
+    """
+    done = read_trained(model_dir)
+    missing = [n for n in needs if n not in done]
+    if not missing:
+        return
+    message = (
+        f"stage {stage!r} needs the trained {', '.join(missing)} in {model_dir}; "
+        f"run `blueprint train {missing[0]} --config {config} --model-dir {model_dir}` first"
+    )
+    if config == "tiny":
+        warnings.warn(message + " (continuing with untrained components: tiny configuration)", stacklevel=2)
+        return
+    raise BlueprintError(message)
+
+
+# --- one component at a time ---------------------------------------------------
+
+def _component_class(name: str):
+    if name == "vae":
+        from diffusers import AutoencoderKL
+        return AutoencoderKL
+    if name == "transformer":
+        from diffusers import GlmImageTransformer2DModel
+        return GlmImageTransformer2DModel
+    if name == "text_encoder":
+        from transformers import T5EncoderModel
+        return T5EncoderModel
+    raise ValueError(f"no loader for component {name!r}")
+
+
+def load_component(model_dir: Path, name: str, device: str = "cpu"):
+    """One weight-bearing component of the folder (vae, transformer, text_encoder), fp32, eval mode."""
+    path = Path(model_dir) / name
+    if not (path / "config.json").is_file():
+        raise BlueprintError(f"model folder is missing {path / 'config.json'}")
+    try:
+        module = _component_class(name).from_pretrained(path, use_safetensors=True)
+    except (OSError, ValueError, KeyError) as e:
+        raise BlueprintError(f"cannot load {path}: {e}") from None
+    return module.to(device).float().eval()
+
+
+def load_glyph_tokenizer(model_dir: Path):
+    from transformers import ByT5Tokenizer
+
+    path = Path(model_dir) / "tokenizer"
+    if not (path / "tokenizer_config.json").is_file():
+        raise BlueprintError(f"model folder is missing {path / 'tokenizer_config.json'}")
+    return ByT5Tokenizer.from_pretrained(path, local_files_only=True)
+
+
+def save_component(module, model_dir: Path, name: str) -> Path:
+    """Write one component's config + safetensors weights into `model_dir/name`.
+
+    Saved to a temporary sibling folder first, then each file is moved into
+    place with `os.replace`, so a reader never sees a truncated file.
+    """
+    import shutil
+
+    path = Path(model_dir) / name
+    tmp = path.with_name(f"{name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    module.save_pretrained(tmp, safe_serialization=True)
+    path.mkdir(parents=True, exist_ok=True)
+    for f in tmp.iterdir():
+        os.replace(f, path / f.name)
+    tmp.rmdir()
+    return path

@@ -1,0 +1,190 @@
+"""Stage `prior`: the autoregressive model that writes the semantic image tokens.
+
+The model is `GlmImageForConditionalGeneration`'s language model (+ its input
+embeddings and `lm_head`); the vision tower + VQ stay frozen and only make the
+targets. A training sequence is exactly what `GlmImagePipeline` feeds and
+generates at inference:
+
+    prompt <sop>h w<eop><sop>ph pw<eop> <bos> | preview grid | full grid | (end)
+
+- the prompt part comes from `processor.apply_chat_template(..., target_h,
+  target_w)`, left-padded, as in the pipeline;
+- the targets are the frozen tokenizer's codes of a copy of the image resized
+  to the preview grid x 32 px (generated first), then of the image itself; the
+  end token is a target only when the head can emit it (Blueprint's own
+  configurations make the head exactly the codebook, so it cannot, and the
+  pipeline always generates the full length instead);
+- labels are -100 on the prompt;
+- positions: `generate` runs `get_rope_index` on the prompt and then feeds the
+  i-th generated token at the i-th entry of the decode positions it cached
+  (2-D M-RoPE per grid, preview first). The model's own forward cannot infer
+  those from a teacher-forced sequence (it would give the image tokens text
+  positions), so `sequence_inputs` calls the same `get_rope_index` and passes
+  the concatenated positions explicitly. `tests/test_train_prior.py` checks
+  that teacher-forced logits equal step-by-step generation logits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from blueprint.errors import BlueprintError
+from blueprint.train.data import TrainImages, to_uint8
+from blueprint.train.stage import StageArgs
+from blueprint.train.tokenizer import (
+    image_tokens,
+    load_image_processor,
+    load_vle,
+    save_vle_parts,
+)
+
+
+def prompt_inputs(processor, captions: list[str], width: int, height: int) -> dict:
+    """The AR prompt exactly as `GlmImagePipeline.generate_prior_tokens` builds it (t2i)."""
+    messages = [[{"role": "user", "content": [{"type": "text", "text": c}]}] for c in captions]
+    return dict(processor.apply_chat_template(
+        messages,
+        tokenize=True,
+        padding=len(captions) > 1,
+        target_h=height,
+        target_w=width,
+        return_dict=True,
+        return_tensors="pt",
+    ))
+
+
+def grids(image_grid_thw: torch.Tensor) -> tuple[int, int, int, int]:
+    """(token_h, token_w, prev_h, prev_w) from the processor's t2i grids [[1,h,w],[1,ph,pw]]."""
+    (_, token_h, token_w), (_, prev_h, prev_w) = image_grid_thw[:2].tolist()
+    return token_h, token_w, prev_h, prev_w
+
+
+def image_targets(vle, image_processor, images, width: int, height: int) -> torch.Tensor:
+    """(B, ph*pw + h*w [+ 1]) target ids: preview grid, full grid, then the end token if the head has it."""
+    from blueprint.models import image_grid
+
+    token_h, token_w, prev_h, prev_w = image_grid(width, height)
+    preview = image_tokens(vle, image_processor, images, prev_h, prev_w)
+    full = image_tokens(vle, image_processor, images, token_h, token_w)
+    parts = [preview, full]
+    end_id = vle.config.image_end_token_id
+    if end_id < vle.config.text_config.vision_vocab_size:
+        parts.append(torch.full((len(images), 1), end_id, dtype=full.dtype, device=full.device))
+    return torch.cat(parts, dim=1)
+
+
+def decode_positions(vle, prompt: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """(prefill (3, B, L), decode (3, B, D)) positions, computed by the model's `get_rope_index`.
+
+    The decode positions are the ones `generate` gives the generated tokens, in order.
+    """
+    model = vle.model
+    saved = (model._cached_decode_position_ids, model._prefill_len, model.rope_deltas)
+    prefill, _ = model.get_rope_index(
+        prompt["input_ids"],
+        image_grid_thw=prompt["image_grid_thw"],
+        images_per_sample=prompt.get("images_per_sample"),
+        attention_mask=prompt["attention_mask"],
+    )
+    decode = model._cached_decode_position_ids.permute(1, 0, 2)  # (B, 3, D) -> (3, B, D)
+    # get_rope_index caches these for the next `generate` step; leave the model as it was.
+    model._cached_decode_position_ids, model._prefill_len, model.rope_deltas = saved
+    return prefill, decode
+
+
+def sequence_inputs(vle, prompt: dict, targets: torch.Tensor) -> dict:
+    """Teacher-forcing inputs: `input_ids`, `attention_mask`, `position_ids`, `labels`.
+
+    `labels[:, t]` is the token that the logits at position t must predict
+    (already shifted); -100 on the prompt and the padding.
+    """
+    input_ids, mask = prompt["input_ids"], prompt["attention_mask"]
+    batch, prompt_len = input_ids.shape
+    n_targets = targets.shape[1]
+    prefill, decode = decode_positions(vle, prompt)
+    if decode.shape[-1] < n_targets:
+        raise BlueprintError(f"{n_targets} targets but the grids only have {decode.shape[-1]} decode positions")
+    targets = targets.to(input_ids.device)
+    full = torch.cat([input_ids, targets], dim=1)
+    labels = full.clone()
+    labels[:, :prompt_len] = -100
+    return {
+        "input_ids": full[:, :-1],
+        "attention_mask": torch.cat([mask, torch.ones_like(targets)], dim=1)[:, :-1],
+        # the last target is never fed, so its decode position is not needed
+        "position_ids": torch.cat([prefill, decode[:, :, : n_targets - 1].to(prefill)], dim=-1),
+        "labels": labels[:, 1:],
+    }
+
+
+def sequence_loss(vle, inputs: dict) -> tuple[torch.Tensor, dict[str, float]]:
+    """Next-token cross-entropy on the image part, plus token accuracy."""
+    out = vle(
+        input_ids=inputs["input_ids"],
+        attention_mask=inputs["attention_mask"],
+        position_ids=inputs["position_ids"],
+        use_cache=False,
+    )
+    logits = out.logits.float()
+    labels = inputs["labels"]
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+    keep = labels != -100
+    accuracy = (logits.argmax(-1)[keep] == labels[keep]).float().mean().item()
+    return loss, {"token_acc": accuracy}
+
+
+class PriorStage:
+    name = "prior"
+    lr = 3e-4
+
+    def __init__(self, args: StageArgs, vle, processor):
+        self.args = args
+        self.vle = vle
+        self.processor = processor
+        self.images = TrainImages(args.data, args.size, args.batch_size, args.seed)  # engine or a folder
+        # Frozen: the tokenizer makes the targets, it is not trained here.
+        for module in (vle.model.visual, vle.model.vqmodel):
+            module.requires_grad_(False)
+            module.eval()
+
+    def trainable(self) -> dict[str, nn.Module]:
+        return {"language_model": self.vle.model.language_model, "lm_head": self.vle.lm_head}
+
+    def batch(self, step: int, rank: int, world_size: int) -> dict:
+        batch = self.images.batch(step, rank, world_size)
+        return self.make_batch(list(to_uint8(batch["pixels"]).numpy()), batch["captions"])
+
+    def make_batch(self, images, captions: list[str]) -> dict:
+        width, height = self.args.size
+        prompt = prompt_inputs(self.processor, captions, width, height)
+        targets = image_targets(self.vle, self.processor.image_processor, images, width, height)
+        return {k: v.cpu() for k, v in sequence_inputs(self.vle, prompt, targets).items()}
+
+    def loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        return sequence_loss(self.vle, batch)
+
+    def export(self, model_dir: Path) -> None:
+        save_vle_parts(model_dir, {"model.language_model": self.vle.model.language_model, "lm_head": self.vle.lm_head})
+
+
+def make_stage(args: StageArgs) -> PriorStage:
+    from blueprint.sizes import check_size
+    from blueprint.train.data import check_data
+    from blueprint.train.model_dir import require_trained
+
+    check_data(args.data)
+    check_size(*args.size)
+    model_dir = Path(args.init_from or args.out_dir)
+    require_trained(model_dir, "prior", ("tokenizer",), args.config)
+    vle = load_vle(model_dir, args.device)
+    cfg = vle.config
+    if cfg.vq_config.num_embeddings > cfg.text_config.vision_vocab_size:
+        raise BlueprintError(
+            f"codebook of {cfg.vq_config.num_embeddings} codes does not fit the AR head's "
+            f"{cfg.text_config.vision_vocab_size} outputs"
+        )
+    return PriorStage(args, vle, load_image_processor(model_dir))

@@ -1,0 +1,494 @@
+"""Stage `tokenizer`: the semantic image tokenizer.
+
+The tokenizer is the AR model's own vision tower + VQ
+(`GlmImageForConditionalGeneration.model.visual` and `.model.vqmodel`): an
+image is halved by the processor, cut into 16-px patches, encoded, and each
+patch (= one 32x32 px cell of the original) is snapped to its cosine-nearest
+codebook entry. Those codebook indices are the AR model's image tokens.
+
+Tokens should say *what is where*, not pixel detail, so training has no pixel
+reconstruction at all. An auxiliary `SemanticHead` reads each quantised token
+embedding on its own (a per-cell MLP: no neighbour can leak information into a
+cell) and predicts that cell's content from the data engine's semantic maps:
+
+- `kind`: the cell's foreground element kind (or background),
+- `fg` / `bg`: the foreground element's colour name and the colour behind it,
+- `role`: the foreground element's role ("title", "price", ...),
+- `chars`: the character class of each 8x8 px sub-cell (a 4x4 sub-grid).
+
+The gradient reaches the encoder through the quantiser's straight-through
+estimator; the official quantiser's commitment/codebook loss keeps encoder
+outputs and codes together; codes unused for `RESTART_EVERY` steps are restarted
+on current encoder outputs. The head is not part of the model; `export` writes
+only the vision tower + VQ into `vision_language_encoder/` and the head beside
+it in `semantic_head/` (for measuring tokens later).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from blueprint.errors import BlueprintError
+from blueprint.train.data import sample_indices
+from blueprint.train.stage import StageArgs
+
+PX_PER_TOKEN = 32      # one AR token covers 32x32 px of the original image
+CHAR_SUBGRID = 4       # character targets on a 4x4 sub-grid of each cell (8x8 px sub-cells)
+MIN_COVER = 1 / 64     # an element counts in a cell when it covers at least this fraction of it
+                       # (text counts only by its ink, hence small)
+MIN_INK = 4            # a sub-cell has a character when at least this many of its pixels are ink
+FG_PRIORITY = {"text": 3, "shape": 2, "bar": 2, "panel": 1}  # which element is "the" foreground of a cell
+COMMITMENT = 0.25      # weight of the encoder's commitment to its codes (VQ-VAE's beta)
+RESTART_EVERY = 10     # steps between dead-code restarts; a code unused this long is dead
+HEAD_DIR = "semantic_head"
+
+
+# --- images -> token ids ------------------------------------------------------
+
+def grid_pixel_values(images, grid_h: int, grid_w: int, image_processor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Processor inputs that give exactly a grid_h x grid_w token grid.
+
+    Each image is resized (bicubic, if needed) to (grid_w*32, grid_h*32) px and
+    then goes through the official image processor (halving, CLIP
+    normalisation, 16-px patches). The processor's min/max pixel bounds are
+    lifted for this call: the grid is decided here, not by the size clamp.
+    """
+    from PIL import Image
+
+    width, height = grid_w * PX_PER_TOKEN, grid_h * PX_PER_TOKEN
+    pils = []
+    for image in images:
+        pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
+        pil = pil.convert("RGB")
+        if pil.size != (width, height):
+            pil = pil.resize((width, height), Image.Resampling.BICUBIC)
+        pils.append(pil)
+    size = {"shortest_edge": 1, "longest_edge": (2 * max(width, height)) ** 2}
+    out = image_processor(images=pils, size=size, return_tensors="pt")
+    grid = out["image_grid_thw"]
+    if not bool((grid[:, 1] == grid_h).all() and (grid[:, 2] == grid_w).all()):
+        raise BlueprintError(
+            f"the image processor made a {grid[0].tolist()} grid, not [1, {grid_h}, {grid_w}]: "
+            "its patch size must be 16 (32 px per token after halving)"
+        )
+    return out["pixel_values"], grid
+
+
+def quantize(vle, pixel_values: torch.Tensor, grid_thw: torch.Tensor):
+    """Vision tower + VQ on a batch of same-grid images, differentiably.
+
+    Returns the official `GlmImageVQVAEModelOutput`: `quantized_last_hidden_state`
+    (B, E, h, w, unit vectors, straight-through), `image_tokens` (B*h*w),
+    `embedding_loss`, and `last_hidden_state` = the vision features (B, C, h, w).
+    """
+    model = vle.model
+    device = next(model.visual.parameters()).device
+    features = model.get_image_features(pixel_values.to(device), grid_thw.to(device)).pooler_output
+    return model.vqmodel.encode(torch.stack(features))
+
+
+def vq_losses(vqmodel, features: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(codebook loss, commitment loss) in the quantiser's cosine space.
+
+    The official quantiser's own `embedding_loss` weighs the encoder-side term
+    1 and the codebook-side term 0.25 (the reverse of VQ-VAE), which pulls the
+    encoder onto a few codes; here the codebook moves to the encoder outputs
+    (weight 1) and the encoder only commits (weight COMMITMENT).
+    """
+    latents = vqmodel.quant_conv(features)
+    z = F.normalize(latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1]), dim=-1)
+    codes = F.normalize(vqmodel.quantize.embedding.weight, dim=-1)[tokens]
+    return F.mse_loss(codes, z.detach()), F.mse_loss(z, codes.detach())
+
+
+@torch.no_grad()
+def image_tokens(vle, image_processor, images, grid_h: int, grid_w: int) -> torch.Tensor:
+    """(B, grid_h*grid_w) codebook ids of the images, row-major (the AR order)."""
+    pixel_values, grid = grid_pixel_values(images, grid_h, grid_w, image_processor)
+    return quantize(vle, pixel_values, grid).image_tokens.view(len(images), grid_h * grid_w)
+
+
+# --- semantic maps -> per-cell targets ----------------------------------------
+
+@dataclass(frozen=True)
+class SemanticVocab:
+    """Class names of the head's outputs (index 0 is 'nothing' where that applies)."""
+
+    kinds: tuple[str, ...]
+    colors: tuple[str, ...]
+    roles: tuple[str, ...]
+    chars: int  # number of character classes, 0 = no character
+
+    @classmethod
+    def from_data(cls) -> "SemanticVocab":
+        import blueprint.data as data
+        from blueprint.data.colors import COLOR_NAMES
+        from blueprint.data.spec import ELEMENT_KINDS
+
+        # Roles are free strings per design kind; they are a target only once the
+        # engine publishes a fixed list of them (cells with other roles get 0).
+        roles = ("background",) + tuple(getattr(data, "ROLES", ()))
+        # CHARSET starts with the space, so class 0 is also "no character".
+        return cls(("background",) + ELEMENT_KINDS, COLOR_NAMES, roles, len(data.CHARSET))
+
+    def to_dict(self) -> dict:
+        return {"kinds": list(self.kinds), "colors": list(self.colors), "roles": list(self.roles), "chars": self.chars}
+
+
+def _index(names: tuple[str, ...], name: str, what: str) -> int:
+    try:
+        return names.index(name)
+    except ValueError:
+        raise BlueprintError(f"unknown {what} {name!r} in a spec; expected one of {', '.join(names)}") from None
+
+
+def cell_targets(element_map: np.ndarray, char_map: np.ndarray, spec, vocab: SemanticVocab) -> dict[str, np.ndarray]:
+    """Per-cell classes of one image: kind/fg/bg/role (gh, gw) and chars (gh, gw, S*S)."""
+    height, width = element_map.shape
+    if height % PX_PER_TOKEN or width % PX_PER_TOKEN or char_map.shape != element_map.shape:
+        raise BlueprintError(f"semantic maps {element_map.shape}/{char_map.shape} do not tile into 32-px cells")
+    gh, gw = height // PX_PER_TOKEN, width // PX_PER_TOKEN
+    elements = {e.id: e for e in spec.elements}
+    ids = element_map.astype(np.int64)
+    n_ids = max(int(ids.max()), max(elements, default=0)) + 1
+    # counts[i, j, k]: pixels of element k in cell (i, j)
+    cells = ids.reshape(gh, PX_PER_TOKEN, gw, PX_PER_TOKEN).transpose(0, 2, 1, 3).reshape(gh * gw, -1)
+    flat = cells + np.arange(gh * gw)[:, None] * n_ids
+    counts = np.bincount(flat.ravel(), minlength=gh * gw * n_ids).reshape(gh, gw, n_ids)
+
+    background = _index(vocab.colors, spec.background, "colour")
+    out = {k: np.zeros((gh, gw), np.int64) for k in ("kind", "role")}
+    out["fg"] = np.full((gh, gw), background, np.int64)
+    out["bg"] = np.full((gh, gw), background, np.int64)
+    min_pixels = MIN_COVER * PX_PER_TOKEN * PX_PER_TOKEN
+    for i in range(gh):
+        for j in range(gw):
+            present = [k for k in np.nonzero(counts[i, j, 1:] >= min_pixels)[0] + 1 if k in elements]
+            if not present:
+                continue
+            fg = max(present, key=lambda k: (FG_PRIORITY[elements[k].kind], counts[i, j, k]))
+            out["kind"][i, j] = _index(vocab.kinds, elements[fg].kind, "element kind")
+            out["role"][i, j] = vocab.roles.index(elements[fg].role) if elements[fg].role in vocab.roles else 0
+            out["fg"][i, j] = _index(vocab.colors, elements[fg].color, "colour")
+            panels = [k for k in present if k != fg and elements[k].kind == "panel"]
+            if panels:
+                behind = max(panels, key=lambda k: counts[i, j, k])
+                out["bg"][i, j] = _index(vocab.colors, elements[behind].color, "colour")
+
+    # chars: the most frequent non-zero class of each 8x8 sub-cell, 0 when it has too little ink
+    sub = PX_PER_TOKEN // CHAR_SUBGRID
+    sh, sw = gh * CHAR_SUBGRID, gw * CHAR_SUBGRID
+    chars = char_map.astype(np.int64)
+    if chars.min() < 0 or chars.max() >= vocab.chars:
+        raise BlueprintError(f"character map has classes outside [0, {vocab.chars})")
+    subcells = chars.reshape(sh, sub, sw, sub).transpose(0, 2, 1, 3).reshape(sh * sw, -1)
+    flat = subcells + np.arange(sh * sw)[:, None] * vocab.chars
+    ccounts = np.bincount(flat.ravel(), minlength=sh * sw * vocab.chars).reshape(sh * sw, vocab.chars)
+    ccounts[:, 0] = 0
+    best = ccounts.argmax(1)
+    best[ccounts.max(1) < MIN_INK] = 0
+    # (sh, sw) -> (gh, gw, S*S): each cell's sub-cells in row-major order
+    best = best.reshape(gh, CHAR_SUBGRID, gw, CHAR_SUBGRID).transpose(0, 2, 1, 3).reshape(gh, gw, -1)
+    out["chars"] = best
+    return out
+
+
+# --- the auxiliary head -----------------------------------------------------------
+
+class SemanticHead(nn.Module):
+    """Per-cell MLP from a quantised token embedding to that cell's semantic classes.
+
+    It also keeps `last_used` (the step each code was last chosen), so the
+    dead-code bookkeeping is saved and resumed with the trainable weights.
+    """
+
+    def __init__(self, embed_dim: int, num_codes: int, vocab: SemanticVocab, hidden: int = 128):
+        super().__init__()
+        self.vocab = vocab
+        self.body = nn.Sequential(
+            nn.LayerNorm(embed_dim), nn.Linear(embed_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU()
+        )
+        s2 = CHAR_SUBGRID * CHAR_SUBGRID
+        self.heads = nn.ModuleDict({
+            "kind": nn.Linear(hidden, len(vocab.kinds)),
+            "fg": nn.Linear(hidden, len(vocab.colors)),
+            "bg": nn.Linear(hidden, len(vocab.colors)),
+            "chars": nn.Linear(hidden, s2 * vocab.chars),
+        })
+        if len(vocab.roles) > 1:  # only "background": nothing to learn
+            self.heads["role"] = nn.Linear(hidden, len(vocab.roles))
+        self.register_buffer("last_used", torch.zeros(num_codes, dtype=torch.long))
+
+    def forward(self, quantized: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(B, E, h, w) -> {name: (B, h, w, classes)}; chars: (B, h, w, S*S, classes)."""
+        x = self.body(quantized.permute(0, 2, 3, 1))
+        out = {name: head(x) for name, head in self.heads.items()}
+        out["chars"] = out["chars"].unflatten(-1, (CHAR_SUBGRID * CHAR_SUBGRID, self.vocab.chars))
+        return out
+
+
+def semantic_losses(logits: dict, targets: dict) -> tuple[torch.Tensor, dict[str, float]]:
+    """Sum of per-cell cross-entropies, plus accuracies.
+
+    Most character sub-cells are blank, so the characters get a second
+    cross-entropy over the inked sub-cells alone: without it "blank everywhere"
+    is a cheap optimum. `acc_ink` is the accuracy on inked sub-cells.
+    """
+    total = 0.0
+    metrics = {}
+    for name, lg in logits.items():
+        tg = targets[name]
+        loss = F.cross_entropy(lg.reshape(-1, lg.shape[-1]).float(), tg.reshape(-1))
+        total = total + loss
+        metrics[f"loss_{name}"] = loss.item()
+        metrics[f"acc_{name}"] = (lg.argmax(-1) == tg).float().mean().item()
+    ink = targets["chars"] > 0
+    if bool(ink.any()):
+        inked = logits["chars"][ink].float()
+        loss = F.cross_entropy(inked, targets["chars"][ink])
+        total = total + loss
+        metrics["loss_ink"] = loss.item()
+        metrics["acc_ink"] = (inked.argmax(-1) == targets["chars"][ink]).float().mean().item()
+    return total, metrics
+
+
+def code_stats(tokens: torch.Tensor, num_codes: int) -> dict[str, float]:
+    counts = torch.bincount(tokens.reshape(-1), minlength=num_codes).float()
+    p = counts / counts.sum()
+    entropy = -(p[p > 0] * p[p > 0].log()).sum()
+    return {"codes_used": float((counts > 0).sum()), "perplexity": float(entropy.exp())}
+
+
+# --- data -----------------------------------------------------------------------
+
+def draw_samples(args: StageArgs, indices: list[int], split: str = "train") -> list[dict]:
+    """Engine samples number `indices` at the stage's size, with semantic maps.
+
+    A pure function of (seed, index, split): `blueprint.data.dataset.sample_at`.
+    Pixels come back as (H, W, 3) uint8, the spec as a `Spec`.
+    """
+    from blueprint.data.dataset import sample_at
+    from blueprint.data.spec import Spec
+    from blueprint.train.data import to_uint8
+
+    width, height = args.size
+    out = []
+    for index in indices:
+        item = sample_at(index, width, height, split=split, seed=args.seed, with_maps=True)
+        out.append({"pixels": to_uint8(item["pixels"]).numpy(), "caption": item["caption"],
+                    "spec": Spec.from_json(item["spec"]),
+                    "element_map": item["element_map"].numpy(), "char_map": item["char_map"].numpy()})
+    return out
+
+
+# --- model folder ---------------------------------------------------------------
+
+def load_vle(model_dir: Path, device: str = "cpu"):
+    """The folder's `GlmImageForConditionalGeneration`, in eval mode on `device`."""
+    from transformers import GlmImageForConditionalGeneration
+
+    path = Path(model_dir) / "vision_language_encoder"
+    if not (path / "config.json").is_file():
+        raise BlueprintError(f"model folder is missing {path / 'config.json'}")
+    if not (path / "model.safetensors").is_file() and not (path / "model.safetensors.index.json").is_file():
+        raise BlueprintError(f"model folder is missing {path / 'model.safetensors'}")
+    return GlmImageForConditionalGeneration.from_pretrained(path, use_safetensors=True).to(device).eval()
+
+
+def load_image_processor(model_dir: Path):
+    from transformers import GlmImageProcessor
+
+    path = Path(model_dir) / "processor"
+    if not (path / "processor_config.json").is_file():
+        raise BlueprintError(f"model folder is missing {path / 'processor_config.json'}")
+    return GlmImageProcessor.from_pretrained(path, local_files_only=True)
+
+
+def save_vle_parts(model_dir: Path, parts: dict[str, nn.Module]) -> None:
+    """Overwrite some submodules of the folder's AR model; keep everything else as it is.
+
+    `parts` maps attribute paths of `GlmImageForConditionalGeneration` (e.g.
+    "model.visual") to trained modules. Written to a temporary folder first and
+    moved into place, so the files being read are never truncated under a reader.
+    """
+    path = Path(model_dir) / "vision_language_encoder"
+    vle = load_vle(model_dir)
+    for name, module in parts.items():
+        target = vle.get_submodule(name)
+        target.load_state_dict({k: v.detach().cpu() for k, v in module.state_dict().items()})
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    vle.save_pretrained(tmp, safe_serialization=True)
+    for f in tmp.iterdir():
+        os.replace(f, path / f.name)
+    tmp.rmdir()
+
+
+def save_semantic_head(head: SemanticHead, model_dir: Path) -> Path:
+    from safetensors.torch import save_file
+
+    out = Path(model_dir) / HEAD_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
+    save_file(tensors, str(out / "model.safetensors"))
+    config = {"embed_dim": head.body[0].normalized_shape[0], "num_codes": int(head.last_used.numel()),
+              "hidden": head.body[1].out_features, "vocab": head.vocab.to_dict()}
+    (out / "config.json").write_text(json.dumps(config, indent=1))
+    return out
+
+
+def load_semantic_head(model_dir: Path) -> SemanticHead:
+    from safetensors.torch import load_file
+
+    path = Path(model_dir) / HEAD_DIR
+    for name in ("config.json", "model.safetensors"):
+        if not (path / name).is_file():
+            raise BlueprintError(f"no trained semantic head: missing {path / name}")
+    cfg = json.loads((path / "config.json").read_text())
+    v = cfg["vocab"]
+    vocab = SemanticVocab(tuple(v["kinds"]), tuple(v["colors"]), tuple(v["roles"]), v["chars"])
+    head = SemanticHead(cfg["embed_dim"], cfg["num_codes"], vocab, cfg["hidden"])
+    head.load_state_dict(load_file(str(path / "model.safetensors")))
+    return head.eval()
+
+
+# --- the stage --------------------------------------------------------------------
+
+class TokenizerStage:
+    name = "tokenizer"
+    lr = 1e-3
+
+    def __init__(self, args: StageArgs, vle, image_processor, vocab: SemanticVocab):
+        self.args = args
+        self.vle = vle
+        self.image_processor = image_processor
+        self.vocab = vocab
+        width, height = args.size
+        self.grid = (height // PX_PER_TOKEN, width // PX_PER_TOKEN)
+        vq = vle.config.vq_config
+        self.num_codes = vq.num_embeddings
+        self.head = SemanticHead(vq.embed_dim, self.num_codes, vocab).to(args.device)
+
+    def trainable(self) -> dict[str, nn.Module]:
+        return {"visual": self.vle.model.visual, "vqmodel": self.vle.model.vqmodel, "semantic_head": self.head}
+
+    def batch(self, step: int, rank: int, world_size: int) -> dict:
+        samples = draw_samples(self.args, sample_indices(step, rank, world_size, self.args.batch_size))
+        return self.make_batch(samples, step)
+
+    def make_batch(self, samples: list[dict], step: int = 0) -> dict:
+        pixel_values, grid = grid_pixel_values([s["pixels"] for s in samples], *self.grid, self.image_processor)
+        targets = [cell_targets(np.asarray(s["element_map"]), np.asarray(s["char_map"]), s["spec"], self.vocab)
+                   for s in samples]
+        batch = {"pixel_values": pixel_values, "image_grid_thw": grid, "step": step}
+        for key in targets[0]:
+            batch[key] = torch.from_numpy(np.stack([t[key] for t in targets]))
+        return batch
+
+    def loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        step = int(batch["step"])
+        if step > 0 and step % RESTART_EVERY == 0:
+            restarted = self._restart_dead_codes(batch, step)
+        else:
+            restarted = 0
+        out = quantize(self.vle, batch["pixel_values"], batch["image_grid_thw"])
+        logits = self.head(out.quantized_last_hidden_state)
+        semantic, metrics = semantic_losses(logits, {k: batch[k] for k in logits})
+        codebook, commitment = vq_losses(self.vle.model.vqmodel, out.last_hidden_state, out.image_tokens)
+        self._mark_used(out.image_tokens, step)
+        loss = semantic + codebook + COMMITMENT * commitment
+        metrics.update(code_stats(out.image_tokens, self.num_codes))
+        metrics["codebook_loss"] = codebook.item()
+        metrics["commitment_loss"] = commitment.item()
+        metrics["codes_alive"] = float((step - self.head.last_used < RESTART_EVERY).sum())
+        metrics["codes_restarted"] = float(restarted)
+        return loss, metrics
+
+    @torch.no_grad()
+    def _mark_used(self, tokens: torch.Tensor, step: int) -> None:
+        used = torch.bincount(tokens.reshape(-1), minlength=self.num_codes) > 0
+        if dist.is_available() and dist.is_initialized():  # every rank must agree on what is dead
+            used = used.long()
+            dist.all_reduce(used, op=dist.ReduceOp.MAX)
+            used = used > 0
+        self.head.last_used[used] = step
+
+    @torch.no_grad()
+    def _restart_dead_codes(self, batch: dict, step: int) -> int:
+        """Move codes unused for RESTART_EVERY steps onto this batch's encoder outputs."""
+        dead = (step - self.head.last_used) >= RESTART_EVERY
+        n_dead = int(dead.sum())
+        if n_dead == 0:
+            return 0
+        vq = self.vle.model.vqmodel
+        model = self.vle.model
+        device = next(model.visual.parameters()).device
+        features = model.get_image_features(batch["pixel_values"].to(device), batch["image_grid_thw"].to(device))
+        latents = vq.quant_conv(torch.stack(features.pooler_output))  # what the quantiser compares
+        latents = F.normalize(latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1]), dim=-1)
+        pick = torch.randint(len(latents), (n_dead,), device=latents.device)  # global RNG: reseeded per step
+        weight = vq.quantize.embedding.weight
+        weight[dead] = latents[pick].to(weight.dtype)
+        self.head.last_used[dead] = step
+        if dist.is_available() and dist.is_initialized():
+            dist.broadcast(weight.data, src=0)
+        return n_dead
+
+    @torch.no_grad()
+    def evaluate(self, samples: list[dict], batch_size: int = 8) -> dict[str, float]:
+        """Per-cell accuracy of the head and codebook usage over held-out samples."""
+        was_training = self.head.training
+        for m in self.trainable().values():
+            m.eval()
+        sums: dict[str, float] = {}
+        weights: dict[str, float] = {}
+        tokens = []
+        for start in range(0, len(samples), batch_size):
+            batch = self.make_batch(samples[start:start + batch_size])
+            device = next(self.head.parameters()).device
+            out = quantize(self.vle, batch["pixel_values"], batch["image_grid_thw"])
+            logits = self.head(out.quantized_last_hidden_state)
+            for name, lg in logits.items():
+                tg = batch[name].to(device)
+                hit = lg.argmax(-1) == tg
+                sums[f"acc_{name}"] = sums.get(f"acc_{name}", 0.0) + hit.float().sum().item()
+                weights[f"acc_{name}"] = weights.get(f"acc_{name}", 0.0) + tg.numel()
+                if name == "chars":
+                    ink = tg > 0
+                    sums["acc_ink"] = sums.get("acc_ink", 0.0) + hit[ink].float().sum().item()
+                    weights["acc_ink"] = weights.get("acc_ink", 0.0) + ink.sum().item()
+            tokens.append(out.image_tokens.cpu())
+        result = {k: sums[k] / weights[k] for k in sums if weights[k]}
+        result.update(code_stats(torch.cat(tokens), self.num_codes))
+        result["codebook_size"] = float(self.num_codes)
+        for m in self.trainable().values():
+            m.train(was_training)
+        return result
+
+    def export(self, model_dir: Path) -> None:
+        save_vle_parts(model_dir, {"model.visual": self.vle.model.visual, "model.vqmodel": self.vle.model.vqmodel})
+        save_semantic_head(self.head, model_dir)
+
+
+def make_stage(args: StageArgs) -> TokenizerStage:
+    if args.data != "engine":
+        raise BlueprintError(
+            f"the tokenizer stage learns from the engine's semantic maps; --data must be 'engine', not {args.data!r}"
+        )
+    from blueprint.sizes import check_size
+
+    check_size(*args.size)
+    model_dir = Path(args.init_from or args.out_dir)
+    vle = load_vle(model_dir, args.device)
+    processor = load_image_processor(model_dir)
+    return TokenizerStage(args, vle, processor.image_processor, SemanticVocab.from_data())

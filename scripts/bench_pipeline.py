@@ -1,0 +1,116 @@
+"""Per-stage CPU latency of BlueprintPipeline next to diffusers' GlmImagePipeline.
+
+Both pipelines get identical random components of each configuration (random
+weights cost the same as trained ones) and the same prompt, size, steps and
+guidance. After one warm-up call each, every stage is timed once:
+
+    prior    AR generation of the preview + full token grids (KV cache)
+    glyph    ByT5/T5 glyph embeddings (cond + uncond)
+    denoise  the DiT steps
+    decode   VAE decode to pixels
+
+diffusers' stages are timed from outside (its `generate_prior_tokens` and
+`encode_prompt`, then a call with the prior tokens whose last step callback
+marks the end of denoising), so its glyph time is counted inside its denoise
+column too; its total is its own prior + one full call.
+
+    python scripts/bench_pipeline.py --configs tiny small --size 256x256 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+STAGES = ("prior", "glyph", "denoise", "decode", "total")
+
+
+def bench_blueprint(components, prompt, width, height, steps, guidance, seed, clock):
+    from blueprint.pipeline import BlueprintPipeline
+
+    pipe = BlueprintPipeline(components)
+    pipe.clock = clock
+    kw = dict(height=height, width=width, num_inference_steps=steps, guidance_scale=guidance, seed=seed)
+    pipe(prompt, **kw)  # warm-up
+    return pipe(prompt, **kw).timings
+
+
+def bench_diffusers(components, prompt, width, height, steps, guidance, seed, clock):
+    from diffusers import GlmImagePipeline
+
+    pipe = GlmImagePipeline(**components)
+    pipe.set_progress_bar_config(disable=True)
+    gen = lambda: torch.Generator().manual_seed(seed)  # noqa: E731
+    kw = dict(height=height, width=width, num_inference_steps=steps, guidance_scale=guidance)
+    pipe(prompt, generator=gen(), **kw)  # warm-up
+    marks = {}
+
+    def on_step(p, i, t, tensors):
+        marks["last_step"] = clock()
+        return {}
+
+    with torch.no_grad():
+        t0 = clock()
+        prior, _, _ = pipe.generate_prior_tokens(prompt, height, width, generator=gen())
+        t1 = clock()
+        pipe._guidance_scale = guidance
+        pipe.encode_prompt(prompt, guidance > 1, device=torch.device("cpu"))
+        t2 = clock()
+    pipe(prompt, generator=gen(), prior_token_ids=prior, callback_on_step_end=on_step, **kw)
+    t3 = clock()
+    return {
+        "prior": t1 - t0,
+        "glyph": t2 - t1,
+        "denoise": marks["last_step"] - t2,  # includes its own second glyph encoding
+        "decode": t3 - marks["last_step"],
+        "total": (t1 - t0) + (t3 - t2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", default=["tiny", "small"])
+    parser.add_argument("--size", default="256x256")
+    parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the pipeline's)")
+    parser.add_argument("--guidance", type=float, default=1.5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--prompt", default='A red sign that reads "OPEN"')
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: process CPU time, robust to other load on a shared machine "
+                             "(with --threads 1 it approximates an idle single core)")
+    args = parser.parse_args()
+
+    from blueprint.models import build_components, count_parameters
+    from blueprint.pipeline import DEFAULT_STEPS
+    from blueprint.sizes import parse_size
+
+    torch.set_num_threads(args.threads)
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
+    width, height = parse_size(args.size)
+    steps = args.steps or DEFAULT_STEPS
+    print(f"# {width}x{height}, {steps} steps, guidance {args.guidance}, {args.threads} threads, "
+          f"{args.clock} clock, torch {torch.__version__}")
+    rows = []
+    for name in args.configs:
+        counts = count_parameters(build_components(name, device="meta"))
+        total = sum(counts.values())
+        print(f"# {name}: " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in counts.items())
+              + f"; total {total / 1e6:.1f}M = {total * 2 / 1e6:.0f} MB at fp16")
+        run = (args.prompt, width, height, steps, args.guidance, args.seed, clock)
+        ours = bench_blueprint(build_components(name, seed=0), *run)
+        ref = bench_diffusers(build_components(name, seed=0), *run)
+        rows.append((name, ours, ref))
+
+    print()
+    print("| config | stage | blueprint (s) | diffusers (s) | diffusers / blueprint |")
+    print("|---|---|---|---|---|")
+    for name, ours, ref in rows:
+        for stage in STAGES:
+            print(f"| {name} | {stage} | {ours[stage]:.3f} | {ref[stage]:.3f} | {ref[stage] / ours[stage]:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()

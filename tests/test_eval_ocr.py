@@ -1,0 +1,78 @@
+"""OCR engines and the text-line detector, on images drawn here with PIL."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from blueprint.errors import BlueprintError
+from blueprint.eval.detect import find_text_lines
+from blueprint.eval.ocr import get_engine, ink_image
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+BOLD = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+
+
+def draw_text(image, xy, text, size, fill, font=FONT):
+    d = ImageDraw.Draw(image)
+    f = ImageFont.truetype(font, size)
+    d.text(xy, text, font=f, fill=fill)
+    return d.textbbox(xy, text, font=f)
+
+
+@pytest.fixture(scope="module")
+def design():
+    """A small design: a red panel with white text, dark text outside, a solid square."""
+    image = Image.new("RGB", (256, 256), (250, 225, 40))
+    d = ImageDraw.Draw(image)
+    d.rectangle((10, 10, 245, 110), fill=(220, 30, 30))
+    boxes = {
+        "GRAND OPENING": draw_text(image, (22, 40), "GRAND OPENING", 19, (245, 245, 245), BOLD),
+        "Espresso $3.50": draw_text(image, (20, 140), "Espresso $3.50", 16, (20, 20, 20)),
+        "Open 24/7": draw_text(image, (20, 200), "Open 24/7", 14, (35, 80, 220)),
+    }
+    d.rectangle((180, 180, 230, 230), fill=(30, 150, 60))
+    return image, boxes
+
+
+def test_ink_image_makes_dark_ink_on_white_whatever_the_colours():
+    light_on_dark = Image.new("RGB", (60, 30), (20, 20, 20))
+    ImageDraw.Draw(light_on_dark).rectangle((20, 5, 40, 25), fill=(245, 245, 245))
+    ink = np.asarray(ink_image(light_on_dark))
+    assert ink[0, 0] == 255 and ink[15, 30] == 0
+
+
+def test_detector_finds_each_line_and_skips_solid_shapes(design):
+    image, boxes = design
+    found = find_text_lines(image)
+    for text, (x0, y0, x1, y1) in boxes.items():
+        assert any(abs(f[0] - x0) <= 3 and abs(f[2] - x1) <= 3 and abs(f[1] - y0) <= 3 for f in found), text
+    assert not any(f[0] >= 178 and f[1] >= 178 for f in found)  # the green square
+
+
+@pytest.mark.parametrize("name", ["tesseract", "rapidocr"])
+def test_engines_read_a_design(design, name):
+    image, boxes = design
+    words, lines = get_engine(name).read(image, list(boxes.values()))
+    assert lines == list(boxes)
+    read = {w.text for w in words}
+    assert {"Espresso", "$3.50"} <= read
+    for w in words:
+        assert 0 <= w.confidence <= 1 and 0 <= w.box[0] < w.box[2] <= 256
+
+
+def test_tesseract_reads_low_contrast_colours_and_small_text():
+    # Red on green: almost the same luminance, read through the ink image.
+    image = Image.new("RGB", (200, 40), (30, 150, 60))
+    box = draw_text(image, (8, 10), "Fresh Bakery", 14, (220, 30, 30))
+    engine = get_engine("tesseract")
+    assert engine.read_line(image.crop((box[0] - 4, box[1] - 4, box[2] + 4, box[3] + 4))) == "Fresh Bakery"
+
+
+def test_blank_image_reads_nothing():
+    words, lines = get_engine("tesseract").read(Image.new("RGB", (128, 128), (245, 245, 245)), [(10, 10, 60, 30)])
+    assert words == [] and lines == [""]
+
+
+def test_unknown_engine_is_a_clear_error():
+    with pytest.raises(BlueprintError, match="unknown OCR engine 'easyocr'"):
+        get_engine("easyocr")

@@ -1,0 +1,96 @@
+"""`blueprint train`: bad input is a BlueprintError that changes nothing; a
+micro run trains, exports and resumes through the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+from PIL import Image
+
+from blueprint.errors import BlueprintError
+from blueprint.train import cli
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(prog="blueprint")
+    cli.register(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["train", *argv])
+
+
+def run(argv):
+    args = parse(argv)
+    return args.func(args)
+
+
+@pytest.fixture
+def folder_without_captions(tmp_path):
+    path = tmp_path / "images"
+    path.mkdir()
+    Image.new("RGB", (64, 64), "white").save(path / "a.png")
+    return path
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["paint"], "unknown training stage 'paint'"),
+    (["vae", "--config", "huge"], "unknown model configuration 'huge'"),
+    (["vae", "--size", "100x100"], "not a multiple of 32"),
+    (["vae", "--size", "96x96"], "out of range"),  # tiny starts at 128
+    (["vae", "--size", "big"], "not of the form"),
+    (["vae", "--data", "no/such/folder"], "does not exist"),
+    (["vae", "--steps", "0"], "steps must be a positive integer"),
+    (["vae", "--batch-size", "0"], "batch-size"),
+])
+def test_bad_input_is_a_clear_error_and_creates_nothing(tmp_path, argv, message):
+    model_dir = tmp_path / "run"
+    with pytest.raises(BlueprintError, match=message):
+        run([*argv, "--model-dir", str(model_dir)])
+    assert not model_dir.exists()
+
+
+def test_folder_without_captions_is_refused(tmp_path, folder_without_captions):
+    with pytest.raises(BlueprintError, match="caption"):
+        run(["vae", "--model-dir", str(tmp_path / "run"), "--data", str(folder_without_captions)])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(BlueprintError, match="no images"):
+        run(["vae", "--model-dir", str(tmp_path / "run"), "--data", str(empty)])
+    assert not (tmp_path / "run").exists()
+
+
+def test_main_exits_2_without_traceback(tmp_path, capsys):
+    from blueprint.cli import main
+
+    assert main(["train", "paint", "--model-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown training stage" in err and "Traceback" not in err
+
+
+def test_every_stage_name_resolves_to_a_factory():
+    for name in ("vae", "glyph", "decoder"):
+        assert callable(cli.resolve_stage(name).make_stage)
+
+
+def test_decoder_before_its_prerequisites_is_refused_outside_tiny(tmp_path):
+    model_dir = tmp_path / "run"
+    with pytest.raises(BlueprintError, match="needs the trained vae, tokenizer, glyph"):
+        run(["decoder", "--config", "small", "--model-dir", str(model_dir)])
+    assert not model_dir.exists()
+
+
+def test_micro_run_trains_exports_and_resumes(tmp_path, capsys):
+    model_dir = tmp_path / "run"
+    base = ["glyph", "--config", "tiny", "--model-dir", str(model_dir), "--batch-size", "4",
+            "--log-every", "1", "--ckpt-every", "2", "--no-progress"]
+    assert run([*base, "--steps", "2"]) == 0
+    assert "trained glyph to step 2" in capsys.readouterr().out
+    assert run([*base, "--steps", "3"]) == 0  # resumes at 2, trains one more step
+    steps = [json.loads(line)["step"] for line in (model_dir / "logs" / "glyph.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
+    assert json.loads((model_dir / "trained.json").read_text())["glyph"]["steps"] == 3
+    assert run([*base, "--steps", "3"]) == 0  # finished already: nothing to train, exports again
+    assert "trained glyph to step 3;" in capsys.readouterr().out
+    assert len((model_dir / "logs" / "glyph.jsonl").read_text().splitlines()) == 3
+    from blueprint.models import load_components
+    assert load_components(model_dir)["text_encoder"] is not None

@@ -1,0 +1,162 @@
+"""The `prior` stage: sequence layout, positions = generation's, overfitting, export + generate."""
+
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from blueprint.errors import BlueprintError
+from blueprint.models import build_components, image_grid, save_components
+from blueprint.train import prior as P
+from blueprint.train.stage import StageArgs
+from blueprint.train.tokenizer import draw_samples, image_tokens, load_image_processor, load_vle
+
+SIZE = (128, 128)  # 4x4 full grid, 16x16 preview
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    torch.set_num_threads(2)
+    path = tmp_path_factory.mktemp("prior") / "run"
+    save_components(build_components("tiny", seed=0), path)
+    return path
+
+
+def make(model_dir: Path, **kw) -> P.PriorStage:
+    args = StageArgs(config="tiny", out_dir=model_dir, size=SIZE, batch_size=2, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tiny: an untrained tokenizer is allowed (with a warning)
+        return P.make_stage(args)
+
+
+def sharpen(vle, factor: float = 4.0) -> None:
+    """A random tiny model's logits barely depend on position; scale weights so they do."""
+    with torch.no_grad():
+        for name, p in vle.model.language_model.named_parameters():
+            if name.endswith(("q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight")):
+                p.mul_(factor)
+
+
+def test_teacher_forced_logits_equal_generation_logits(model_dir):
+    vle = load_vle(model_dir)
+    processor = load_image_processor(model_dir)
+    sharpen(vle)
+    # two prompts of different lengths: left padding must not shift the positions
+    prompt = P.prompt_inputs(processor, ['a red sign that says "OPEN"', "blue"], 96, 64)
+    token_h, token_w, prev_h, prev_w = P.grids(prompt["image_grid_thw"])
+    assert (token_h, token_w) == (2, 3) and (prev_h, prev_w) == image_grid(96, 64)[2:]
+    n_new = prev_h * prev_w + token_h * token_w + 1
+    with torch.no_grad():
+        gen = vle.generate(**prompt, max_new_tokens=n_new, do_sample=False, output_logits=True,
+                           return_dict_in_generate=True)
+    prompt_len = prompt["input_ids"].shape[1]
+    generated = gen.sequences[:, prompt_len:]
+    assert generated.shape == (2, n_new)
+    step_logits = torch.stack(gen.logits, dim=1)
+
+    inputs = P.sequence_inputs(vle, prompt, generated)
+    with torch.no_grad():
+        forced = vle(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                     position_ids=inputs["position_ids"], use_cache=False).logits[:, prompt_len - 1:]
+        naive = vle(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                    use_cache=False).logits[:, prompt_len - 1:]
+    assert forced.shape == step_logits.shape
+    torch.testing.assert_close(forced, step_logits, atol=1e-4, rtol=1e-4)
+    # the check has teeth: the model's own (text) positions give different logits
+    assert (naive - step_logits).abs().max() > 1e-2
+    # the labels are the generated ids, shifted, and nothing on the prompt
+    labels = inputs["labels"]
+    assert (labels[:, : prompt_len - 1] == -100).all()
+    assert torch.equal(labels[:, prompt_len - 1:], generated)
+
+
+def test_batch_layout_matches_the_pipeline(model_dir):
+    stage = make(model_dir)
+    batch = stage.batch(0, 0, 1)
+    vle, processor = stage.vle, stage.processor
+    token_h, token_w, prev_h, prev_w = image_grid(*SIZE)
+    n_targets = prev_h * prev_w + token_h * token_w  # tiny's head is the codebook: no end target
+    ids, labels = batch["input_ids"], batch["labels"]
+    assert ids.shape == labels.shape and batch["position_ids"].shape == (3, *ids.shape)
+    assert ((labels != -100).sum(1) == n_targets).all()
+    assert labels[labels != -100].max() < vle.config.vq_config.num_embeddings
+    # the prompt ends exactly like the processor's t2i suffix, then the image tokens follow
+    first_target = ids.shape[1] - n_targets + 1
+    suffix = processor.tokenizer.decode(ids[0, :first_target])
+    assert suffix.endswith(f"<sop>{token_h} {token_w}<eop><sop>{prev_h} {prev_w}<eop>{processor.tokenizer.bos_token}")
+    # the targets are the frozen tokenizer's codes: preview grid first, then the full grid
+    samples = draw_samples(stage.args, [0, 1])
+    targets = P.image_targets(vle, processor.image_processor, [s["pixels"] for s in samples], *SIZE)
+    assert torch.equal(labels[labels != -100].view(2, -1), targets)
+    full = image_tokens(vle, processor.image_processor, [s["pixels"] for s in samples], token_h, token_w)
+    assert torch.equal(targets[:, -token_h * token_w:], full)
+    # same (seed, step, rank) -> same batch; another rank -> another batch
+    again = stage.batch(0, 0, 1)
+    assert all(torch.equal(batch[k], again[k]) for k in batch)
+    other = stage.batch(0, 1, 2)
+    assert not torch.equal(other["labels"], batch["labels"]) or not torch.equal(other["input_ids"], batch["input_ids"])
+
+
+def test_prior_overfits_a_fixed_batch_and_freezes_the_tokenizer(model_dir):
+    torch.manual_seed(0)
+    stage = make(model_dir)
+    batch = stage.batch(0, 0, 1)
+    modules = stage.trainable()
+    assert set(modules) == {"language_model", "lm_head"}
+    params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
+    assert not any(p.requires_grad for p in stage.vle.model.visual.parameters())
+    for m in modules.values():
+        m.train()
+    vq_before = stage.vle.model.vqmodel.quantize.embedding.weight.clone()
+    opt = torch.optim.AdamW(params, lr=1e-2)
+    losses = []
+    for _ in range(20):
+        loss, metrics = stage.loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[0] > 4.0  # about ln(128) at the start
+    assert losses[-1] < losses[0] / 2, losses  # 4.77 -> 2.02 measured
+    assert metrics["token_acc"] > 0.3
+    assert torch.equal(stage.vle.model.vqmodel.quantize.embedding.weight, vq_before)
+
+
+def test_export_then_generate_from_the_folder(model_dir, tmp_path):
+    from blueprint.train.cli import resolve_stage  # noqa: F401  (the CLI maps "prior" to this module)
+    from blueprint.train.loop import LoopArgs, train
+
+    run = tmp_path / "run"
+    save_components(build_components("tiny", seed=0), run)
+    args = StageArgs(config="tiny", out_dir=run, size=SIZE, batch_size=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = train(P.make_stage, args, LoopArgs(steps=3, lr=3e-3, ckpt_every=3, log_every=1, progress=False))
+    assert result["exported"] and result["step"] == 3
+    before = load_vle(model_dir)  # same seed, untrained
+    vle = load_vle(run)
+    # the language model changed; the tokenizer was left alone
+    assert not torch.equal(vle.lm_head.weight, before.lm_head.weight)
+    for a, b in zip(vle.model.visual.parameters(), before.model.visual.parameters()):
+        assert torch.equal(a, b)
+    processor = load_image_processor(run)
+    width, height = 128, 96
+    token_h, token_w, prev_h, prev_w = image_grid(width, height)
+    prompt = P.prompt_inputs(processor, ['a poster that says "HELLO"'], width, height)
+    n_new = prev_h * prev_w + token_h * token_w + 1
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out = vle.generate(**prompt, max_new_tokens=n_new, do_sample=True)
+    new = out[0, prompt["input_ids"].shape[1]:]
+    assert new.numel() == n_new
+    assert int(new.min()) >= 0 and int(new.max()) < vle.config.vq_config.num_embeddings
+
+
+def test_prior_rejects_a_folder_without_the_model(tmp_path):
+    args = StageArgs(config="tiny", out_dir=tmp_path, size=SIZE)
+    with pytest.raises(BlueprintError, match="vision_language_encoder"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        P.make_stage(args)
+    with pytest.raises(BlueprintError, match="does not exist"):
+        P.make_stage(StageArgs(config="tiny", out_dir=tmp_path, size=SIZE, data=str(tmp_path / "nowhere")))

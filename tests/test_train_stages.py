@@ -1,0 +1,142 @@
+"""The vae, glyph and decoder stages on the `tiny` configuration, on CPU.
+
+Each stage must overfit one fixed batch (same data, same noise every step):
+its loss falls by a stated factor within a few dozen steps. Exports must land
+in the model folder in diffusers layout; a resumed decoder run (noise,
+timesteps, condition drop and EMA all random) must match a straight one.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+import torch
+
+from blueprint.errors import BlueprintError
+from blueprint.train import decoder, glyph, vae
+from blueprint.train.loop import LoopArgs, train
+from blueprint.train.model_dir import ensure_model_dir, load_component, mark_trained, require_trained
+from blueprint.train.stage import StageArgs
+
+SIZE = (128, 128)  # the smallest size `tiny` accepts
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tiny")
+    ensure_model_dir(path, "tiny", seed=0)
+    return path
+
+
+def overfit(stage, batch: dict, steps: int, lr: float) -> list[float]:
+    """Plain AdamW on one batch, reseeding before each step so the problem is fixed."""
+    params = [p for m in stage.trainable().values() for p in m.parameters() if p.requires_grad]
+    for m in stage.trainable().values():
+        m.train()
+    opt = torch.optim.AdamW(params, lr=lr)
+    losses = []
+    for _ in range(steps):
+        torch.manual_seed(0)
+        loss, metrics = stage.loss(batch)
+        assert all(isinstance(v, float) for v in metrics.values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def args_for(model_dir, batch_size):
+    return StageArgs(config="tiny", out_dir=model_dir, size=SIZE, batch_size=batch_size)
+
+
+def test_vae_overfits_a_fixed_batch(model_dir):
+    stage = vae.make_stage(args_for(model_dir, 1))
+    batch = stage.batch(0, 0, 1)
+    assert batch["pixels"].shape == (1, 3, *SIZE[::-1]) and batch["pixels"].abs().max() <= 1
+    batch = {"pixels": torch.nn.functional.avg_pool2d(batch["pixels"], 2)}  # 64x64 keeps the test fast
+    losses = overfit(stage, batch, steps=30, lr=1e-2)
+    assert losses[-1] < losses[0] / 3, losses
+
+
+def test_glyph_overfits_a_fixed_batch(model_dir):
+    stage = glyph.make_stage(args_for(model_dir, 8))
+    batch = stage.batch(0, 0, 1)
+    assert len(set(batch["words"])) == 8 and batch["crops"].shape == (8, 1, glyph.CROP_H, glyph.CROP_W)
+    assert stage.batch(0, 0, 1)["words"] == batch["words"] and stage.batch(1, 0, 1)["words"] != batch["words"]
+    losses = overfit(stage, batch, steps=15, lr=2e-3)
+    assert losses[-1] < losses[0] / 10, losses
+
+
+def test_glyph_words_respect_the_split():
+    import random
+
+    from blueprint.data.words import text_split_ok
+    words = glyph.draw_words(random.Random(0), "heldout", 20)
+    assert all(text_split_ok(w, "heldout") for w in words)
+
+
+def test_decoder_overfits_a_fixed_batch(model_dir):
+    with pytest.warns(UserWarning, match="untrained"):
+        stage = decoder.make_stage(args_for(model_dir, 2))
+    batch = stage.batch(0, 0, 1)
+    cond = stage.conditions(batch["pixels"], batch["captions"], torch.tensor([False, True]))
+    assert cond["latents"].shape == (2, 4, 16, 16)
+    assert cond["prior"].shape == (2, 64) and int(cond["prior"].max()) < 128  # 4x4 AR grid, x2 upsampled
+    assert cond["glyphs"].shape[0] == 2
+    losses = overfit(stage, batch, steps=25, lr=1e-2)
+    assert losses[-1] < losses[0] / 2.5, losses
+
+
+def test_prerequisites_error_outside_tiny(tmp_path):
+    with pytest.raises(BlueprintError, match="blueprint train vae"):
+        require_trained(tmp_path, "decoder", decoder.NEEDS, "small")
+    for name in decoder.NEEDS:
+        mark_trained(tmp_path, name, "small", 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        require_trained(tmp_path, "decoder", decoder.NEEDS, "small")
+
+
+def test_vae_export_writes_latent_statistics(tmp_path, monkeypatch):
+    monkeypatch.setattr(vae, "STATS_IMAGES", 8)
+    out = tmp_path / "run"
+    result = train(vae.make_stage, args_for(out, 1), LoopArgs(steps=2, log_every=1, progress=False))
+    assert result["exported"]
+    config = json.loads((out / "vae" / "config.json").read_text())
+    assert len(config["latents_mean"]) == len(config["latents_std"]) == 4
+    assert config["latents_std"] != [1.0] * 4 and all(s > 0 for s in config["latents_std"])
+    reloaded = load_component(out, "vae")  # the folder stays loadable
+    assert list(reloaded.config.latents_mean) == config["latents_mean"]
+    assert "vae" in json.loads((out / "trained.json").read_text())
+
+
+def test_glyph_export_measures_heldout_words(tmp_path):
+    out = tmp_path / "run"
+    train(glyph.make_stage, args_for(out, 8), LoopArgs(steps=2, log_every=1, progress=False))
+    report = json.loads((out / "logs" / "glyph_eval.json").read_text())
+    assert report["heldout_words"] == glyph.EVAL_WORDS
+    assert 0 <= report["text_to_glyph_top1"] <= report["text_to_glyph_top5"] <= 1
+    assert (out / "text_encoder" / "model.safetensors").is_file()
+
+
+def test_decoder_resume_is_exact_and_exports_loadable_ema(tmp_path):
+    def run(out, stop_after=None):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return train(decoder.make_stage, args_for(out, 1),
+                         LoopArgs(steps=4, ckpt_every=2, log_every=1, stop_after=stop_after, progress=False))
+
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    run(straight)
+    run(resumed, stop_after=3)
+    run(resumed)
+    log = lambda p: [json.loads(line)["loss"] for line in (p / "logs" / "decoder.jsonl").read_text().splitlines()]  # noqa: E731
+    assert len(log(straight)) == 4 and log(straight) == log(resumed)
+    a = load_component(straight, "transformer").state_dict()
+    b = load_component(resumed, "transformer").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    from blueprint.models import load_components
+    assert load_components(straight)["transformer"] is not None
