@@ -7,6 +7,7 @@ OCR engines) inside their handlers, so `blueprint --help` stays fast.
 
 import argparse
 import importlib
+import os
 import sys
 
 from blueprint.errors import BlueprintError
@@ -34,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Blueprint never downloads anything at run time: every model is a local
+    # folder. Saying so up front keeps the hub libraries from trying (and
+    # waiting on) the network when a path is mistyped.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
