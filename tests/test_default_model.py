@@ -1,0 +1,55 @@
+"""The embedded default model, end to end: committed weights -> held-out prompts -> OCR score.
+
+This is the one test that runs the real shipped model. It checks that the
+weights are installed with the package and load, that generation is
+deterministic in the seed at square and non-square sizes, and that the
+evaluation harness scores the result. It does not assert a text-accuracy
+floor: the committed model was trained on a CPU only and its measured scores
+are in docs/RESULTS.md.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from blueprint.eval import evaluate, load_benchmark
+from blueprint.pipeline import BlueprintPipeline
+from blueprint.pipeline.cli import DEFAULT_MODEL_DIR, resolve_model_dir
+
+BENCHMARK = "benchmarks/heldout.jsonl"
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield BlueprintPipeline.from_pretrained(resolve_model_dir(None))
+    torch.set_num_threads(threads)
+
+
+def test_default_model_is_installed_in_half_precision():
+    assert resolve_model_dir(None) == DEFAULT_MODEL_DIR
+    weights = list(DEFAULT_MODEL_DIR.rglob("*.safetensors"))
+    assert len(weights) >= 4
+    size = sum(w.stat().st_size for w in weights)
+    assert size <= 80e6, f"default model is {size / 1e6:.1f} MB, over the 80 MB budget"
+
+
+def test_heldout_prompts_generate_deterministically_and_score(pipe):
+    rows, _ = load_benchmark(BENCHMARK)
+    picked = [next(r for r in rows if (r.width, r.height) == (256, 256)),
+              next(r for r in rows if (r.width, r.height) == (384, 256))]
+    images = {}
+    for row in picked:
+        a = pipe(row.prompt, height=row.height, width=row.width, seed=row.seed, num_inference_steps=4)
+        b = pipe(row.prompt, height=row.height, width=row.width, seed=row.seed, num_inference_steps=4)
+        assert a.images[0].size == (row.width, row.height)
+        assert np.array_equal(np.asarray(a.images[0]), np.asarray(b.images[0]))
+        assert torch.equal(a.prior_token_ids, b.prior_token_ids)
+        images[row.id] = a.images[0]
+
+    report = evaluate(images, picked, engines="tesseract")
+    summary = report.summary()
+    assert summary["overall"]["n"] == len(picked)
+    assert 0.0 <= summary["overall"]["tesseract"]["word_accuracy"] <= 1.0
+    assert 0.0 <= summary["overall"]["adherence"] <= 1.0
