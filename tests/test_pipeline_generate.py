@@ -14,13 +14,7 @@ from blueprint.pipeline.limits import MAX_BATCH
 PROMPT = 'A red sign that reads "OPEN"'
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Decoding one token at a time is faster on one thread than two fighting over a busy CPU.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

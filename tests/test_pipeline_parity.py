@@ -20,12 +20,7 @@ MAX_DIFF = 1.0  # in uint8 steps
 MAX_MEAN_DIFF = 0.01
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
