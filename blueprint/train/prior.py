@@ -44,17 +44,13 @@ from blueprint.train.tokenizer import (
 
 
 def prompt_inputs(processor, captions: list[str], width: int, height: int) -> dict:
-    """The AR prompt exactly as `GlmImagePipeline.generate_prior_tokens` builds it (t2i)."""
-    messages = [[{"role": "user", "content": [{"type": "text", "text": c}]}] for c in captions]
-    return dict(processor.apply_chat_template(
-        messages,
-        tokenize=True,
-        padding=len(captions) > 1,
-        target_h=height,
-        target_w=width,
-        return_dict=True,
-        return_tensors="pt",
-    ))
+    """The AR prompt exactly as the pipeline builds it at inference (t2i), on the CPU.
+
+    Training calls the pipeline's own function so the two cannot drift apart.
+    """
+    from blueprint.pipeline.prior import prompt_inputs as pipeline_prompt_inputs
+
+    return dict(pipeline_prompt_inputs(processor, captions, width, height, device="cpu"))
 
 
 def grids(image_grid_thw: torch.Tensor) -> tuple[int, int, int, int]:
