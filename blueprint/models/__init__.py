@@ -17,6 +17,7 @@ from blueprint.models.build import (
     count_parameters,
     get_config,
 )
+from blueprint.models.conditioning import CONDITIONINGS, read_conditioning, write_conditioning
 from blueprint.models.configs import CONFIGS, ModelConfig
 from blueprint.models.glyph import MAX_GLYPH_TOKENS, encode_glyphs, get_glyph_texts
 from blueprint.models.grid import (
@@ -37,4 +38,5 @@ __all__ = [
     "get_glyph_texts", "encode_glyphs", "MAX_GLYPH_TOKENS",
     "image_grid", "upsample_prior_tokens", "normalize_latents", "denormalize_latents",
     "vae_scale_factor", "shift_mu", "shift_sigmas",
+    "CONDITIONINGS", "read_conditioning", "write_conditioning",
 ]

@@ -48,8 +48,8 @@ def _glyph_token_ids(tokenizer, texts: list[str], max_length: int) -> list[list[
     return [lead + x for x in ids]
 
 
-def _encode_one(tokenizer, text_encoder, prompt: str, device, max_length: int) -> torch.Tensor:
-    texts = get_glyph_texts(prompt) or [""]
+def _encode_one(tokenizer, text_encoder, prompt: str, device, max_length: int, whole_prompt: bool) -> torch.Tensor:
+    texts = [prompt] if whole_prompt else (get_glyph_texts(prompt) or [""])
     ids = _glyph_token_ids(tokenizer, texts, max_length)
     width = max(len(x) for x in ids)
     mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids], device=device)
@@ -64,8 +64,12 @@ def encode_glyphs(
     prompts: str | list[str],
     device: str | torch.device | None = None,
     max_length: int = MAX_GLYPH_TOKENS,
+    whole_prompt: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Glyph embeddings for a batch of prompts: (embeds (B, L, d_model), mask).
+
+    `whole_prompt=True` encodes each prompt as it is rather than its quoted
+    text: the pure-diffusion baseline (see blueprint.models.conditioning).
 
     `mask` is a (B, L) bool tensor marking real tokens (prompts are
     left-padded with zeros to the longest), or None when no padding was
@@ -77,7 +81,7 @@ def encode_glyphs(
     if isinstance(prompts, str):
         prompts = [prompts]
     device = device if device is not None else text_encoder.device
-    per_prompt = [_encode_one(tokenizer, text_encoder, p, device, max_length) for p in prompts]
+    per_prompt = [_encode_one(tokenizer, text_encoder, p, device, max_length, whole_prompt) for p in prompts]
     longest = max(e.shape[0] for e in per_prompt)
     embeds = torch.zeros(len(per_prompt), longest, per_prompt[0].shape[-1], device=device, dtype=per_prompt[0].dtype)
     mask = torch.zeros(len(per_prompt), longest, dtype=torch.bool, device=device)

@@ -42,11 +42,14 @@ from blueprint.models import (
     MODULE_NAMES,
     denormalize_latents,
     encode_glyphs,
+    image_grid,
     load_components,
+    read_conditioning,
     shift_mu,
     vae_scale_factor,
 )
 from blueprint.models.attention import install_masked_attention
+from blueprint.models.conditioning import check_conditioning
 from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, MAX_BATCH, MAX_PROMPT_TOKENS, MAX_STEPS
 from blueprint.pipeline.prior import generate_prior_tokens
 from blueprint.sizes import check_size
@@ -64,7 +67,8 @@ class BlueprintPipelineOutput:
 
 
 class BlueprintPipeline:
-    def __init__(self, components: dict[str, object]):
+    def __init__(self, components: dict[str, object], conditioning: str = "blueprint"):
+        self.conditioning = check_conditioning(conditioning)  # see blueprint.models.conditioning
         missing = [name for name in COMPONENT_NAMES if name not in components]
         if missing:
             raise BlueprintError(f"the pipeline needs component(s): {', '.join(missing)}")
@@ -78,7 +82,7 @@ class BlueprintPipeline:
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path, dtype: torch.dtype = torch.float32, device: str = "cpu"):
-        return cls(load_components(model_dir, dtype=dtype)).to(device)
+        return cls(load_components(model_dir, dtype=dtype), read_conditioning(model_dir)).to(device)
 
     def to(self, device: str | torch.device) -> "BlueprintPipeline":
         for name in MODULE_NAMES:
@@ -160,7 +164,8 @@ class BlueprintPipeline:
         zeros and *not* masked, as in the official pipeline; the padding that
         only exists to stack cond and uncond rows is masked out.
         """
-        cond, _ = encode_glyphs(self.tokenizer, self.text_encoder, prompts, self.device)
+        whole = self.conditioning == "prompt"
+        cond, _ = encode_glyphs(self.tokenizer, self.text_encoder, prompts, self.device, whole_prompt=whole)
         if guidance <= 1:
             return cond, None
         uncond, _ = encode_glyphs(self.tokenizer, self.text_encoder, [""] * len(prompts), self.device)
@@ -182,6 +187,8 @@ class BlueprintPipeline:
         guided = guidance > 1
         n = 2 * batch if guided else batch
         drop = torch.zeros(n, prior_ids.shape[1], dtype=torch.bool, device=self.device)
+        if self.conditioning == "prompt":
+            drop[:] = True  # the pure-diffusion baseline was trained without prior tokens
         if guided:
             drop[batch:] = True  # the unconditional rows see no prior tokens
             prior_ids = torch.cat([prior_ids, prior_ids])
@@ -251,6 +258,9 @@ class BlueprintPipeline:
             clock = now
 
         with torch.inference_mode():
+            if prior_token_ids is None and self.conditioning == "prompt":
+                token_h, token_w, _, _ = image_grid(width, height)  # no AR stage: placeholder ids, all dropped
+                prior_token_ids = torch.zeros(len(prompts), 4 * token_h * token_w, dtype=torch.long, device=self.device)
             if prior_token_ids is None:
                 progress = (lambda done, total: callback("prior", done, total)) if callback else None
                 prior_token_ids = generate_prior_tokens(

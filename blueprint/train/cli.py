@@ -51,6 +51,9 @@ def register(subparsers) -> None:
                    help="resume from the newest checkpoint (--no-resume deletes this stage's checkpoints and log)")
     p.add_argument("--workers", type=int, default=None,
                    help="processes drawing batches ahead (default: 0 on CPU, up to 8 on GPU)")
+    p.add_argument("--conditioning", default="blueprint", choices=("blueprint", "prompt"),
+                   help="decoder only: 'blueprint' (prior tokens + quoted text, the design) or 'prompt' "
+                        "(no prior tokens, the whole prompt through the text encoder: the pure-diffusion baseline)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar (default on)")
     p.set_defaults(func=run)
 
@@ -97,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
         workers = min(8, max(1, ((os.cpu_count() or 2) - 2) // per_node)) if torch.cuda.is_available() else 0
     stage_args = StageArgs(config=args.config, out_dir=args.model_dir, data=args.data, size=size,
-                           batch_size=args.batch_size, seed=args.seed)
+                           batch_size=args.batch_size, seed=args.seed, conditioning=args.conditioning)
     loop = LoopArgs(steps=args.steps, lr=args.lr, warmup=args.warmup, ema_decay=args.ema_decay,
                     ckpt_every=args.ckpt_every, log_every=args.log_every, keep_last=args.keep_last,
                     resume=args.resume, progress=args.progress, workers=workers)

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from blueprint.errors import BlueprintError
 from blueprint.train.data import TrainImages, to_uint8
 from blueprint.train.model_dir import load_component, load_glyph_tokenizer, require_trained, save_component
+from blueprint.models.conditioning import check_conditioning, write_conditioning
 from blueprint.train.stage import StageArgs
 
 DROP_PROB = 0.1       # per condition, for classifier-free guidance
@@ -50,6 +51,7 @@ class DecoderStage:
         from blueprint.train.tokenizer import load_image_processor, load_vle
 
         self.args = args
+        self.conditioning = check_conditioning(args.conditioning)
         model_dir = Path(args.init_from or args.out_dir)
         require_trained(model_dir, self.name, NEEDS, args.config)
         self.images = TrainImages(args.data, args.size, args.batch_size, args.seed)
@@ -89,7 +91,8 @@ class DecoderStage:
         ids = image_tokens(self.vle, self.image_processor, list(to_uint8(pixels).cpu().numpy()), *self.grid)
         prior = upsample_prior_tokens(ids.to(pixels.device), *self.grid)
         prompts = ["" if d else c for c, d in zip(captions, drop_glyph.tolist())]
-        glyphs, _ = encode_glyphs(self.glyph_tokenizer, self.text_encoder, prompts, device=pixels.device)
+        glyphs, _ = encode_glyphs(self.glyph_tokenizer, self.text_encoder, prompts, device=pixels.device,
+                                  whole_prompt=self.conditioning == "prompt")
         return {"latents": latents.float(), "prior": prior, "glyphs": glyphs}
 
     def loss(self, batch):
@@ -99,6 +102,8 @@ class DecoderStage:
         n, device = pixels.shape[0], pixels.device
         drop_glyph = torch.rand(n) < DROP_PROB
         drop_prior = torch.rand(n) < DROP_PROB
+        if self.conditioning == "prompt":  # the pure-diffusion baseline never sees prior tokens
+            drop_prior[:] = True
         cond = self.conditions(pixels, batch["captions"], drop_glyph)
         x0 = cond["latents"]
         t = torch.randint(1, self.num_train_timesteps + 1, (n,), device=device).float()
@@ -121,6 +126,7 @@ class DecoderStage:
 
     def export(self, model_dir):
         save_component(self.transformer, model_dir, "transformer")
+        write_conditioning(model_dir, self.conditioning)
 
 
 def make_stage(args: StageArgs) -> DecoderStage:

@@ -43,6 +43,7 @@ class StageArgs:
     data: str = "engine"   # "engine" (procedural) or a folder of image + caption files
     size: tuple[int, int] = (256, 256)  # (width, height) of training images
     batch_size: int = 8
+    conditioning: str = "blueprint"  # decoder only: "blueprint" or "prompt" (blueprint.models.conditioning)
     seed: int = 0
     init_from: Path | None = None  # a model folder whose earlier-stage components this stage needs
     device: str = "cpu"    # set by the loop before it calls make_stage ("cuda:<local rank>" on GPU)

@@ -1,0 +1,49 @@
+"""How a model's decoder is conditioned: the hybrid design, or the baseline it is measured against.
+
+- "blueprint" (the design, and the default): prior tokens from the AR stage,
+  plus glyph embeddings of the prompt's quoted text only.
+- "prompt" (the pure-diffusion baseline of the ablation in docs/RESULTS.md):
+  the same decoder with no prior tokens (every prior token dropped) and the
+  whole prompt, not just its quotes, through the glyph text encoder.
+
+The choice is made when the decoder is trained (`blueprint train decoder
+--conditioning prompt`) and recorded in MODEL_DIR/blueprint.json, a file
+diffusers ignores. A folder without it (an official GLM-Image folder, say) is
+"blueprint".
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from blueprint.errors import BlueprintError
+
+CONDITIONINGS = ("blueprint", "prompt")
+SETTINGS_FILE = "blueprint.json"
+
+
+def check_conditioning(conditioning: str) -> str:
+    if conditioning not in CONDITIONINGS:
+        raise BlueprintError(f"unknown conditioning {conditioning!r}; expected one of {', '.join(CONDITIONINGS)}")
+    return conditioning
+
+
+def read_conditioning(model_dir: str | Path) -> str:
+    path = Path(model_dir) / SETTINGS_FILE
+    if not path.is_file():
+        return "blueprint"
+    try:
+        settings = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise BlueprintError(f"cannot read {path}: {e}") from None
+    if not isinstance(settings, dict):
+        raise BlueprintError(f"{path} must hold a JSON object")
+    return check_conditioning(settings.get("conditioning", "blueprint"))
+
+
+def write_conditioning(model_dir: str | Path, conditioning: str) -> None:
+    path = Path(model_dir) / SETTINGS_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"conditioning": check_conditioning(conditioning)}, indent=2) + "\n")
+    tmp.replace(path)  # atomic: a reader never sees half a file
