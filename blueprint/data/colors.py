@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 from blueprint.errors import BlueprintError
 
 PALETTE: dict[str, tuple[int, int, int]] = {
@@ -28,6 +30,7 @@ PALETTE: dict[str, tuple[int, int, int]] = {
 }
 
 COLOR_NAMES = tuple(PALETTE)
+PALETTE_RGB = np.array([PALETTE[n] for n in COLOR_NAMES], dtype=np.float32)  # rows in COLOR_NAMES order
 
 # WCAG contrast ratio text must reach against whatever is behind it: 4.5, the
 # WCAG threshold for body text. Lower (3.0 was tried) makes OCR miss ground
@@ -55,6 +58,15 @@ def nearest_color(value) -> str:
     """Name of the palette colour closest (Euclidean RGB) to an (r, g, b) value."""
     r, g, b = (float(v) for v in value[:3])
     return min(PALETTE, key=lambda n: (PALETTE[n][0] - r) ** 2 + (PALETTE[n][1] - g) ** 2 + (PALETTE[n][2] - b) ** 2)
+
+
+def nearest_color_index(pixels: np.ndarray) -> np.ndarray:
+    """`nearest_color` for a whole array of pixels (..., 3): indices into COLOR_NAMES."""
+    p = pixels.astype(np.float32)
+    # |p - c|^2 = |p|^2 - 2 p.c + |c|^2; |p|^2 is the same for every c, so it is left out
+    # (and no (..., n_colours, 3) array is built: 1024^2 images stay cheap).
+    d = (PALETTE_RGB ** 2).sum(axis=1) - 2.0 * (p @ PALETTE_RGB.T)
+    return d.argmin(axis=-1)
 
 
 def luminance(color: str | tuple[int, int, int]) -> float:

@@ -31,7 +31,7 @@ Checks (each passes or fails; the image's adherence is the share passed):
   BAR_RATIO_TOLERANCE of value / largest value.
 
 Colour names come from the data engine's palette (`PALETTE`); `palette_index`
-is `nearest_color` vectorised (same metric, checked by a test).
+is its `nearest_color_index`, `nearest_color` vectorised (checked by a test).
 """
 
 from __future__ import annotations
@@ -43,11 +43,10 @@ from PIL import Image
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
-from blueprint.data.colors import PALETTE
+from blueprint.data.colors import COLOR_NAMES
+from blueprint.data.colors import nearest_color_index as palette_index
 from blueprint.data.spec import Element, Spec
 
-_NAMES = list(PALETTE)
-PALETTE_RGB = np.array([PALETTE[n] for n in _NAMES], dtype=np.float32)
 
 # Pixels further than this (RGB distance) from the local background are ink.
 # Palette colours are at least ~90 apart, so anti-aliased halos mostly fall below.
@@ -90,15 +89,6 @@ class Check:
         return {"name": self.name, "target": self.target, "passed": self.passed, "measured": self.measured}
 
 
-def palette_index(pixels: np.ndarray) -> np.ndarray:
-    """Index into PALETTE of the nearest colour of each pixel (same metric as `nearest_color`)."""
-    p = pixels.astype(np.float32)
-    # |p - c|^2 = |p|^2 - 2 p.c + |c|^2; |p|^2 is the same for every c, so it is left out
-    # (and no (..., n_colours, 3) array is built: 1024^2 images stay cheap).
-    d = (PALETTE_RGB ** 2).sum(axis=1) - 2.0 * (p @ PALETTE_RGB.T)
-    return d.argmin(axis=-1)
-
-
 def _clip_box(box, width: int, height: int, margin: int = 0) -> tuple[int, int, int, int]:
     x0, y0, x1, y1 = box
     return max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin)
@@ -120,8 +110,8 @@ def local_background(a: np.ndarray, box) -> np.ndarray:
 
 def dominant_color(pixels: np.ndarray) -> str:
     """Most common palette name among some pixels (N, 3)."""
-    counts = np.bincount(palette_index(pixels), minlength=len(_NAMES))
-    return _NAMES[int(counts.argmax())]
+    counts = np.bincount(palette_index(pixels), minlength=len(COLOR_NAMES))
+    return COLOR_NAMES[int(counts.argmax())]
 
 
 def ink_color(a: np.ndarray, box) -> str | None:
@@ -207,7 +197,7 @@ def find_blobs(index: np.ndarray, color: str, min_area: float, ignore: np.ndarra
     Pixels where `ignore` is set are left out: the boxes of the spec's texts,
     whose letters (an "I", an "O") would otherwise count as squares and rings.
     """
-    mask = (index == _NAMES.index(color)) & ~ignore
+    mask = (index == COLOR_NAMES.index(color)) & ~ignore
     labels, n = ndimage.label(mask)
     blobs = []
     for i, region in enumerate(ndimage.find_objects(labels), 1):
@@ -306,7 +296,7 @@ def bar_length(index: np.ndarray, bar: Element, start: int, horizontal: bool) ->
         band = index[:start, x0 + inset:max(x1 - inset, x0 + inset + 1)][::-1]  # from the baseline up
     if band.size == 0:
         return 0
-    lines = (band == _NAMES.index(bar.color)).mean(axis=1) >= BAR_ROW_SHARE
+    lines = (band == COLOR_NAMES.index(bar.color)).mean(axis=1) >= BAR_ROW_SHARE
     first = np.flatnonzero(lines[:2 * RING + 2])
     if len(first) == 0:
         return 0

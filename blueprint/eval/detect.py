@@ -39,8 +39,8 @@ from scipy import ndimage
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from blueprint.eval.adherence import PALETTE_RGB as _RGB
-from blueprint.eval.adherence import palette_index as _palette_index
+from blueprint.data.colors import PALETTE_RGB as _RGB
+from blueprint.data.colors import nearest_color_index as _palette_index
 
 # Window for the local background, as a share of the image's short side.
 BACKGROUND_WINDOW_SHARE = 0.25
