@@ -59,10 +59,13 @@ def _progress_callback():
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from blueprint.pipeline.pipeline import BlueprintPipeline
+    from blueprint.pipeline.pipeline import BlueprintPipeline, check_prompts, check_sampling
 
     if args.batch < 1:
         raise BlueprintError(f"--batch must be >= 1, got {args.batch}")
+    # What needs no model is checked before loading one (seconds of start-up).
+    check_prompts([args.prompt] * args.batch)
+    check_sampling(args.steps, args.guidance, args.temperature, args.top_p, args.seed)
     paths = output_paths(args.output, args.batch)
     model_dir = resolve_model_dir(args.model)
 

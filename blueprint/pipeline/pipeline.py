@@ -66,6 +66,35 @@ class BlueprintPipelineOutput:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
 
+def check_prompts(prompt: str | list[str]) -> list[str]:
+    """The checks a prompt list needs no model for (the token limit needs the tokenizer)."""
+    prompts = [prompt] if isinstance(prompt, str) else prompt
+    if not isinstance(prompts, (list, tuple)) or not prompts:
+        raise BlueprintError("prompt must be a string or a non-empty list of strings")
+    if len(prompts) > MAX_BATCH:
+        raise BlueprintError(f"{len(prompts)} prompts in one call; the limit is {MAX_BATCH}")
+    for i, p in enumerate(prompts):
+        where = "prompt" if len(prompts) == 1 else f"prompt {i}"
+        if not isinstance(p, str):
+            raise BlueprintError(f"{where} must be a string, got {type(p).__name__}")
+        if not p.strip():
+            raise BlueprintError(f"{where} is empty")
+    return list(prompts)
+
+
+def check_sampling(steps, guidance, temperature, top_p, seed) -> None:
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
+        raise BlueprintError(f"steps must be an integer in [1, {MAX_STEPS}], got {steps!r}")
+    if not isinstance(guidance, (int, float)) or not math.isfinite(guidance) or guidance < 1:
+        raise BlueprintError(f"guidance must be a finite number >= 1 (1 turns it off), got {guidance!r}")
+    if temperature is not None and not (isinstance(temperature, (int, float)) and 0 < temperature < math.inf):
+        raise BlueprintError(f"temperature must be a number > 0, got {temperature!r}")
+    if top_p is not None and not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
+        raise BlueprintError(f"top_p must be in (0, 1], got {top_p!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+        raise BlueprintError(f"seed must be a non-negative integer, got {seed!r}")
+
+
 class BlueprintPipeline:
     def __init__(self, components: dict[str, object], conditioning: str = "blueprint"):
         self.conditioning = check_conditioning(conditioning)  # see blueprint.models.conditioning
@@ -102,34 +131,13 @@ class BlueprintPipeline:
     # ---- input checks -------------------------------------------------------
 
     def _check_prompts(self, prompt: str | list[str]) -> list[str]:
-        prompts = [prompt] if isinstance(prompt, str) else prompt
-        if not isinstance(prompts, (list, tuple)) or not prompts:
-            raise BlueprintError("prompt must be a string or a non-empty list of strings")
-        if len(prompts) > MAX_BATCH:
-            raise BlueprintError(f"{len(prompts)} prompts in one call; the limit is {MAX_BATCH}")
+        prompts = check_prompts(prompt)
         for i, p in enumerate(prompts):
-            where = "prompt" if len(prompts) == 1 else f"prompt {i}"
-            if not isinstance(p, str):
-                raise BlueprintError(f"{where} must be a string, got {type(p).__name__}")
-            if not p.strip():
-                raise BlueprintError(f"{where} is empty")
             n = len(self.processor.tokenizer(p).input_ids)
             if n > MAX_PROMPT_TOKENS:
+                where = "prompt" if len(prompts) == 1 else f"prompt {i}"
                 raise BlueprintError(f"{where} is {n} tokens long; the limit is {MAX_PROMPT_TOKENS} tokens")
-        return list(prompts)
-
-    @staticmethod
-    def _check_sampling(steps, guidance, temperature, top_p, seed) -> None:
-        if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
-            raise BlueprintError(f"steps must be an integer in [1, {MAX_STEPS}], got {steps!r}")
-        if not isinstance(guidance, (int, float)) or not math.isfinite(guidance) or guidance < 1:
-            raise BlueprintError(f"guidance must be a finite number >= 1 (1 turns it off), got {guidance!r}")
-        if temperature is not None and not (isinstance(temperature, (int, float)) and 0 < temperature < math.inf):
-            raise BlueprintError(f"temperature must be a number > 0, got {temperature!r}")
-        if top_p is not None and not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
-            raise BlueprintError(f"top_p must be in (0, 1], got {top_p!r}")
-        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
-            raise BlueprintError(f"seed must be a non-negative integer, got {seed!r}")
+        return prompts
 
     def _check_prior_tokens(self, ids, batch: int, width: int, height: int) -> torch.Tensor:
         try:
@@ -244,7 +252,7 @@ class BlueprintPipeline:
         """
         prompts = self._check_prompts(prompt)
         width, height = check_size(width, height, *self.size_range)
-        self._check_sampling(num_inference_steps, guidance_scale, temperature, top_p, seed)
+        check_sampling(num_inference_steps, guidance_scale, temperature, top_p, seed)
         if prior_token_ids is not None:
             prior_token_ids = self._check_prior_tokens(prior_token_ids, len(prompts), width, height)
 
