@@ -1,35 +1,32 @@
 #!/usr/bin/env bash
-# The ablation of docs/RESULTS.md: the hybrid model against pure diffusion with
-# the same decoder, at equal parameters and equal training (steps x batch).
+# The ablation of docs/RESULTS.md: the hybrid model against its ablations, same
+# decoder network, same data, same batch, same GPU minutes.
 #
-#   scripts/ablation.sh RUN_DIR     RUN_DIR: a finished run of scripts/train_small.sh
+#   scripts/ablation.sh RUN_DIR [DEVICE]     RUN_DIR: a finished run of scripts/train_small.sh
 #
-# Row "hybrid":          RUN_DIR as trained (prior tokens + glyph embeddings of the quoted text).
-# Row "pure diffusion":  a copy of RUN_DIR whose decoder is retrained from scratch with
-#                        --conditioning prompt: no prior tokens, the whole prompt through the
-#                        text encoder; the same flags as step 4 of scripts/train_small.sh.
-# Each row is scored by scripts/eval_model.py on the same held-out prompts; the reports
-# (report.md, metrics.png, grid.png) land in out/ablation/<row>/.
-#
-# Not scripted yet: the hybrid without glyph pretraining (a decoder trained over a
-# random text encoder), which needs a way to mark the glyph stage as skipped for `small`.
+# Rows (scripts/train_small.sh trains all three in its phase 2, side by side):
+#   hybrid    RUN_DIR: prior tokens + glyph embeddings + the typeset glyph layer
+#   prompt    RUN_DIR-prompt: pure diffusion, no prior tokens, no glyph layer, the
+#             whole prompt through the text encoder
+#   noglyph   RUN_DIR-noglyph: the hybrid without the typeset glyph layer (what
+#             GLM-Image's own decoder is conditioned on)
+# Every row generates the same held-out rows with the same flags
+# (scripts/eval_model.py), then scripts/ablation_report.py writes the table,
+# the plot and the image grid to out/ablation/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-.venv/bin/python}
-RUN=${1:?usage: scripts/ablation.sh RUN_DIR}
-PURE=${RUN%/}-pure
-EVAL=(--per-kind 8 --sizes 256x256,384x256)
+RUN=${1:?usage: scripts/ablation.sh RUN_DIR [DEVICE]}
+RUN=${RUN%/}
+DEVICE=${2:-cpu}
+EVAL=(--per-kind 8 --sizes 256x256,384x256 --batch 48 --device "$DEVICE")
 
-$PY scripts/eval_model.py --model "$RUN" --out out/ablation/hybrid "${EVAL[@]}"
-
-if [[ ! -d "$PURE" ]]; then
-    mkdir -p "$PURE"
-    # everything but the decoder's training state; the transformer is retrained from scratch
-    (cd "$RUN" && tar cf - --exclude=./checkpoints --exclude=./logs .) | (cd "$PURE" && tar xf -)
-    $PY -c "import sys; from blueprint.models import build_components; from blueprint.train.model_dir import save_component; \
-save_component(build_components('small')['transformer'], sys.argv[1], 'transformer')" "$PURE"
-fi
-$PY -m blueprint.cli train decoder --config small --model-dir "$PURE" --size 256x256 --ckpt-every 500 \
-    --log-every 25 --steps 4000 --batch-size 16 --lr 2e-4 --warmup 200 --conditioning prompt
-$PY scripts/eval_model.py --model "$PURE" --out out/ablation/pure-diffusion "${EVAL[@]}"
+rows=()
+for row in hybrid prompt noglyph; do
+    dir=$RUN; [[ $row != hybrid ]] && dir=$RUN-$row
+    if [[ ! -f $dir/transformer/config.json ]]; then echo "skipping $row: no $dir"; continue; fi
+    $PY scripts/eval_model.py --model "$dir" --out "out/ablation/$row" "${EVAL[@]}"
+    rows+=("$row=out/ablation/$row")
+done
+$PY scripts/ablation_report.py --out out/ablation "${rows[@]}"

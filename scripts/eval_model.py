@@ -1,12 +1,19 @@
 """Generate the held-out benchmark's prompts with a model, then score the images.
 
     python scripts/eval_model.py --model DIR --out out/eval-model \
-        [--per-kind 8] [--sizes 256x256,384x256] [--steps 20] [--guidance 1.5]
+        [--per-kind 8] [--sizes 256x256,384x256] [--steps 20] [--guidance 1.5] \
+        [--batch 1] [--device cpu] [--no-score]
 
 Without --model the embedded default model is used. Images go to OUT/images/
 (`{id}.png`, so `blueprint eval --images OUT/images` can re-score them), the
-report to OUT/ (report.json, report.md, metrics.png, grid.png). The command
-line is written into the report folder so each number can be traced back.
+typeset glyph layer (if the model has one) to OUT/ink/, the report to OUT/
+(report.json, report.md, metrics.png, grid.png). The command line is written
+into the report folder so each number can be traced back.
+
+--batch N generates up to N rows of one size per pipeline call (fast on a
+GPU); a batch uses the seed of its first row, so images depend on N.
+--no-score only generates (for a machine without OCR; score the folder later
+with `blueprint eval --images OUT/images`).
 """
 
 import argparse
@@ -16,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from blueprint.errors import BlueprintError
 from blueprint.eval import evaluate, load_benchmark
@@ -35,6 +43,16 @@ def pick_rows(rows, per_kind: int, sizes: set[tuple[int, int]]):
     return picked
 
 
+def batches(rows, n: int):
+    """Runs of up to n consecutive rows of one size."""
+    by_size: dict[tuple[int, int], list] = {}
+    for row in rows:
+        by_size.setdefault((row.width, row.height), []).append(row)
+    for group in by_size.values():
+        for i in range(0, len(group), n):
+            yield group[i:i + n]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None)
@@ -45,6 +63,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--guidance", type=float, default=1.5)
     parser.add_argument("--engine", default="tesseract")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--score", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
 
     try:
@@ -53,22 +74,32 @@ def main() -> int:
         rows = pick_rows(rows, args.per_kind, sizes)
         if not rows:
             raise BlueprintError(f"no benchmark rows at sizes {args.sizes}")
-        pipe = BlueprintPipeline.from_pretrained(resolve_model_dir(args.model))
+        if args.batch < 1:
+            raise BlueprintError(f"--batch must be a positive integer, got {args.batch}")
+        pipe = BlueprintPipeline.from_pretrained(resolve_model_dir(args.model), device=args.device)
     except BlueprintError as e:
         print(f"eval_model: error: {e}", file=sys.stderr)
         return 2
 
-    image_dir = args.out / "images"
+    image_dir, ink_dir = args.out / "images", args.out / "ink"
     image_dir.mkdir(parents=True, exist_ok=True)
     images, seconds = {}, []
-    for i, row in enumerate(rows):
+    for chunk in batches(rows, args.batch):
+        first = chunk[0]
         start = time.perf_counter()
-        out = pipe(row.prompt, height=row.height, width=row.width, seed=row.seed,
+        out = pipe([row.prompt for row in chunk], height=first.height, width=first.width, seed=first.seed,
                    num_inference_steps=args.steps, guidance_scale=args.guidance)
-        seconds.append(time.perf_counter() - start)
-        images[row.id] = out.images[0]
-        out.images[0].save(image_dir / f"{row.id}.png")
-        print(f"[{i + 1}/{len(rows)}] {row.id} {row.width}x{row.height} {seconds[-1]:.2f}s", flush=True)
+        seconds += [(time.perf_counter() - start) / len(chunk)] * len(chunk)
+        for k, row in enumerate(chunk):
+            images[row.id] = out.images[k]
+            out.images[k].save(image_dir / f"{row.id}.png")
+            if out.glyph_ink is not None:
+                ink_dir.mkdir(exist_ok=True)
+                Image.fromarray(255 - 255 * out.glyph_ink[k, 0].numpy().astype("uint8")).save(ink_dir / f"{row.id}.png")
+        print(f"[{len(images)}/{len(rows)}] {first.width}x{first.height} {seconds[-1]:.2f}s per image", flush=True)
+    if not args.score:
+        print(f"generated {len(images)} images into {image_dir}")
+        return 0
 
     report = evaluate(images, rows, engines=args.engine, progress=True)
     report.write(args.out, images=images)

@@ -1,33 +1,44 @@
 #!/usr/bin/env bash
-# Train the `small` model from scratch, one stage after another, into one model folder.
+# Train the `small` model from scratch on one GPU, in two phases of parallel stages.
 #
-#   scripts/train_small.sh [MODEL_DIR]           the recipe: one GPU, about 20 GPU-minutes in all
-#   scripts/train_small.sh --micro [MODEL_DIR]   every stage on `tiny` for 20 steps on the CPU (a smoke run)
+#   scripts/train_small.sh [MODEL_DIR]                 both phases, MINUTES (default 7) each
+#   scripts/train_small.sh --phase 1 [MODEL_DIR]       vae, tokenizer, glyph at once
+#   scripts/train_small.sh --phase 2 [MODEL_DIR]       decoder and prior at once (needs phase 1)
+#   scripts/train_small.sh --micro [MODEL_DIR]         every stage on `tiny` for 20 steps on the CPU
 #
-# Stages run in dependency order: vae and tokenizer first (the decoder needs
-# both, the prior needs the tokenizer), glyph (the decoder reads its text
-# encoder), then decoder and prior. Each command is safe to rerun: it resumes
-# from the stage's newest checkpoint, and a finished stage just re-exports.
-# Logs: MODEL_DIR/logs/<stage>.jsonl; the glyph stage's held-out retrieval
-# accuracy: MODEL_DIR/logs/glyph_eval.json.
+# Measured on one H100 (docs/RESULTS.md, section 3): phase 1 works (3 minutes
+# gave the VAE, tokenizer and glyph encoder of the embedded model). Phase 2 did
+# NOT train there: its decoders ran at about 8 s per step, cause not found, and
+# the prior diverged at step 5 (eager attention on GPU is the untested fix).
 #
-# Multi-GPU: replace `$BLUEPRINT` by
-#   torchrun --standalone --nproc_per_node N -m blueprint.cli
-# (--batch-size is per process; divide --steps by N to keep the samples seen).
+# Why parallel: the `small` components are far too small to fill an H100, so
+# stages that do not depend on each other share it. vae, tokenizer and glyph
+# read nothing but the data; the decoder reads all three; the prior reads the
+# tokenizer. Each stage stops at its --time-limit (a fixed GPU budget), writes
+# a checkpoint and exports; the steps it reached are in MODEL_DIR/trained.json
+# and MODEL_DIR/logs/<stage>.jsonl. Every command resumes from the stage's
+# newest checkpoint when rerun.
 #
-# Budget (one H100; estimates, NOT measured on a GPU: this recipe was only run
-# in its --micro form on a CPU). Rendering designs on the CPU is the likely
-# limit, hence --workers 12 batch-drawing processes:
-#   vae       1500 steps x 16 images  ~ 2 min
-#   tokenizer 1500 steps x 16 images  ~ 3 min
-#   glyph     2000 steps x 128 words  ~ 2 min
-#   decoder   4000 steps x 16 images  ~ 8 min
-#   prior     3000 steps x 16 images  ~ 6 min
+# Phase 2 also trains the ablation's decoders (docs/RESULTS.md) with the same
+# budget and batch, each into a copy of the folder as phase 1 left it:
+#   MODEL_DIR-prompt      pure diffusion: no prior tokens, no glyph layer, the
+#                         whole prompt through the text encoder
+#   MODEL_DIR-noglyph     the hybrid without the typeset glyph layer (prior
+#                         tokens + quoted text through the glyph encoder only)
+# (set ABLATION=0 to skip them).
+#
+# Rendering designs runs on the CPU: --workers processes per stage.
+# Multi-GPU: replace `$BLUEPRINT` by `torchrun --standalone --nproc_per_node N -m blueprint.cli`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-.venv/bin/python}
 BLUEPRINT="$PY -m blueprint.cli"
+MINUTES=${MINUTES:-7}       # per phase; every stage of a phase gets the same limit
+ABLATION=${ABLATION:-1}
+
+phase=all
+if [[ "${1:-}" == "--phase" ]]; then phase=$2; shift 2; fi
 
 if [[ "${1:-}" == "--micro" ]]; then
     DIR=${2:-runs/micro}
@@ -40,21 +51,55 @@ if [[ "${1:-}" == "--micro" ]]; then
 fi
 
 DIR=${1:-runs/small}
-common=(--config small --model-dir "$DIR" --size 256x256 --ckpt-every 500 --log-every 25 --workers 12)
+common=(--config small --steps 1000000 --time-limit "$MINUTES" --ckpt-every 1000 --log-every 25 --no-progress)
+# The decoder and the prior train at every size of the benchmark, one size per step in turn.
+SIZES=256x256,384x256,256x384,512x256
 
-# 1. Autoencoder: L1 + edge + small KL; stores latents_mean/std in vae/config.json.
-$BLUEPRINT train vae "${common[@]}" --steps 1500 --batch-size 16 --lr 5e-4 --warmup 100
+# Build the folder once, before stages run side by side in it.
+$PY -c "import sys; from pathlib import Path; from blueprint.train.model_dir import ensure_model_dir; \
+ensure_model_dir(Path(sys.argv[1]), 'small', 0)" "$DIR"
+mkdir -p "$DIR/logs"
 
-# 2. Semantic tokenizer: the AR model's vision tower + VQ (writes vision_language_encoder/).
-$BLUEPRINT train tokenizer "${common[@]}" --steps 1500 --batch-size 16
+wait_all() {  # wait for every background stage; fail if any failed
+    local failed=0
+    for pid in "$@"; do wait "$pid" || failed=1; done
+    return $failed
+}
 
-# 3. Glyph encoder: T5 over ByT5 bytes, contrastive against rendered words (writes text_encoder/).
-$BLUEPRINT train glyph "${common[@]}" --steps 2000 --batch-size 128 --lr 3e-4 --warmup 100
+if [[ $phase == all || $phase == 1 ]]; then
+    # Autoencoder: L1 + edge + small KL; stores latents_mean/std in vae/config.json.
+    $BLUEPRINT train vae --model-dir "$DIR" "${common[@]}" --size 256x256 --batch-size 32 --lr 5e-4 --warmup 200 --workers 4 \
+        > "$DIR/logs/vae.out" 2>&1 & p1=$!
+    # Semantic tokenizer: the AR model's vision tower + VQ (writes vision_language_encoder/, semantic_head/).
+    $BLUEPRINT train tokenizer --model-dir "$DIR" "${common[@]}" --size 256x256 --batch-size 32 --warmup 200 --workers 5 \
+        > "$DIR/logs/tokenizer.out" 2>&1 & p2=$!
+    # Glyph encoder: T5 over ByT5 bytes, contrastive against rendered words (writes text_encoder/).
+    $BLUEPRINT train glyph --model-dir "$DIR" "${common[@]}" --size 256x256 --batch-size 256 --lr 3e-4 --warmup 100 --workers 3 \
+        > "$DIR/logs/glyph.out" 2>&1 & p3=$!
+    wait_all $p1 $p2 $p3 || { tail -n 20 "$DIR"/logs/*.out; exit 1; }
+fi
 
-# 4. Decoder: the DiT by flow matching on normalised VAE latents, EMA 0.999 (writes transformer/).
-$BLUEPRINT train decoder "${common[@]}" --steps 4000 --batch-size 16 --lr 2e-4 --warmup 200
+if [[ $phase == all || $phase == 2 ]]; then
+    conds=()
+    if [[ $ABLATION == 1 ]]; then
+        conds=(prompt noglyph)
+        for cond in "${conds[@]}"; do  # each ablation decoder trains in a copy of the folder as phase 1 left it
+            rm -rf "$DIR-$cond" && mkdir -p "$DIR-$cond"
+            (cd "$DIR" && tar cf - --exclude=./checkpoints --exclude=./logs .) | (cd "$DIR-$cond" && tar xf -)
+        done
+    fi
+    pids=()
+    # Decoder: the DiT by flow matching on normalised VAE latents + the glyph layer, EMA 0.999 (writes transformer/).
+    $BLUEPRINT train decoder --model-dir "$DIR" "${common[@]}" --size $SIZES --batch-size 64 --lr 3e-4 --warmup 200 \
+        --workers 3 > "$DIR/logs/decoder.out" 2>&1 & pids+=($!)
+    # Prior: the AR language model on the tokenizer's codes (writes vision_language_encoder/).
+    $BLUEPRINT train prior --model-dir "$DIR" "${common[@]}" --size $SIZES --batch-size 64 --lr 3e-4 --warmup 200 \
+        --workers 3 > "$DIR/logs/prior.out" 2>&1 & pids+=($!)
+    for cond in "${conds[@]}"; do
+        $BLUEPRINT train decoder --model-dir "$DIR-$cond" --conditioning "$cond" "${common[@]}" --size $SIZES \
+            --batch-size 64 --lr 3e-4 --warmup 200 --workers 3 > "$DIR/logs/decoder-$cond.out" 2>&1 & pids+=($!)
+    done
+    wait_all "${pids[@]}" || { tail -n 20 "$DIR"/logs/*.out; exit 1; }
+fi
 
-# 5. Prior: the AR language model on the tokenizer's codes (writes vision_language_encoder/).
-$BLUEPRINT train prior "${common[@]}" --steps 3000 --batch-size 16
-
-echo "done: $DIR is loadable by BlueprintPipeline.from_pretrained and GlmImagePipeline.from_pretrained"
+echo "done: $DIR is loadable by BlueprintPipeline.from_pretrained"

@@ -30,9 +30,15 @@ def pipe():
 def test_default_model_is_installed_in_half_precision():
     assert resolve_model_dir(None) == DEFAULT_MODEL_DIR
     weights = list(DEFAULT_MODEL_DIR.rglob("*.safetensors"))
-    assert len(weights) >= 4
+    assert len(weights) >= 5  # four components and the semantic head
     size = sum(w.stat().st_size for w in weights)
     assert size <= 80e6, f"default model is {size / 1e6:.1f} MB, over the 80 MB budget"
+
+
+def test_default_model_typesets_the_quoted_text(pipe):
+    assert pipe.glyph_channels == 64 and pipe.semantic_head is not None
+    out = pipe('A sign that reads "OPEN"', height=256, width=256, seed=0, num_inference_steps=2)
+    assert out.glyph_ink is not None and out.glyph_ink.sum() > 100  # the word is drawn into the glyph layer
 
 
 def test_heldout_prompts_generate_deterministically_and_score(pipe):

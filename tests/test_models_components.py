@@ -110,6 +110,17 @@ def test_glyph_embeddings_match_diffusers(tiny):
     assert mask[3].all() and not mask[2].all()  # longest prompt unpadded, "none" padded
 
 
+def test_batched_glyph_embeddings_equal_the_per_prompt_path(tiny):
+    prompts = ['one "A"', 'two "AB" and "C"', "none", '"x" "y" "zzzzzzzz" \'w\'']
+    with torch.no_grad():
+        for whole in (False, True):
+            ref, ref_mask = encode_glyphs(tiny["tokenizer"], tiny["text_encoder"], prompts, "cpu", whole_prompt=whole)
+            ours, mask = encode_glyphs(tiny["tokenizer"], tiny["text_encoder"], prompts, "cpu", whole_prompt=whole,
+                                       batched=True)
+            torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)  # one padded forward: rounding only
+            assert torch.equal(mask, ref_mask)
+
+
 def test_glyph_mask_is_none_without_padding(tiny):
     with torch.no_grad():
         _, mask = encode_glyphs(tiny["tokenizer"], tiny["text_encoder"], ['"ab"', '"cd"'], "cpu")
@@ -138,7 +149,7 @@ def test_shift_matches_diffusers(tiny):
 def test_masked_attention_hides_padding(tiny):
     from blueprint.models.attention import install_masked_attention
 
-    dit = build_components("tiny", seed=0)["transformer"]
+    dit = build_components("tiny", seed=0, glyph_layer=False)["transformer"]
     install_masked_attention(dit)
     g = torch.Generator().manual_seed(0)
     glyph = torch.randn(1, 5, 32, generator=g)
@@ -152,7 +163,7 @@ def test_masked_attention_hides_padding(tiny):
         plain = dit(encoder_hidden_states=glyph, **kw)[0]
         masked = dit(encoder_hidden_states=padded, attention_mask=mask, **kw)[0]
         unmasked = dit(encoder_hidden_states=padded, **kw)[0]
-        official = build_components("tiny", seed=0)["transformer"](encoder_hidden_states=glyph, **kw)[0]
+        official = build_components("tiny", seed=0, glyph_layer=False)["transformer"](encoder_hidden_states=glyph, **kw)[0]
     torch.testing.assert_close(masked, plain, rtol=1e-5, atol=1e-5)
     assert torch.equal(plain, official)  # without a mask it *is* the official processor
     assert (unmasked - plain).abs().max() > 1e-3  # the pads would matter without the mask

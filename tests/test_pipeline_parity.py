@@ -26,8 +26,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def pipes():
     # Separate but identical component sets, so nothing Blueprint installs can leak into the reference.
-    ours = BlueprintPipeline(build_components("tiny", seed=0))
-    ref = GlmImagePipeline(**build_components("tiny", seed=0))
+    ours = BlueprintPipeline(build_components("tiny", seed=0, glyph_layer=False))
+    ref = GlmImagePipeline(**build_components("tiny", seed=0, glyph_layer=False))
     ref.set_progress_bar_config(disable=True)
     return ours, ref
 

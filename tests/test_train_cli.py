@@ -41,6 +41,10 @@ def folder_without_captions(tmp_path):
     (["vae", "--data", "no/such/folder"], "does not exist"),
     (["vae", "--steps", "0"], "steps must be a positive integer"),
     (["vae", "--batch-size", "0"], "batch-size"),
+    (["vae", "--size", "256x256,384x256"], "trains at one size"),
+    (["decoder", "--size", "256x256,256x256"], "lists a size twice"),
+    (["decoder", "--size", "256x256,100x100"], "not a multiple of 32"),
+    (["decoder", "--time-limit", "0"], "time-limit must be a positive number"),
 ])
 def test_bad_input_is_a_clear_error_and_creates_nothing(tmp_path, argv, message):
     model_dir = tmp_path / "run"

@@ -163,7 +163,19 @@ def test_resume_with_changed_batch_size_is_refused(tmp_path):
         train(ToyStage, StageArgs(config="tiny", out_dir=tmp_path, batch_size=4), LoopArgs(steps=6, progress=False))
 
 
-@pytest.mark.parametrize("bad", [{"steps": 0}, {"lr": -1.0}, {"ckpt_every": 0}, {"ema_decay": 1.5}])
+def test_time_limit_stops_checkpoints_and_exports(tmp_path, monkeypatch):
+    import blueprint.train.loop as loop_module
+
+    clock = iter(range(0, 10_000, 7))  # each reading of the clock is 7 s later than the last
+    monkeypatch.setattr(loop_module.time, "monotonic", lambda: next(clock))
+    result = run_toy(tmp_path, steps=1000, time_limit=0.5)  # 30 s: passed at the 5th step (35 s)
+    assert result["exported"] and result["step"] == 5
+    assert json.loads((tmp_path / "trained.json").read_text())["toy"]["steps"] == 5
+    assert [s for s, _ in ckpt.checkpoint_dirs(tmp_path / "checkpoints" / "toy")] == [5]
+
+
+@pytest.mark.parametrize("bad", [{"steps": 0}, {"lr": -1.0}, {"ckpt_every": 0}, {"ema_decay": 1.5},
+                                 {"time_limit": 0.0}])
 def test_bad_loop_arguments(tmp_path, bad):
     with pytest.raises(BlueprintError):
         run_toy(tmp_path, **{"steps": 3, **bad})

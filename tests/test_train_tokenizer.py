@@ -73,10 +73,10 @@ def test_cell_targets_of_a_hand_made_design():
     assert t["fg"].tolist() == [[2, 1], [2, 0]]    # white (bg colour) | blue ; white | red
     assert t["bg"].tolist() == [[2, 2], [2, 1]]    # the text's cell has the blue panel behind it
     # the ink is sub-cell (row 1, col 1) of cell (1, 1): 8-px sub-cells, row-major
-    chars = t["chars"]
-    assert chars.shape == (2, 2, 16)
-    assert chars[1, 1].tolist() == [0] * 5 + [3] + [0] * 10
-    assert chars[0].sum() == 0 and chars[1, 0].sum() == 0
+    ink = t["ink"]
+    assert ink.shape == (2, 2, 16)
+    assert ink[1, 1].tolist() == [0] * 5 + [1] + [0] * 10
+    assert ink[0].sum() == 0 and ink[1, 0].sum() == 0
     with pytest.raises(BlueprintError, match="tile"):
         T.cell_targets(element_map[:60], char_map[:60], spec, vocab)
 
@@ -85,8 +85,8 @@ def test_tokenizer_overfits_a_fixed_batch(model_dir):
     torch.manual_seed(0)
     stage = make(model_dir)
     batch = stage.batch(0, 0, 1)
-    assert batch["kind"].shape == (4, 4, 4) and batch["chars"].shape == (4, 4, 4, 16)
-    assert (batch["chars"] > 0).any() and (batch["kind"] > 0).any()
+    assert batch["kind"].shape == (4, 4, 4) and batch["ink"].shape == (4, 4, 4, 16)
+    assert (batch["ink"] > 0).any() and (batch["kind"] > 0).any()
     modules = stage.trainable()
     assert set(modules) == {"visual", "vqmodel", "semantic_head"}
     lm_before = stage.vle.lm_head.weight.clone()
@@ -102,7 +102,7 @@ def test_tokenizer_overfits_a_fixed_batch(model_dir):
         loss.backward()
         opt.step()
         losses.append(loss.item())
-        accs.append(metrics["acc_chars"])
+        accs.append(metrics["acc_inked"])
         assert metrics["codes_used"] >= 1 and metrics["perplexity"] >= 1
     assert losses[-1] < losses[0] / 2, losses  # measured: 15.5 -> 6.8
     assert accs[-1] > accs[0] + 0.3
@@ -133,7 +133,7 @@ def test_evaluate_reports_accuracy_and_usage(model_dir):
     stage = make(model_dir, batch_size=2)
     held_out = T.draw_samples(stage.args, [0, 1, 2], split="heldout")
     report = stage.evaluate(held_out, batch_size=2)
-    for key in ("acc_kind", "acc_fg", "acc_bg", "acc_chars", "codes_used", "perplexity"):
+    for key in ("acc_kind", "acc_fg", "acc_bg", "acc_ink", "acc_inked", "codes_used", "perplexity"):
         assert key in report
     assert 0.0 <= report["acc_kind"] <= 1.0 and 1 <= report["codes_used"] <= stage.num_codes
 

@@ -8,6 +8,8 @@ so the dict can be passed straight to that pipeline or saved as a model folder.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, GlmImageTransformer2DModel
 from transformers import ByT5Tokenizer, GlmImageConfig, GlmImageForConditionalGeneration, T5Config, T5EncoderModel
@@ -106,7 +108,7 @@ def t5_config(cfg: ModelConfig) -> T5Config:
 def dit_kwargs(cfg: ModelConfig) -> dict:
     return dict(
         patch_size=2,
-        in_channels=cfg.vae_latent_channels,
+        in_channels=cfg.vae_latent_channels + cfg.glyph_channels,  # latents, then the glyph layer
         out_channels=cfg.vae_latent_channels,
         num_layers=cfg.dit_layers,
         attention_head_dim=cfg.dit_head_dim,
@@ -137,13 +139,18 @@ def vae_kwargs(cfg: ModelConfig) -> dict:
     )
 
 
-def build_components(config_name: str, seed: int = 0, device: str | torch.device = "cpu") -> dict[str, object]:
+def build_components(config_name: str, seed: int = 0, device: str | torch.device = "cpu",
+                     glyph_layer: bool = True) -> dict[str, object]:
     """Fresh random components of a named configuration, in eval mode.
 
     `device="meta"` builds the shapes without allocating weights (the only way
-    `official` is meant to be built here).
+    `official` is meant to be built here). `glyph_layer=False` builds the DiT
+    without the typeset glyph layer's input channels, as GLM-Image's own is
+    (diffusers' `GlmImagePipeline` can only drive such a DiT).
     """
     cfg = get_config(config_name)
+    if not glyph_layer:
+        cfg = dataclasses.replace(cfg, glyph_channels=0)
     torch.manual_seed(seed)
     with torch.device(device):
         text_encoder = T5EncoderModel(t5_config(cfg))

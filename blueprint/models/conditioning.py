@@ -1,10 +1,13 @@
 """How a model's decoder is conditioned: the hybrid design, or the baseline it is measured against.
 
 - "blueprint" (the design, and the default): prior tokens from the AR stage,
-  plus glyph embeddings of the prompt's quoted text only.
+  glyph embeddings of the prompt's quoted text, and the typeset glyph layer
+  (blueprint.models.glyph_layer) when the decoder has input channels for it.
 - "prompt" (the pure-diffusion baseline of the ablation in docs/RESULTS.md):
-  the same decoder with no prior tokens (every prior token dropped) and the
-  whole prompt, not just its quotes, through the glyph text encoder.
+  the same decoder with no prior tokens (every prior token dropped), no glyph
+  layer, and the whole prompt, not just its quotes, through the glyph text encoder.
+- "noglyph" (an ablation row): the design without the typeset glyph layer
+  (prior tokens and glyph embeddings only, as GLM-Image conditions its DiT).
 
 The choice is made when the decoder is trained (`blueprint train decoder
 --conditioning prompt`) and recorded in MODEL_DIR/blueprint.json, a file
@@ -19,7 +22,7 @@ from pathlib import Path
 
 from blueprint.errors import BlueprintError
 
-CONDITIONINGS = ("blueprint", "prompt")
+CONDITIONINGS = ("blueprint", "prompt", "noglyph")
 SETTINGS_FILE = "blueprint.json"
 
 

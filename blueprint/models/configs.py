@@ -59,6 +59,9 @@ class ModelConfig:
     dit_head_dim: int
     dit_time_embed_dim: int
     dit_condition_dim: int
+    # typeset glyph layer (blueprint.models.glyph_layer): ink channels the DiT reads beside the
+    # latents, (VAE factor)^2 = 64 for a full-resolution ink image; 0 = no glyph layer
+    glyph_channels: int
     # VAE (x8 downsampling: four blocks)
     vae_channels: tuple[int, int, int, int]
     vae_layers_per_block: int
@@ -95,6 +98,7 @@ CONFIGS: dict[str, ModelConfig] = {
         vision_image_size=512, vq_embed_dim=32,
         t5_d_model=32, t5_d_kv=8, t5_d_ff=64, t5_layers=2, t5_heads=4, t5_buckets=8,
         dit_layers=2, dit_heads=2, dit_head_dim=8, dit_time_embed_dim=16, dit_condition_dim=8,
+        glyph_channels=64,
         vae_channels=(4, 8, 16, 16), vae_layers_per_block=1, vae_latent_channels=4, vae_norm_groups=4,
     ),
     # The embedded default model, sized for latency on a 2-core CPU at 256x256
@@ -111,6 +115,7 @@ CONFIGS: dict[str, ModelConfig] = {
         vision_image_size=512, vq_embed_dim=64,
         t5_d_model=192, t5_d_kv=32, t5_d_ff=512, t5_layers=4, t5_heads=6, t5_buckets=32,
         dit_layers=8, dit_heads=5, dit_head_dim=64, dit_time_embed_dim=128, dit_condition_dim=64,
+        glyph_channels=64,
         vae_channels=(32, 64, 128, 128), vae_layers_per_block=1, vae_latent_channels=16, vae_norm_groups=16,
     ),
     # GLM-Image's real shapes (see the component configs of the released checkpoint).
@@ -123,6 +128,7 @@ CONFIGS: dict[str, ModelConfig] = {
         vision_image_size=2048, vq_embed_dim=2048,
         t5_d_model=1472, t5_d_kv=64, t5_d_ff=3584, t5_layers=12, t5_heads=6, t5_buckets=32,
         dit_layers=30, dit_heads=32, dit_head_dim=128, dit_time_embed_dim=512, dit_condition_dim=256,
+        glyph_channels=0,
         vae_channels=(128, 512, 1024, 1024), vae_layers_per_block=3, vae_latent_channels=16, vae_norm_groups=32,
         min_side=512, max_side=2048,
     ),

@@ -65,6 +65,7 @@ def encode_glyphs(
     device: str | torch.device | None = None,
     max_length: int = MAX_GLYPH_TOKENS,
     whole_prompt: bool = False,
+    batched: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Glyph embeddings for a batch of prompts: (embeds (B, L, d_model), mask).
 
@@ -77,10 +78,17 @@ def encode_glyphs(
     attention path is broken), so sampling ignores it; training may use it.
     Gradients flow if the caller is not in no-grad mode (the glyph stage trains
     `text_encoder` through this function).
+
+    `batched=True` runs every string of every prompt through the encoder in one
+    right-padded, masked forward instead of one forward per prompt: the same
+    embeddings up to float rounding, with no host-device round trip per
+    prompt, which is what a training step on a shared GPU needs.
     """
     if isinstance(prompts, str):
         prompts = [prompts]
     device = device if device is not None else text_encoder.device
+    if batched:
+        return _encode_batched(tokenizer, text_encoder, prompts, device, max_length, whole_prompt)
     per_prompt = [_encode_one(tokenizer, text_encoder, p, device, max_length, whole_prompt) for p in prompts]
     longest = max(e.shape[0] for e in per_prompt)
     embeds = torch.zeros(len(per_prompt), longest, per_prompt[0].shape[-1], device=device, dtype=per_prompt[0].dtype)
@@ -89,3 +97,33 @@ def encode_glyphs(
         embeds[i, longest - e.shape[0]:] = e  # left padding, as the official pipeline
         mask[i, longest - e.shape[0]:] = True
     return embeds, (None if bool(mask.all()) else mask)
+
+
+def _encode_batched(tokenizer, text_encoder, prompts, device, max_length: int, whole_prompt: bool):
+    groups = [_glyph_token_ids(tokenizer, [p] if whole_prompt else (get_glyph_texts(p) or [""]), max_length)
+              for p in prompts]
+    rows = [ids for group in groups for ids in group]
+    width = max(len(x) for x in rows)
+    input_ids = torch.tensor([x + [tokenizer.pad_token_id] * (width - len(x)) for x in rows])
+    row_mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in rows])
+    hidden = text_encoder(input_ids.to(device), attention_mask=row_mask.to(device)).last_hidden_state
+    # Index bookkeeping on the host: valid token t of row r goes to prompt b's
+    # sequence, left-padded to the longest prompt (the layout of the per-prompt path).
+    lengths = [sum(len(x) for x in group) for group in groups]
+    longest = max(lengths)
+    src, dst, r = [], [], 0
+    for b, group in enumerate(groups):
+        at = b * longest + longest - lengths[b]
+        for ids in group:
+            src += range(r * width, r * width + len(ids))
+            dst += range(at, at + len(ids))
+            at += len(ids)
+            r += 1
+    flat = hidden.reshape(-1, hidden.shape[-1])
+    embeds = flat.new_zeros(len(prompts) * longest, flat.shape[-1])
+    embeds[torch.tensor(dst, device=device)] = flat[torch.tensor(src, device=device)]
+    mask = torch.zeros(len(prompts) * longest, dtype=torch.bool)
+    mask[dst] = True
+    mask = mask.view(len(prompts), longest)
+    embeds = embeds.view(len(prompts), longest, -1)
+    return embeds, (None if bool(mask.all()) else mask.to(device))

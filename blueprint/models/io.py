@@ -145,15 +145,21 @@ def _load_model(cls, path: Path, dtype: torch.dtype, dtype_arg: str):
     return model
 
 
+def scale_of(vae_config) -> int:
+    return 2 ** (len(vae_config.block_out_channels) - 1)
+
+
 def _check_fit(c: dict[str, object], model_dir: Path) -> None:
     dit, vae = c["transformer"].config, c["vae"].config
     t5, ar = c["text_encoder"].config, c["vision_language_encoder"].config
     where = model_dir / "transformer" / "config.json"
     if dit.text_embed_dim != t5.d_model:
         raise BlueprintError(f"{where}: text_embed_dim {dit.text_embed_dim} != text_encoder d_model {t5.d_model}")
-    if dit.in_channels != vae.latent_channels or dit.out_channels != vae.latent_channels:
+    glyph = dit.in_channels - dit.out_channels  # the typeset glyph layer (blueprint.models.glyph_layer)
+    if dit.out_channels != vae.latent_channels or glyph not in (0, scale_of(vae) ** 2):
         raise BlueprintError(
-            f"{where}: in/out channels {dit.in_channels}/{dit.out_channels} != vae latent_channels {vae.latent_channels}"
+            f"{where}: in/out channels {dit.in_channels}/{dit.out_channels} do not fit vae latent_channels "
+            f"{vae.latent_channels} (in_channels may add a glyph layer of {scale_of(vae) ** 2} channels)"
         )
     if dit.patch_size * 2 ** (len(vae.block_out_channels) - 1) != 16:
         raise BlueprintError(f"{where}: patch_size x VAE scale factor must be 16 (the AR grid x2)")

@@ -15,6 +15,13 @@ same images from the same prior tokens and seed (see tests/test_pipeline_parity.
   glyph embedding of "" and all prior tokens dropped;
 - decode: `latents * std + mean` with the VAE config's statistics.
 
+One addition of Blueprint's own: a decoder with a typeset glyph layer
+(`blueprint.models.glyph_layer`) also gets, beside the latents, the prompt's
+quoted text drawn with a font into the text lines that the semantic head
+reads off the AR tokens; the unconditional rows get an empty layer. With no
+glyph layer (the official checkpoint, diffusers-made folders) the loop is
+exactly diffusers'.
+
 What differs is speed only: the conditional and unconditional passes run as
 one batched forward (the shorter glyph sequence is padded and masked out,
 see `blueprint.models.attention`), everything runs under `inference_mode`,
@@ -50,6 +57,7 @@ from blueprint.models import (
 )
 from blueprint.models.attention import install_masked_attention
 from blueprint.models.conditioning import check_conditioning
+from blueprint.models.glyph_layer import fold_ink, glyph_channels_of, layout_ink, text_presence
 from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, MAX_BATCH, MAX_PROMPT_TOKENS, MAX_STEPS
 from blueprint.pipeline.prior import generate_prior_tokens
 from blueprint.sizes import check_size
@@ -64,6 +72,7 @@ class BlueprintPipelineOutput:
     images: list[PIL.Image.Image]
     prior_token_ids: torch.Tensor  # (B, (H/16)*(W/16)) codebook ids on the DiT patch grid
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    glyph_ink: torch.Tensor | None = None  # (B, 1, H, W) the typeset glyph layer; None without one
 
 
 def check_prompts(prompt: str | list[str]) -> list[str]:
@@ -96,13 +105,17 @@ def check_sampling(steps, guidance, temperature, top_p, seed) -> None:
 
 
 class BlueprintPipeline:
-    def __init__(self, components: dict[str, object], conditioning: str = "blueprint"):
+    def __init__(self, components: dict[str, object], conditioning: str = "blueprint", semantic_head=None):
+        """`semantic_head` (blueprint.train.semantic.SemanticHead) reads text lines off the AR
+        tokens for the glyph layer; without it a glyph layer stays empty."""
         self.conditioning = check_conditioning(conditioning)  # see blueprint.models.conditioning
         missing = [name for name in COMPONENT_NAMES if name not in components]
         if missing:
             raise BlueprintError(f"the pipeline needs component(s): {', '.join(missing)}")
         for name in COMPONENT_NAMES:
             setattr(self, name, components[name])
+        self.semantic_head = semantic_head.eval() if semantic_head is not None else None
+        self.glyph_channels = glyph_channels_of(self.transformer)
         install_masked_attention(self.transformer)
         self.vae_scale = vae_scale_factor(self.vae)
         self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale)
@@ -111,11 +124,16 @@ class BlueprintPipeline:
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path, dtype: torch.dtype = torch.float32, device: str = "cpu"):
-        return cls(load_components(model_dir, dtype=dtype), read_conditioning(model_dir)).to(device)
+        from blueprint.train.tokenizer import HEAD_DIR, load_semantic_head
+
+        head = load_semantic_head(Path(model_dir)) if (Path(model_dir) / HEAD_DIR).is_dir() else None
+        return cls(load_components(model_dir, dtype=dtype), read_conditioning(model_dir), head).to(device)
 
     def to(self, device: str | torch.device) -> "BlueprintPipeline":
         for name in MODULE_NAMES:
             getattr(self, name).to(device)
+        if self.semantic_head is not None:
+            self.semantic_head.to(device)
         return self
 
     @property
@@ -185,10 +203,26 @@ class BlueprintPipeline:
             mask[rows, width - part.shape[1]:] = True
         return embeds, (None if bool(mask.all()) else mask)
 
-    def _denoise(self, glyph, mask, prior_ids, width, height, steps, guidance, generator, callback):
+    def _glyph_layer(self, prompts: list[str], prior_ids: torch.Tensor, width: int, height: int):
+        """(B, 1, H, W) typeset ink for a decoder with a glyph layer, else None.
+
+        Empty for the ablation conditionings and for a folder without a semantic head."""
+        if not self.glyph_channels:
+            return None
+        if self.conditioning != "blueprint" or self.semantic_head is None:
+            return torch.zeros(len(prompts), 1, height, width)
+        from blueprint.train.semantic import CHAR_SUBGRID
+
+        grid_h, grid_w = height // 32, width // 32
+        # the DiT grid is the AR grid upsampled x2 (nearest): every other id is the AR token
+        ar_ids = prior_ids.view(len(prompts), 2 * grid_h, 2 * grid_w)[:, ::2, ::2]
+        presence = text_presence(self.vision_language_encoder, self.semantic_head, ar_ids, grid_h, grid_w)
+        return layout_ink(prompts, presence, 32 // CHAR_SUBGRID, width, height)
+
+    def _denoise(self, glyph, mask, prior_ids, ink, width, height, steps, guidance, generator, callback):
         dit = self.transformer
         batch = prior_ids.shape[0]
-        shape = (batch, dit.config.in_channels, height // self.vae_scale, width // self.vae_scale)
+        shape = (batch, dit.config.out_channels, height // self.vae_scale, width // self.vae_scale)
         latents = randn_tensor(shape, generator=generator, device=self.device, dtype=glyph.dtype)
         timesteps, sigmas = self._schedule(steps, width, height)
 
@@ -202,11 +236,17 @@ class BlueprintPipeline:
             prior_ids = torch.cat([prior_ids, prior_ids])
         target_size = torch.tensor([[height, width]], dtype=glyph.dtype, device=self.device).expand(n, 2)
         crop_coords = torch.zeros(n, 2, dtype=glyph.dtype, device=self.device)
+        layer = None
+        if ink is not None:  # the glyph layer: cond rows get the typeset ink, uncond rows none
+            layer = fold_ink(ink.to(self.device), self.vae_scale).to(dit.dtype)
+            if guided:
+                layer = torch.cat([layer, torch.zeros_like(layer)])
 
         for i, t in enumerate(timesteps):
             x = latents.to(dit.dtype)
+            x = torch.cat([x, x]) if guided else x
             velocity = dit(
-                hidden_states=torch.cat([x, x]) if guided else x,
+                hidden_states=x if layer is None else torch.cat([x, layer], dim=1),
                 encoder_hidden_states=glyph,
                 prior_token_id=prior_ids,
                 prior_token_drop=drop,
@@ -276,14 +316,17 @@ class BlueprintPipeline:
                     seed, temperature, top_p, progress,
                 )
             lap("prior")
+            ink = self._glyph_layer(prompts, prior_token_ids, width, height)
             glyph, mask = self._glyph_batch(prompts, guidance_scale)
             lap("glyph")
             generator = torch.Generator(device=self.device).manual_seed(seed)
             latents = self._denoise(
-                glyph, mask, prior_token_ids, width, height, num_inference_steps, guidance_scale, generator, callback
+                glyph, mask, prior_token_ids, ink, width, height, num_inference_steps, guidance_scale, generator,
+                callback,
             )
             lap("denoise")
             images = self._decode(latents)
             lap("decode")
         timings["total"] = sum(timings.values())
-        return BlueprintPipelineOutput(images=images, prior_token_ids=prior_token_ids.cpu(), timings=timings)
+        return BlueprintPipelineOutput(images=images, prior_token_ids=prior_token_ids.cpu(), timings=timings,
+                                       glyph_ink=None if ink is None else ink.cpu())

@@ -28,6 +28,10 @@ STAGES = {
 }
 
 
+# Stages whose batches may change size from step to step (blueprint.train.data.TrainImages).
+MULTI_SIZE_STAGES = ("decoder", "prior")
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="train one stage into a model folder",
@@ -41,7 +45,9 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: the stage's own)")
     p.add_argument("--warmup", type=int, default=0, help="linear learning-rate warm-up steps (default 0)")
     p.add_argument("--ema-decay", type=float, default=None, help="EMA decay (default: the stage's own)")
-    p.add_argument("--size", default="256x256", help="training image size WIDTHxHEIGHT (default 256x256)")
+    p.add_argument("--size", default="256x256",
+                   help="training image size WIDTHxHEIGHT (default 256x256); decoder and prior also take a "
+                        "comma-separated list, one size per step in turn (e.g. 256x256,384x256,256x384)")
     p.add_argument("--data", default="engine", help="'engine' (procedural data, default) or a folder of images + .txt captions")
     p.add_argument("--seed", type=int, default=0, help="data and initialisation seed (default 0)")
     p.add_argument("--ckpt-every", type=int, default=500, help="checkpoint every N steps (default 500)")
@@ -51,9 +57,13 @@ def register(subparsers) -> None:
                    help="resume from the newest checkpoint (--no-resume deletes this stage's checkpoints and log)")
     p.add_argument("--workers", type=int, default=None,
                    help="processes drawing batches ahead (default: 0 on CPU, up to 8 on GPU)")
-    p.add_argument("--conditioning", default="blueprint", choices=("blueprint", "prompt"),
-                   help="decoder only: 'blueprint' (prior tokens + quoted text, the design) or 'prompt' "
-                        "(no prior tokens, the whole prompt through the text encoder: the pure-diffusion baseline)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
+                   help="stop, checkpoint and export at the first step after this many minutes of training "
+                        "(a fixed GPU budget; the steps reached are logged)")
+    p.add_argument("--conditioning", default="blueprint", choices=("blueprint", "prompt", "noglyph"),
+                   help="decoder only: 'blueprint' (prior tokens + quoted text + typeset glyph layer, the design), "
+                        "'prompt' (no prior tokens, no glyph layer, the whole prompt through the text encoder: the "
+                        "pure-diffusion baseline) or 'noglyph' (the design without the glyph layer)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar (default on)")
     p.set_defaults(func=run)
 
@@ -85,7 +95,12 @@ def run(args: argparse.Namespace) -> int:
     if args.config not in CONFIGS:
         raise BlueprintError(f"unknown model configuration {args.config!r}; expected one of {', '.join(CONFIGS)}")
     cfg = CONFIGS[args.config]
-    size = parse_size(args.size, cfg.min_side, cfg.max_side)
+    sizes = [parse_size(part, cfg.min_side, cfg.max_side) for part in args.size.split(",")]
+    if len(sizes) > 1 and args.stage not in MULTI_SIZE_STAGES:
+        raise BlueprintError(f"stage {args.stage!r} trains at one size; several sizes apply to "
+                             f"{' and '.join(MULTI_SIZE_STAGES)} only")
+    if len(set(sizes)) != len(sizes):
+        raise BlueprintError(f"--size {args.size!r} lists a size twice")
     if args.batch_size < 1:
         raise BlueprintError(f"batch-size must be a positive integer, got {args.batch_size}")
     check_data(args.data)
@@ -99,11 +114,13 @@ def run(args: argparse.Namespace) -> int:
     if workers is None:  # rendering designs on the CPU must keep up with a GPU
         per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
         workers = min(8, max(1, ((os.cpu_count() or 2) - 2) // per_node)) if torch.cuda.is_available() else 0
-    stage_args = StageArgs(config=args.config, out_dir=args.model_dir, data=args.data, size=size,
+    stage_args = StageArgs(config=args.config, out_dir=args.model_dir, data=args.data, size=sizes[0],
+                           extra_sizes=tuple(sizes[1:]),
                            batch_size=args.batch_size, seed=args.seed, conditioning=args.conditioning)
     loop = LoopArgs(steps=args.steps, lr=args.lr, warmup=args.warmup, ema_decay=args.ema_decay,
                     ckpt_every=args.ckpt_every, log_every=args.log_every, keep_last=args.keep_last,
-                    resume=args.resume, progress=args.progress, workers=workers)
+                    resume=args.resume, progress=args.progress, workers=workers,
+                    time_limit=args.time_limit)
     result = train(module.make_stage, stage_args, loop)
     if result["exported"]:
         loss = "" if result["loss"] is None else f" (loss {result['loss']:.4f})"

@@ -44,21 +44,46 @@ def to_uint8(pixels: torch.Tensor) -> torch.Tensor:
 
 
 class TrainImages:
-    """Deterministic batches of {"pixels": (B, 3, H, W) in [-1, 1], "captions": [str]}."""
+    """Deterministic batches of {"pixels": (B, 3, H, W) in [-1, 1], "captions": [str]}.
 
-    def __init__(self, data: str, size: tuple[int, int], batch_size: int, seed: int):
+    With `extra_sizes`, step k draws at ([size] + extra_sizes)[k % n] (engine
+    data only), so one run learns square and non-square layouts.
+
+    With `with_ink`, batches also hold "ink": (B, 1, H, W) uint8, 1 where a
+    character is drawn (the engine's character map). A folder has no character
+    maps, so its ink is all zeros: the decoder sees no glyph layer for it.
+    """
+
+    def __init__(self, data: str, size: tuple[int, int], batch_size: int, seed: int, with_ink: bool = False,
+                 extra_sizes: tuple[tuple[int, int], ...] = ()):
+        if extra_sizes and data != "engine":
+            raise BlueprintError("training at several sizes needs --data engine (a folder is cropped to one size)")
         check_data(data)
         self.data, self.size, self.batch_size, self.seed = data, size, batch_size, seed
+        self.sizes = [tuple(size)] + [tuple(s) for s in extra_sizes]
+        self.with_ink = with_ink
         self.folder = None if data == "engine" else open_folder(data, size)
 
-    def item(self, index: int) -> dict:
+    def size_at(self, step: int) -> tuple[int, int]:
+        return self.sizes[step % len(self.sizes)]
+
+    def item(self, index: int, size: tuple[int, int]) -> dict:
         if self.folder is None:
             from blueprint.data.dataset import sample_at
 
-            width, height = self.size
-            return sample_at(index, width, height, seed=self.seed, with_maps=False)
+            width, height = size
+            return sample_at(index, width, height, seed=self.seed, with_maps=self.with_ink)
         return self.folder[index % len(self.folder)]
 
     def batch(self, step: int, rank: int, world_size: int) -> dict:
-        items = [self.item(i) for i in sample_indices(step, rank, world_size, self.batch_size)]
-        return {"pixels": torch.stack([it["pixels"] for it in items]), "captions": [it["caption"] for it in items]}
+        size = self.size_at(step)
+        items = [self.item(i, size) for i in sample_indices(step, rank, world_size, self.batch_size)]
+        out = {"pixels": torch.stack([it["pixels"] for it in items]), "captions": [it["caption"] for it in items]}
+        if self.with_ink:
+            width, height = size
+            out["ink"] = torch.stack([
+                (it["char_map"] > 0).to(torch.uint8)[None] if "char_map" in it
+                else torch.zeros(1, height, width, dtype=torch.uint8)
+                for it in items
+            ])
+        return out

@@ -10,6 +10,10 @@ the same model folder, computed exactly as at sampling time:
   H/32 x W/32 grid, upsampled x2 nearest to the DiT's patch grid;
 - glyph embeddings: the caption's quoted text through ByT5 + T5
   (`blueprint.models.encode_glyphs`, the pipeline's own helper);
+- glyph layer (when the DiT has input channels for it): the engine's exact
+  character ink, folded onto the latent grid and concatenated to the noisy
+  latents (`blueprint.models.glyph_layer`); at sampling time the same channels
+  come from typesetting the quoted text where the blueprint puts text;
 - size: `target_size` = (H, W) in pixels, `crop_coords` = (0, 0).
 
 The official timestep convention: a raw timestep t in 1..1000 gives
@@ -17,9 +21,11 @@ sigma = t / 1000, shifted for the resolution (`shift_sigmas`, mu from
 `shift_mu`); the model sees `t - 1`, the input is (1 - s) x0 + s noise at the
 shifted s, and the target is the flow velocity `noise - x0`.
 
-For classifier-free guidance, prior tokens are dropped (`prior_token_drop`)
-and glyph text is replaced by the empty prompt (what the pipeline's
-unconditional pass uses) independently with probability DROP_PROB each.
+For classifier-free guidance, prior tokens are dropped (`prior_token_drop`),
+glyph text is replaced by the empty prompt and the glyph layer is zeroed (what
+the pipeline's unconditional pass uses) independently with probability
+DROP_PROB each. The ablation conditionings ("prompt", "noglyph") always zero
+the glyph layer, so every row trains the same network on the same data.
 The stage keeps an EMA of the weights and exports it.
 """
 
@@ -32,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from blueprint.errors import BlueprintError
+from blueprint.models.glyph_layer import fold_ink, glyph_channels_of
 from blueprint.train.data import TrainImages, to_uint8
 from blueprint.train.model_dir import load_component, load_glyph_tokenizer, require_trained, save_component
 from blueprint.models.conditioning import check_conditioning, write_conditioning
@@ -54,25 +61,27 @@ class DecoderStage:
         self.conditioning = check_conditioning(args.conditioning)
         model_dir = Path(args.init_from or args.out_dir)
         require_trained(model_dir, self.name, NEEDS, args.config)
-        self.images = TrainImages(args.data, args.size, args.batch_size, args.seed)
+        self.transformer = load_component(model_dir, "transformer", args.device)
+        self.glyph_channels = glyph_channels_of(self.transformer)
+        self.images = TrainImages(args.data, args.size, args.batch_size, args.seed, with_ink=self.glyph_channels > 0,
+                                  extra_sizes=args.extra_sizes)
         self.vae = load_component(model_dir, "vae", args.device).requires_grad_(False)
         self.text_encoder = load_component(model_dir, "text_encoder", args.device).requires_grad_(False)
         self.glyph_tokenizer = load_glyph_tokenizer(model_dir)
         self.vle = load_vle(model_dir, args.device).requires_grad_(False)
         self.image_processor = load_image_processor(model_dir).image_processor
-        self.transformer = load_component(model_dir, "transformer", args.device)
         scheduler_file = model_dir / "scheduler" / "scheduler_config.json"
         if not scheduler_file.is_file():
             raise BlueprintError(f"model folder is missing {scheduler_file}")
         scheduler_config = json.loads(scheduler_file.read_text())
 
-        width, height = args.size
         patch = self.transformer.config.patch_size
         if vae_scale_factor(self.vae) * patch != 16:
             raise BlueprintError(f"VAE scale x DiT patch must be 16 (the AR grid x2), got "
                                  f"{vae_scale_factor(self.vae)} x {patch}")
-        self.grid = (height // 32, width // 32)
-        self.mu = shift_mu(height, width, scheduler_config, vae_scale_factor(self.vae), patch)
+        # the resolution shift of the noise schedule, per training size (as the pipeline sets it)
+        self.mu = {(w, h): shift_mu(h, w, scheduler_config, vae_scale_factor(self.vae), patch)
+                   for w, h in self.images.sizes}
         self.num_train_timesteps = scheduler_config.get("num_train_timesteps", 1000)
 
     def trainable(self):
@@ -88,28 +97,36 @@ class DecoderStage:
         from blueprint.train.tokenizer import image_tokens
 
         latents = normalize_latents(self.vae, self.vae.encode(pixels.float()).latent_dist.mean)
-        ids = image_tokens(self.vle, self.image_processor, list(to_uint8(pixels).cpu().numpy()), *self.grid)
-        prior = upsample_prior_tokens(ids.to(pixels.device), *self.grid)
+        grid = (pixels.shape[-2] // 32, pixels.shape[-1] // 32)
+        ids = image_tokens(self.vle, self.image_processor, list(to_uint8(pixels).cpu().numpy()), *grid)
+        prior = upsample_prior_tokens(ids.to(pixels.device), *grid)
         prompts = ["" if d else c for c, d in zip(captions, drop_glyph.tolist())]
         glyphs, _ = encode_glyphs(self.glyph_tokenizer, self.text_encoder, prompts, device=pixels.device,
-                                  whole_prompt=self.conditioning == "prompt")
+                                  whole_prompt=self.conditioning == "prompt", batched=True)
         return {"latents": latents.float(), "prior": prior, "glyphs": glyphs}
 
     def loss(self, batch):
-        from blueprint.models import shift_sigmas
+        from blueprint.models import shift_sigmas, vae_scale_factor
 
         pixels = batch["pixels"]
         n, device = pixels.shape[0], pixels.device
         drop_glyph = torch.rand(n) < DROP_PROB
         drop_prior = torch.rand(n) < DROP_PROB
+        drop_layer = torch.rand(n) < DROP_PROB
         if self.conditioning == "prompt":  # the pure-diffusion baseline never sees prior tokens
             drop_prior[:] = True
+        if self.conditioning != "blueprint":  # neither ablation row sees the glyph layer
+            drop_layer[:] = True
         cond = self.conditions(pixels, batch["captions"], drop_glyph)
         x0 = cond["latents"]
         t = torch.randint(1, self.num_train_timesteps + 1, (n,), device=device).float()
-        sigma = shift_sigmas(t / self.num_train_timesteps, self.mu).view(n, 1, 1, 1)
+        mu = self.mu[(pixels.shape[-1], pixels.shape[-2])]
+        sigma = shift_sigmas(t / self.num_train_timesteps, mu).view(n, 1, 1, 1)
         noise = torch.randn_like(x0)
         noisy = (1 - sigma) * x0 + sigma * noise
+        if self.glyph_channels:
+            ink = batch["ink"].float() * (~drop_layer).to(device).float().view(n, 1, 1, 1)
+            noisy = torch.cat([noisy, fold_ink(ink, vae_scale_factor(self.vae))], dim=1)
         height, width = pixels.shape[-2:]
         pred = self.transformer(
             hidden_states=noisy,

@@ -58,6 +58,7 @@ class LoopArgs:
     progress: bool = True             # tqdm bar on rank 0
     stop_after: int | None = None     # stop after this step without exporting (a planned interruption)
     workers: int = 0                  # processes that draw batches ahead (0: draw them inline)
+    time_limit: float | None = None   # minutes: stop, checkpoint and export at the first step past it
 
     def check(self) -> None:
         if not isinstance(self.workers, int) or self.workers < 0:
@@ -66,6 +67,8 @@ class LoopArgs:
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise BlueprintError(f"{name.replace('_', '-')} must be a positive integer, got {v!r}")
+        if self.time_limit is not None and not (self.time_limit > 0 and math.isfinite(self.time_limit)):
+            raise BlueprintError(f"time-limit must be a positive number of minutes, got {self.time_limit!r}")
         if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
             raise BlueprintError(f"lr must be a positive number, got {self.lr!r}")
         if self.warmup < 0 or self.grad_clip < 0 or self.weight_decay < 0:
@@ -277,13 +280,19 @@ def _train(make_stage, args: StageArgs, loop: LoopArgs, d: Dist) -> dict:
         truncate_log(log_path, start)
 
     meta = {"stage": stage.name, "config": args.config, "seed": args.seed, "batch_size": args.batch_size,
-            "size": list(args.size), "data": args.data, "world_size": d.world_size,
+            "size": list(args.size), "extra_sizes": [list(x) for x in args.extra_sizes],
+            "data": args.data, "world_size": d.world_size,
             "loop": asdict(loop), "base_lr": base_lr, "ema_decay": ema_decay}
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if d.device.type == "cuda"
                 else contextlib.nullcontext())
     end = min(loop.steps, loop.stop_after) if loop.stop_after else loop.steps
     bar = tqdm(total=loop.steps, initial=start, desc=f"train {stage.name}", disable=not (d.is_main and loop.progress))
     last_loss = None
+    # A time limit ends the run like reaching --steps (checkpoint, export), so a
+    # recipe can spend a fixed GPU budget; the steps reached are in the log.
+    deadline = time.monotonic() + 60 * loop.time_limit if loop.time_limit else None
+    out_of_time = False
+    reached = max(start, end)
     stream = batches(stage, start, end, d, loop.workers)
     for step in range(start, end):
         reseed(args.seed, step, d.rank)
@@ -318,14 +327,19 @@ def _train(make_stage, args: StageArgs, loop: LoopArgs, d: Dist) -> dict:
             if d.is_main:
                 append_log(log_path, {"step": done, "loss": values[0], "lr": lr, "grad_norm": values[1],
                                       "metrics": dict(zip(keys, values[2:])), "time": round(time.time(), 3)})
-        if done % loop.ckpt_every == 0 or done == loop.steps:
+        if deadline is not None:  # every rank stops at the same step: rank 0's clock decides
+            out_of_time = mean_over_ranks([float(time.monotonic() >= deadline)], d)[0] > 0
+        if done % loop.ckpt_every == 0 or done == loop.steps or out_of_time:
             if d.is_main:
                 last_ckpt = ckpt.save_checkpoint(ckpt_root, done, modules, optimizer, ema, meta)
                 ckpt.prune(ckpt_root, loop.keep_last)
             d.barrier()
+        if out_of_time:
+            reached = done
+            break
     bar.close()
 
-    finished = max(start, end) >= loop.steps
+    finished = reached >= loop.steps or out_of_time
     exported = False
     if finished:
         if ema is not None:  # export the EMA weights
@@ -336,17 +350,19 @@ def _train(make_stage, args: StageArgs, loop: LoopArgs, d: Dist) -> dict:
             m.eval()
         if d.is_main:
             stage.export(args.out_dir)
-            mark_trained(args.out_dir, stage.name, args.config, max(start, end))
+            mark_trained(args.out_dir, stage.name, args.config, reached)
             exported = True
         d.barrier()
-    return {"step": max(start, end), "loss": last_loss, "log": log_path, "checkpoint": last_ckpt, "exported": exported}
+    return {"step": reached, "loss": last_loss, "log": log_path, "checkpoint": last_ckpt, "exported": exported}
 
 
 def _check_same_run(state: dict, args: StageArgs, d: Dist) -> None:
     """A resumed run must draw the same batches: refuse a changed data setup."""
     now = {"config": args.config, "seed": args.seed, "batch_size": args.batch_size,
-           "size": list(args.size), "data": args.data, "world_size": d.world_size}
-    changed = [f"{k} {state.get(k)!r} -> {v!r}" for k, v in now.items() if state.get(k) != v]
+           "size": list(args.size), "extra_sizes": [list(x) for x in args.extra_sizes],
+           "data": args.data, "world_size": d.world_size}
+    recorded = {"extra_sizes": [], **state}  # checkpoints from before several sizes existed
+    changed = [f"{k} {recorded.get(k)!r} -> {v!r}" for k, v in now.items() if recorded.get(k) != v]
     if changed:
         raise BlueprintError(
             f"cannot resume stage {state.get('stage')!r}: {'; '.join(changed)} differ from its checkpoint; "

@@ -9,6 +9,7 @@ diffusers and Blueprint loaders ignore the extra file.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
@@ -58,10 +59,14 @@ def read_trained(model_dir: Path) -> dict:
 
 
 def mark_trained(model_dir: Path, stage: str, config: str, steps: int) -> None:
-    record = read_trained(model_dir)
-    record.setdefault("_config", config)
-    record[stage] = {"config": config, "steps": steps, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    _write_trained(model_dir, record)
+    # Independent stages may train at the same time into one folder (scripts/train_small.sh),
+    # so the read-modify-write of the record holds an exclusive lock.
+    with open(Path(model_dir) / f"{TRAINED_FILE}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        record = read_trained(model_dir)
+        record.setdefault("_config", config)
+        record[stage] = {"config": config, "steps": steps, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        _write_trained(model_dir, record)
 
 
 def _write_trained(model_dir: Path, record: dict) -> None:

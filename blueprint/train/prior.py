@@ -141,7 +141,15 @@ class PriorStage:
         self.args = args
         self.vle = vle
         self.processor = processor
-        self.images = TrainImages(args.data, args.size, args.batch_size, args.seed)  # engine or a folder
+        self.images = TrainImages(args.data, args.size, args.batch_size, args.seed,  # engine or a folder
+                                  extra_sizes=args.extra_sizes)
+        if str(args.device).startswith("cuda"):
+            # Left-padded prompts leave the pad positions' query rows fully masked; the
+            # fused SDPA kernels can return NaN there, and their gradient then poisons the
+            # weights (on an H100 this stage went to NaN at step 5 at a warm-up lr of 7e-6).
+            # Eager attention adds a finite minimum instead. Suspected cause, not yet
+            # confirmed on a GPU: see docs/RESULTS.md.
+            vle.set_attn_implementation("eager")
         # Frozen: the tokenizer makes the targets, it is not trained here.
         for module in (vle.model.visual, vle.model.vqmodel):
             module.requires_grad_(False)
@@ -151,16 +159,22 @@ class PriorStage:
         return {"language_model": self.vle.model.language_model, "lm_head": self.vle.lm_head}
 
     def batch(self, step: int, rank: int, world_size: int) -> dict:
+        # Rendering only: DataLoader workers may draw this, and they cannot use the GPU
+        # that the frozen tokenizer runs on, so `loss` turns images into targets.
         batch = self.images.batch(step, rank, world_size)
-        return self.make_batch(list(to_uint8(batch["pixels"]).numpy()), batch["captions"])
+        return {"images": to_uint8(batch["pixels"]), "captions": batch["captions"]}
 
     def make_batch(self, images, captions: list[str]) -> dict:
-        width, height = self.args.size
+        height, width = images[0].shape[:2]  # (H, W, 3) uint8
         prompt = prompt_inputs(self.processor, captions, width, height)
         targets = image_targets(self.vle, self.processor.image_processor, images, width, height)
         return {k: v.cpu() for k, v in sequence_inputs(self.vle, prompt, targets).items()}
 
     def loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        if "images" in batch:  # straight from `batch`: targets first
+            device = self.vle.lm_head.weight.device
+            batch = self.make_batch(list(batch["images"].cpu().numpy()), batch["captions"])
+            batch = {k: v.to(device) for k, v in batch.items()}
         return sequence_loss(self.vle, batch)
 
     def export(self, model_dir: Path) -> None:

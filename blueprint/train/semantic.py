@@ -3,7 +3,7 @@ data engine's semantic maps, and the auxiliary head that reads them back.
 
 Each AR token covers one 32x32 px cell of the image. `cell_targets` turns the
 engine's element and character maps into that cell's classes (foreground kind,
-role, colours, and the characters on a 4x4 sub-grid); `SemanticHead` predicts
+role, colours, and where characters are inked on a 4x4 sub-grid); `SemanticHead` predicts
 them from the quantised token embedding alone, so the gradient teaches the
 tokenizer to encode *what is where* rather than pixel detail. The head is a
 training aid only (see blueprint/train/tokenizer.py).
@@ -21,10 +21,10 @@ from torch import nn
 from blueprint.errors import BlueprintError
 
 PX_PER_TOKEN = 32      # one AR token covers 32x32 px of the original image
-CHAR_SUBGRID = 4       # character targets on a 4x4 sub-grid of each cell (8x8 px sub-cells)
+CHAR_SUBGRID = 4       # ink targets on a 4x4 sub-grid of each cell (8x8 px sub-cells)
 MIN_COVER = 1 / 64     # an element counts in a cell when it covers at least this fraction of it
                        # (text counts only by its ink, hence small)
-MIN_INK = 4            # a sub-cell has a character when at least this many of its pixels are ink
+MIN_INK = 4            # a sub-cell is inked when at least this many of its pixels are a character's
 FG_PRIORITY = {"text": 3, "shape": 2, "bar": 2, "panel": 1}  # which element is "the" foreground of a cell
 
 
@@ -63,7 +63,7 @@ def _index(names: tuple[str, ...], name: str, what: str) -> int:
 
 
 def cell_targets(element_map: np.ndarray, char_map: np.ndarray, spec, vocab: SemanticVocab) -> dict[str, np.ndarray]:
-    """Per-cell classes of one image: kind/fg/bg/role (gh, gw) and chars (gh, gw, S*S)."""
+    """Per-cell classes of one image: kind/fg/bg/role (gh, gw) and ink (gh, gw, S*S) in {0, 1}."""
     height, width = element_map.shape
     if height % PX_PER_TOKEN or width % PX_PER_TOKEN or char_map.shape != element_map.shape:
         raise BlueprintError(f"semantic maps {element_map.shape}/{char_map.shape} do not tile into 32-px cells")
@@ -95,7 +95,9 @@ def cell_targets(element_map: np.ndarray, char_map: np.ndarray, spec, vocab: Sem
                 behind = max(panels, key=lambda k: counts[i, j, k])
                 out["bg"][i, j] = _index(vocab.colors, elements[behind].color, "colour")
 
-    # chars: the most frequent non-zero class of each 8x8 sub-cell, 0 when it has too little ink
+    # ink: 1 where an 8x8 sub-cell holds at least MIN_INK pixels of one character. Which
+    # character it is stays out of the tokens: the glyph layer (blueprint.models.glyph_layer)
+    # typesets the letters; the blueprint only has to say where text goes.
     sub = PX_PER_TOKEN // CHAR_SUBGRID
     sh, sw = gh * CHAR_SUBGRID, gw * CHAR_SUBGRID
     chars = char_map.astype(np.int64)
@@ -109,7 +111,7 @@ def cell_targets(element_map: np.ndarray, char_map: np.ndarray, spec, vocab: Sem
     best[ccounts.max(1) < MIN_INK] = 0
     # (sh, sw) -> (gh, gw, S*S): each cell's sub-cells in row-major order
     best = best.reshape(gh, CHAR_SUBGRID, gw, CHAR_SUBGRID).transpose(0, 2, 1, 3).reshape(gh, gw, -1)
-    out["chars"] = best
+    out["ink"] = (best > 0).astype(np.int64)
     return out
 
 
@@ -133,26 +135,26 @@ class SemanticHead(nn.Module):
             "kind": nn.Linear(hidden, len(vocab.kinds)),
             "fg": nn.Linear(hidden, len(vocab.colors)),
             "bg": nn.Linear(hidden, len(vocab.colors)),
-            "chars": nn.Linear(hidden, s2 * vocab.chars),
+            "ink": nn.Linear(hidden, s2 * 2),
         })
         if len(vocab.roles) > 1:  # only "background": nothing to learn
             self.heads["role"] = nn.Linear(hidden, len(vocab.roles))
         self.register_buffer("last_used", torch.zeros(num_codes, dtype=torch.long))
 
     def forward(self, quantized: torch.Tensor) -> dict[str, torch.Tensor]:
-        """(B, E, h, w) -> {name: (B, h, w, classes)}; chars: (B, h, w, S*S, classes)."""
+        """(B, E, h, w) -> {name: (B, h, w, classes)}; ink: (B, h, w, S*S, 2)."""
         x = self.body(quantized.permute(0, 2, 3, 1))
         out = {name: head(x) for name, head in self.heads.items()}
-        out["chars"] = out["chars"].unflatten(-1, (CHAR_SUBGRID * CHAR_SUBGRID, self.vocab.chars))
+        out["ink"] = out["ink"].unflatten(-1, (CHAR_SUBGRID * CHAR_SUBGRID, 2))
         return out
 
 
 def semantic_losses(logits: dict, targets: dict) -> tuple[torch.Tensor, dict[str, float]]:
     """Sum of per-cell cross-entropies, plus accuracies.
 
-    Most character sub-cells are blank, so the characters get a second
-    cross-entropy over the inked sub-cells alone: without it "blank everywhere"
-    is a cheap optimum. `acc_ink` is the accuracy on inked sub-cells.
+    Most sub-cells are blank, so the ink gets a second cross-entropy over the
+    inked sub-cells alone: without it "blank everywhere" is a cheap optimum.
+    `acc_inked` is the accuracy on inked sub-cells (the recall of text).
     """
     total = 0.0
     metrics = {}
@@ -162,13 +164,13 @@ def semantic_losses(logits: dict, targets: dict) -> tuple[torch.Tensor, dict[str
         total = total + loss
         metrics[f"loss_{name}"] = loss.item()
         metrics[f"acc_{name}"] = (lg.argmax(-1) == tg).float().mean().item()
-    ink = targets["chars"] > 0
+    ink = targets["ink"] > 0
     if bool(ink.any()):
-        inked = logits["chars"][ink].float()
-        loss = F.cross_entropy(inked, targets["chars"][ink])
+        inked = logits["ink"][ink].float()
+        loss = F.cross_entropy(inked, targets["ink"][ink])
         total = total + loss
-        metrics["loss_ink"] = loss.item()
-        metrics["acc_ink"] = (inked.argmax(-1) == targets["chars"][ink]).float().mean().item()
+        metrics["loss_inked"] = loss.item()
+        metrics["acc_inked"] = (inked.argmax(-1) == targets["ink"][ink]).float().mean().item()
     return total, metrics
 
 

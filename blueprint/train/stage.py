@@ -42,6 +42,7 @@ class StageArgs:
     out_dir: Path          # run folder = model folder: components, checkpoints/<stage>/, logs/<stage>.jsonl
     data: str = "engine"   # "engine" (procedural) or a folder of image + caption files
     size: tuple[int, int] = (256, 256)  # (width, height) of training images
+    extra_sizes: tuple[tuple[int, int], ...] = ()  # decoder, prior: step k trains at ([size] + extra)[k % n]
     batch_size: int = 8
     conditioning: str = "blueprint"  # decoder only: "blueprint" or "prompt" (blueprint.models.conditioning)
     seed: int = 0

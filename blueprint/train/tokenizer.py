@@ -14,7 +14,8 @@ cell) and predicts that cell's content from the data engine's semantic maps:
 - `kind`: the cell's foreground element kind (or background),
 - `fg` / `bg`: the foreground element's colour name and the colour behind it,
 - `role`: the foreground element's role ("title", "price", ...),
-- `chars`: the character class of each 8x8 px sub-cell (a 4x4 sub-grid).
+- `ink`: whether each 8x8 px sub-cell (a 4x4 sub-grid) holds characters; the
+  glyph layer typesets text into these sub-cells at sampling time.
 
 The gradient reaches the encoder through the quantiser's straight-through
 estimator; the official quantiser's commitment/codebook loss keeps encoder
@@ -144,7 +145,11 @@ def draw_samples(args: StageArgs, indices: list[int], split: str = "train") -> l
 # --- model folder ---------------------------------------------------------------
 
 def load_vle(model_dir: Path, device: str = "cpu"):
-    """The folder's `GlmImageForConditionalGeneration`, in eval mode on `device`."""
+    """The folder's `GlmImageForConditionalGeneration`, fp32, in eval mode on `device`.
+
+    fp32 whatever the folder holds: a half-precision folder (the embedded model)
+    trained in its own dtype goes to NaN within a few AdamW steps; on a GPU the
+    training loop's autocast computes in bf16 anyway."""
     from transformers import GlmImageForConditionalGeneration
 
     path = Path(model_dir) / "vision_language_encoder"
@@ -152,7 +157,7 @@ def load_vle(model_dir: Path, device: str = "cpu"):
         raise BlueprintError(f"model folder is missing {path / 'config.json'}")
     if not (path / "model.safetensors").is_file() and not (path / "model.safetensors.index.json").is_file():
         raise BlueprintError(f"model folder is missing {path / 'model.safetensors'}")
-    return GlmImageForConditionalGeneration.from_pretrained(path, use_safetensors=True).to(device).eval()
+    return GlmImageForConditionalGeneration.from_pretrained(path, use_safetensors=True).to(device).float().eval()
 
 
 def load_image_processor(model_dir: Path):
@@ -216,7 +221,7 @@ def load_semantic_head(model_dir: Path) -> SemanticHead:
 
 class TokenizerStage:
     name = "tokenizer"
-    lr = 1e-3
+    lr = 3e-4  # 1e-3 diverged (NaN) after ~470 steps at batch 32 in bf16
 
     def __init__(self, args: StageArgs, vle, image_processor, vocab: SemanticVocab):
         self.args = args
@@ -313,10 +318,10 @@ class TokenizerStage:
                 hit = lg.argmax(-1) == tg
                 sums[f"acc_{name}"] = sums.get(f"acc_{name}", 0.0) + hit.float().sum().item()
                 weights[f"acc_{name}"] = weights.get(f"acc_{name}", 0.0) + tg.numel()
-                if name == "chars":
+                if name == "ink":
                     ink = tg > 0
-                    sums["acc_ink"] = sums.get("acc_ink", 0.0) + hit[ink].float().sum().item()
-                    weights["acc_ink"] = weights.get("acc_ink", 0.0) + ink.sum().item()
+                    sums["acc_inked"] = sums.get("acc_inked", 0.0) + hit[ink].float().sum().item()
+                    weights["acc_inked"] = weights.get("acc_inked", 0.0) + ink.sum().item()
             tokens.append(out.image_tokens.cpu())
         result = {k: sums[k] / weights[k] for k in sums if weights[k]}
         result.update(code_stats(torch.cat(tokens), self.num_codes))

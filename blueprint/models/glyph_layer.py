@@ -1,0 +1,214 @@
+"""The typeset glyph layer: the quoted text drawn where the blueprint puts text.
+
+Why it exists. At this scale a decoder that only *attends* to the characters
+of the text (GLM-Image's glyph encoder) learns colours, sizes and places but
+not letter shapes: the calibration runs in docs/RESULTS.md read 0 of 200
+held-out words after 7 H100-minutes. Letter shapes are, however, a solved
+problem: a font rasteriser draws them exactly. So the blueprint carries, next
+to its semantic tokens, one more thing the decoder reads: an ink image of the
+quoted text, typeset with a real font into the text regions that the AR stage
+laid out. The decoder then only has to *paint* given ink (colour, texture,
+anti-aliasing), a local job it learns in minutes and that does not care
+whether a word was seen in training.
+
+How the decoder reads it. The ink image (1 channel, full resolution) is
+folded into the latent grid with `pixel_unshuffle` by the VAE factor (8), so
+each latent position gets the 64 ink pixels above it, losslessly, and these
+channels are concatenated to the noisy latents: the official
+`GlmImageTransformer2DModel` with `in_channels = latent + 64` and
+`out_channels = latent` (a configuration, not new code; the same idea as
+TextDiffuser's character-mask channels). A transformer whose in_channels
+equal its out_channels (the official checkpoint) simply has no glyph layer.
+
+Where the text goes. In training, the ink is the data engine's own character
+map (exact). At sampling time it comes from the blueprint: the semantic
+head (blueprint/train/semantic.py) reads, from each generated token, whether
+its 8x8-pixel sub-cells hold characters; connected runs of such sub-cells are
+text lines, and the prompt's quoted texts are typeset into them in reading
+order (`text_boxes`, `typeset`).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from blueprint.errors import BlueprintError
+
+INK_THRESHOLD = 128      # anti-aliased coverage (0..255) from which a pixel counts as ink
+MIN_FONT, MAX_FONT = 8, 64
+FACE_PATTERNS = (("mono", r"mono(space)?"), ("sans", r"sans-serif"), ("serif", r"serif"), ("bold", r"bold"))
+
+
+# --- ink <-> decoder channels ---------------------------------------------------------
+
+def glyph_channels_of(transformer) -> int:
+    """How many glyph-layer channels the decoder takes (0: it has no glyph layer)."""
+    return int(transformer.config.in_channels) - int(transformer.config.out_channels)
+
+
+def fold_ink(ink: torch.Tensor, factor: int) -> torch.Tensor:
+    """(B, 1, H, W) ink in {0, 1} -> (B, factor^2, H/factor, W/factor) decoder channels."""
+    if ink.dim() != 4 or ink.shape[1] != 1 or ink.shape[-1] % factor or ink.shape[-2] % factor:
+        raise BlueprintError(f"ink must be (B, 1, H, W) with H, W multiples of {factor}, got {tuple(ink.shape)}")
+    return F.pixel_unshuffle(ink.float(), factor)
+
+
+def ink_from_char_map(char_map: torch.Tensor) -> torch.Tensor:
+    """The data engine's character map (B, H, W; 0 = no character) -> (B, 1, H, W) ink."""
+    return (char_map > 0).float().unsqueeze(1)
+
+
+# --- prompt -> texts and their faces ---------------------------------------------------
+
+def quoted_spans(prompt: str) -> list[tuple[str, int, int]]:
+    """(text, start, end) of each quoted span of a prompt, in reading order.
+
+    The quote styles are the glyph encoder's (blueprint.models.glyph); unlike
+    the encoder, which groups them by style, typesetting needs them in order."""
+    from blueprint.models.glyph import _QUOTES
+
+    spans = [(m.group(1), m.start(), m.end()) for pattern in _QUOTES for m in pattern.finditer(prompt)]
+    return sorted((s for s in spans if s[0].strip()), key=lambda s: s[1])
+
+
+def text_faces(prompt: str, spans: list[tuple[str, int, int]]) -> list[str]:
+    """The font face the prompt asks for each quoted text ("bold", "serif", ...; "sans" if none).
+
+    A face word counts for a text when it stands between that text's closing
+    quote and the next quote: '... "Mocha" in sans-serif white text ...'."""
+    faces = []
+    for i, (_, _, end) in enumerate(spans):
+        stop = spans[i + 1][1] if i + 1 < len(spans) else len(prompt)
+        tail = prompt[end:stop].lower()
+        hits = [(m.start(), face) for face, pat in FACE_PATTERNS for m in re.finditer(pat, tail)]
+        # "sans-serif" also matches "serif": at the same place the longer match wins
+        hits.sort(key=lambda h: (h[0], h[1] == "serif"))
+        faces.append(hits[0][1] if hits else "sans")
+    return faces
+
+
+# --- blueprint -> text lines -----------------------------------------------------------
+
+def text_boxes(presence: np.ndarray, cell: int, n: int, width: int, height: int) -> list[list[int]]:
+    """`n` boxes [x0, y0, x1, y1] in pixels, in reading order, from a map of text sub-cells.
+
+    presence: (h, w) bool, True where a `cell`-pixel sub-cell holds characters.
+    Runs of text cells (joined across one-cell gaps in a row) are lines. With
+    more lines than texts the largest are kept; with fewer, the largest line is
+    cut in two (across, if it is more than one line tall, else along) until
+    there are enough; with none, the texts are stacked down the middle.
+    """
+    from scipy import ndimage
+
+    if n == 0:
+        return []
+    joined = ndimage.binary_closing(presence, structure=np.ones((1, 3), bool)) | presence
+    labels, count = ndimage.label(joined)
+    boxes = []
+    for sl in ndimage.find_objects(labels):
+        ys, xs = sl
+        boxes.append([xs.start * cell, ys.start * cell, xs.stop * cell, ys.stop * cell])
+    if not boxes:
+        rows = np.linspace(height * 0.15, height * 0.85, n + 1)
+        boxes = [[int(width * 0.1), int(rows[i]), int(width * 0.9), int(rows[i + 1])] for i in range(n)]
+    area = lambda b: (b[2] - b[0]) * (b[3] - b[1])
+    boxes = sorted(boxes, key=area, reverse=True)[:n]
+    while len(boxes) < n:
+        big = max(boxes, key=area)
+        boxes.remove(big)
+        x0, y0, x1, y1 = big
+        if y1 - y0 >= 2 * cell * 2:    # two lines or more tall: cut across
+            mid = (y0 + y1) // 2
+            boxes += [[x0, y0, x1, mid], [x0, mid, x1, y1]]
+        else:                          # one line: cut along
+            mid = (x0 + x1) // 2
+            boxes += [[x0, y0, mid, y1], [mid, y0, x1, y1]]
+    return reading_order(boxes)
+
+
+def reading_order(boxes: list[list[int]]) -> list[list[int]]:
+    """Top to bottom by line, left to right within a line; a box whose vertical
+    centre falls inside a line's span is on that line (so a price that starts a
+    sub-cell higher than its item still comes after it)."""
+    lines: list[list[list[int]]] = []
+    for box in sorted(boxes, key=lambda b: (b[1] + b[3]) / 2):
+        centre = (box[1] + box[3]) / 2
+        if lines and min(b[1] for b in lines[-1]) <= centre <= max(b[3] for b in lines[-1]):
+            lines[-1].append(box)
+        else:
+            lines.append([box])
+    return [box for line in lines for box in sorted(line, key=lambda b: b[0])]
+
+
+# --- typesetting -----------------------------------------------------------------------
+
+def fit_font(text: str, face: str, box: list[int], width: int):
+    """The largest font of `face` whose rendering of `text` fits the box's height and,
+    allowing for a box that is a little short, the width (never wider than the image)."""
+    from blueprint.data.fonts import get_font
+
+    box_w, box_h = box[2] - box[0], box[3] - box[1]
+    max_w = min(width - 4, box_w + 16)
+    best = get_font(face, MIN_FONT)
+    for size in range(MIN_FONT, MAX_FONT + 1):
+        font = get_font(face, size)
+        left, top, right, bottom = font.getbbox(text)
+        if right - left > max_w or bottom - top > box_h:
+            break
+        best = font
+    return best
+
+
+def typeset(texts: list[str], faces: list[str], boxes: list[list[int]], width: int, height: int) -> np.ndarray:
+    """(height, width) uint8 ink in {0, 1}: each text centred in its box, clipped to the image."""
+    from PIL import Image, ImageDraw
+
+    if not (len(texts) == len(faces) == len(boxes)):
+        raise BlueprintError(f"typeset needs one face and one box per text, got {len(texts)}/{len(faces)}/{len(boxes)}")
+    canvas = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(canvas)
+    for text, face, box in zip(texts, faces, boxes):
+        font = fit_font(text, face, box, width)
+        left, top, right, bottom = font.getbbox(text)
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        x = min(max(cx - (right - left) / 2, 2), width - 2 - (right - left)) - left
+        y = min(max(cy - (bottom - top) / 2, 0), height - (bottom - top)) - top
+        draw.text((x, y), text, fill=255, font=font)
+    return (np.asarray(canvas) >= INK_THRESHOLD).astype(np.uint8)
+
+
+# --- the whole layer at sampling time ------------------------------------------------------
+
+@torch.no_grad()
+def text_presence(vle, head, ar_ids: torch.Tensor, grid_h: int, grid_w: int) -> np.ndarray:
+    """(B, grid_h*S, grid_w*S) bool: which S x S sub-cells of each AR token hold characters.
+
+    A token id is looked up in the VQ codebook exactly as the tokenizer hands it
+    to the semantic head in training (unit vectors), and the head's ink output
+    says, per sub-cell, how likely it holds characters."""
+    from blueprint.train.semantic import CHAR_SUBGRID as S
+
+    codebook = F.normalize(vle.model.vqmodel.quantize.embedding.weight.float(), dim=-1)
+    b = ar_ids.shape[0]
+    quantized = codebook[ar_ids.reshape(b, grid_h, grid_w)].permute(0, 3, 1, 2)  # (B, E, h, w)
+    ink = head.to(quantized.device).float()(quantized)["ink"]                      # (B, h, w, S*S, 2)
+    p_ink = ink.softmax(-1)[..., 1]
+    grid = p_ink.view(b, grid_h, grid_w, S, S).permute(0, 1, 3, 2, 4).reshape(b, grid_h * S, grid_w * S)
+    return (grid > 0.5).cpu().numpy()
+
+
+def layout_ink(prompts: list[str], presence: np.ndarray, cell: int, width: int, height: int) -> torch.Tensor:
+    """(B, 1, H, W) ink: each prompt's quoted texts typeset into its text lines."""
+    ink = np.zeros((len(prompts), 1, height, width), np.uint8)
+    for b, prompt in enumerate(prompts):
+        spans = quoted_spans(prompt)
+        if not spans:
+            continue
+        texts = [t for t, _, _ in spans]
+        boxes = text_boxes(presence[b], cell, len(texts), width, height)
+        ink[b, 0] = typeset(texts, text_faces(prompt, spans), boxes, width, height)
+    return torch.from_numpy(ink)
