@@ -23,18 +23,12 @@ import numpy as np
 from PIL import Image
 
 from blueprint.data.render import render
+from blueprint.errors import BlueprintError
 from blueprint.eval import load_benchmark
 from blueprint.eval.score import read_text
 from blueprint.models.glyph_layer import layout_ink
 from blueprint.sizes import parse_size
-from blueprint.train.semantic import CHAR_SUBGRID, MIN_INK
-
-
-def true_presence(char_map: np.ndarray, cell: int) -> np.ndarray:
-    """(H/cell, W/cell) bool: sub-cells with at least MIN_INK character pixels."""
-    h, w = char_map.shape
-    ink = (char_map > 0).reshape(h // cell, cell, w // cell, cell).sum(axis=(1, 3))
-    return ink >= MIN_INK
+from blueprint.train.semantic import CHAR_SUBGRID, ink_presence
 
 
 def main() -> int:
@@ -50,7 +44,11 @@ def main() -> int:
 
         from blueprint.train.model_dir import load_component
 
-        vae = load_component(Path(args.vae), "vae")
+        try:
+            vae = load_component(Path(args.vae), "vae")
+        except BlueprintError as e:
+            print(f"ceilings: error: {e}", file=sys.stderr)
+            return 2
     sizes = {parse_size(s) for s in args.sizes.split(",")}
     rows, _ = load_benchmark(args.benchmark)
     taken, per_kind, per_kind_vae = {}, {}, {}
@@ -61,7 +59,7 @@ def main() -> int:
             continue
         taken[key] = taken.get(key, 0) + 1
         rendered = render(row.spec, with_maps=True)
-        presence = true_presence(rendered.char_map, cell)
+        presence = ink_presence(rendered.char_map)
         ink = layout_ink([row.prompt], presence[None], cell, row.width, row.height)[0, 0].numpy()
         image = Image.fromarray((255 - 255 * ink).astype(np.uint8)).convert("RGB")
         scores = read_text(image, row.spec, "tesseract")

@@ -13,16 +13,11 @@ from blueprint.models import build_components, save_components
 from blueprint.models import glyph_layer as G
 from blueprint.pipeline import BlueprintPipeline
 from blueprint.train import tokenizer as T
-from blueprint.train.semantic import CHAR_SUBGRID, MIN_INK, SemanticHead, SemanticVocab
+from blueprint.train.semantic import CHAR_SUBGRID, SemanticHead, SemanticVocab, ink_presence
 from blueprint.train.stage import StageArgs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 CELL = 32 // CHAR_SUBGRID
-
-
-def true_presence(char_map: np.ndarray) -> np.ndarray:
-    h, w = char_map.shape
-    return (char_map > 0).reshape(h // CELL, CELL, w // CELL, CELL).sum(axis=(1, 3)) >= MIN_INK
 
 
 def test_fold_ink_is_lossless_and_checks_its_input():
@@ -79,7 +74,7 @@ def test_typesetting_from_a_perfect_blueprint_reads_back():
         spec = spec_at(index, 256, 256, split="heldout")
         if not spec.texts:
             continue
-        presence = true_presence(render(spec, with_maps=True).char_map)
+        presence = ink_presence(render(spec, with_maps=True).char_map)
         ink = G.layout_ink([spec.caption], presence[None], CELL, 256, 256)[0, 0].numpy()
         from PIL import Image
 
