@@ -15,6 +15,13 @@ marks the end of denoising), so its glyph time is counted inside its denoise
 column too; its total is its own prior + one full call.
 
     python scripts/bench_pipeline.py --configs tiny small --size 256x256 --threads 2
+
+With `--model` it times a trained model folder instead (`default`: the
+embedded model) end to end, the typeset glyph layer included (in the glyph
+column), over held-out benchmark prompts of the requested size, one per
+kind, after one warm-up call; it prints the per-stage mean, min and max:
+
+    python scripts/bench_pipeline.py --model default --size 256x256 --threads 2
 """
 
 from __future__ import annotations
@@ -69,6 +76,36 @@ def bench_diffusers(components, prompt, width, height, steps, guidance, seed, cl
     }
 
 
+def bench_model(model: str, width, height, steps, guidance, seed, clock, benchmark: str, n: int) -> None:
+    """Per-stage times of a trained model folder over n held-out prompts (one per kind first)."""
+    from blueprint.eval.benchmark import load_benchmark
+    from blueprint.pipeline import BlueprintPipeline
+    from blueprint.pipeline.cli import resolve_model_dir
+
+    rows, _ = load_benchmark(benchmark)
+    rows = [r for r in rows if (r.width, r.height) == (width, height)]
+    by_kind = {}
+    for r in rows:  # one prompt per kind first, then the rest, so a short run covers every layout
+        by_kind.setdefault(r.kind, []).append(r)
+    ordered = [r for group in zip(*by_kind.values()) for r in group] or rows
+    prompts = [r.prompt for r in ordered[:n]]
+    if not prompts:
+        raise SystemExit(f"no benchmark rows at {width}x{height} in {benchmark}")
+    model_dir = resolve_model_dir(None if model == "default" else model)
+    pipe = BlueprintPipeline.from_pretrained(model_dir)
+    pipe.clock = clock
+    kw = dict(height=height, width=width, num_inference_steps=steps, guidance_scale=guidance, seed=seed)
+    pipe(prompts[0], **kw)  # warm-up
+    times = [pipe(p, **kw).timings for p in prompts]
+    print(f"# {model_dir.name}: {len(prompts)} held-out prompts at {width}x{height}")
+    print()
+    print("| stage | mean (s) | min (s) | max (s) |")
+    print("|---|---|---|---|")
+    for stage in STAGES:
+        values = [t[stage] for t in times]
+        print(f"| {stage} | {sum(values) / len(values):.3f} | {min(values):.3f} | {max(values):.3f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=["tiny", "small"])
@@ -81,6 +118,10 @@ def main() -> None:
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="cpu: process CPU time, robust to other load on a shared machine "
                              "(with --threads 1 it approximates an idle single core)")
+    parser.add_argument("--model", default=None,
+                        help="time this trained model folder ('default': the embedded model) instead of random configs")
+    parser.add_argument("--benchmark", default="benchmarks/heldout.jsonl", help="prompts for --model")
+    parser.add_argument("--prompts", type=int, default=12, help="how many held-out prompts --model times")
     args = parser.parse_args()
 
     from blueprint.models import build_components, count_parameters
@@ -93,6 +134,9 @@ def main() -> None:
     steps = args.steps or DEFAULT_STEPS
     print(f"# {width}x{height}, {steps} steps, guidance {args.guidance}, {args.threads} threads, "
           f"{args.clock} clock, torch {torch.__version__}")
+    if args.model is not None:
+        bench_model(args.model, width, height, steps, args.guidance, args.seed, clock, args.benchmark, args.prompts)
+        return
     rows = []
     for name in args.configs:
         counts = count_parameters(build_components(name, device="meta"))

@@ -2,7 +2,7 @@
 
     python scripts/eval_model.py --model DIR --out out/eval-model \
         [--per-kind 8] [--sizes 256x256,384x256] [--steps 20] [--guidance 1.5] \
-        [--batch 1] [--device cpu] [--no-score]
+        [--temperature T] [--top-p P] [--batch 1] [--device cpu] [--no-score]
 
 Without --model the embedded default model is used. Images go to OUT/images/
 (`{id}.png`, so `blueprint eval --images OUT/images` can re-score them), the
@@ -62,6 +62,8 @@ def main() -> int:
     parser.add_argument("--sizes", default="256x256,384x256")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--guidance", type=float, default=1.5)
+    parser.add_argument("--temperature", type=float, default=None, help="AR sampling (default: the model's)")
+    parser.add_argument("--top-p", type=float, default=None, help="AR sampling (default: the model's)")
     parser.add_argument("--engine", default="tesseract")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--device", default="cpu")
@@ -88,7 +90,8 @@ def main() -> int:
         first = chunk[0]
         start = time.perf_counter()
         out = pipe([row.prompt for row in chunk], height=first.height, width=first.width, seed=first.seed,
-                   num_inference_steps=args.steps, guidance_scale=args.guidance)
+                   num_inference_steps=args.steps, guidance_scale=args.guidance,
+                   temperature=args.temperature, top_p=args.top_p)
         seconds += [(time.perf_counter() - start) / len(chunk)] * len(chunk)
         for k, row in enumerate(chunk):
             images[row.id] = out.images[k]

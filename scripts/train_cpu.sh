@@ -18,6 +18,6 @@ common=(--config small --model-dir "$DIR" --size 256x256,384x256 --steps 1000000
         --ckpt-every 100 --log-every 10 --workers 0 --no-progress)
 mkdir -p "$DIR/logs"
 export OMP_NUM_THREADS=1   # one core per stage
-$PY -m blueprint.cli train decoder "${common[@]}" --batch-size 8 --lr 3e-4 --warmup 100 > "$DIR/logs/decoder-cpu.out" 2>&1 & p1=$!
+$PY -m blueprint.cli train decoder "${common[@]}" --batch-size 8 --lr 3e-4 --warmup 100 --batch-reuse 2 > "$DIR/logs/decoder-cpu.out" 2>&1 & p1=$!
 $PY -m blueprint.cli train prior "${common[@]}" --batch-size 8 --lr 3e-4 --warmup 100 > "$DIR/logs/prior-cpu.out" 2>&1 & p2=$!
 wait $p1 && wait $p2

@@ -45,6 +45,8 @@ def folder_without_captions(tmp_path):
     (["decoder", "--size", "256x256,256x256"], "lists a size twice"),
     (["decoder", "--size", "256x256,100x100"], "not a multiple of 32"),
     (["decoder", "--time-limit", "0"], "time-limit must be a positive number"),
+    (["decoder", "--batch-reuse", "0"], "batch-reuse must be a positive integer"),
+    (["decoder", "--text-weight", "-1"], "text-weight must be >= 0"),
 ])
 def test_bad_input_is_a_clear_error_and_creates_nothing(tmp_path, argv, message):
     model_dir = tmp_path / "run"

@@ -90,6 +90,60 @@ def test_decoder_overfits_a_fixed_batch(model_dir):
     assert losses[-1] < losses[0] / 2.5, losses
 
 
+def test_text_weight_marks_inked_cells_and_their_neighbours():
+    ink = torch.zeros(1, 1, 64, 64)
+    ink[0, 0, 20, 21] = 1  # one ink pixel in latent cell (2, 2) of an x8 grid
+    weight = decoder.text_weight_map(ink, 8, 4.0)
+    assert weight.shape == (1, 1, 8, 8)
+    heavy = (weight[0, 0] == 5).nonzero().tolist()
+    assert heavy == [[r, c] for r in (1, 2, 3) for c in (1, 2, 3)]  # the cell and its 8 neighbours
+    assert int((weight == 1).sum()) == 64 - 9
+    assert torch.equal(decoder.text_weight_map(ink, 8, 0.0), torch.ones(1, 1, 8, 8))
+
+
+def test_text_weight_changes_the_loss_only_where_there_is_ink(model_dir):
+    with pytest.warns(UserWarning, match="untrained"):
+        plain = decoder.make_stage(StageArgs(config="tiny", out_dir=model_dir, size=SIZE, batch_size=2, text_weight=0))
+    batch = plain.batch(0, 0, 1)
+    assert batch["ink"].sum() > 0
+    torch.manual_seed(0)
+    plain_loss, metrics = plain.loss(batch)
+    assert plain_loss.item() == pytest.approx(metrics["mse"], rel=1e-5)  # weight 0: the plain MSE
+    plain.text_weight = 4.0
+    torch.manual_seed(0)
+    weighted_loss, metrics = plain.loss(batch)
+    assert weighted_loss.item() != pytest.approx(metrics["mse"], rel=1e-3)
+    empty = dict(batch, ink=torch.zeros_like(batch["ink"]))
+    torch.manual_seed(0)
+    loss, metrics = plain.loss(empty)  # no text anywhere: every cell weighs the same
+    assert loss.item() == pytest.approx(metrics["mse"], rel=1e-5)
+
+
+def test_batch_reuse_shares_the_batch_and_its_encodings(model_dir, monkeypatch):
+    with pytest.warns(UserWarning, match="untrained"):
+        stage = decoder.make_stage(StageArgs(config="tiny", out_dir=model_dir, size=SIZE, batch_size=2, batch_reuse=2))
+    first, second, third = (stage.batch(step, 0, 1) for step in (4, 5, 6))
+    assert torch.equal(first["pixels"], second["pixels"]) and not torch.equal(first["pixels"], third["pixels"])
+    calls = []
+    encode = stage.vae.encode
+    monkeypatch.setattr(stage.vae, "encode", lambda x: calls.append(1) or encode(x))
+    torch.manual_seed(0)
+    a, _ = stage.loss(first)
+    b, _ = stage.loss(second)   # same images, fresh noise and timesteps: another loss, no new encoding
+    assert len(calls) == 1 and a.item() != b.item()
+    stage.loss(third)
+    assert len(calls) == 2
+    fresh = stage.encoded(second["pixels"])  # uncached: the cache holds exactly what encoding gives
+    stage._encoded = None
+    assert torch.equal(stage.encoded(first["pixels"], first["key"])["latents"], fresh["latents"])
+
+
+def test_negative_text_weight_is_refused(model_dir):
+    with pytest.raises(BlueprintError, match="text-weight"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        decoder.make_stage(StageArgs(config="tiny", out_dir=model_dir, size=SIZE, batch_size=2, text_weight=-1))
+
+
 def test_prerequisites_error_outside_tiny(tmp_path):
     with pytest.raises(BlueprintError, match="blueprint train vae"):
         require_trained(tmp_path, "decoder", decoder.NEEDS, "small")

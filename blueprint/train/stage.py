@@ -45,6 +45,8 @@ class StageArgs:
     extra_sizes: tuple[tuple[int, int], ...] = ()  # decoder, prior: step k trains at ([size] + extra)[k % n]
     batch_size: int = 8
     conditioning: str = "blueprint"  # decoder only: "blueprint" or "prompt" (blueprint.models.conditioning)
+    batch_reuse: int = 1   # decoder only: steps in a row that share one rendered batch
+    text_weight: float = 4.0  # decoder only: extra loss weight on latent cells at and beside text ink
     seed: int = 0
     init_from: Path | None = None  # a model folder whose earlier-stage components this stage needs
     device: str = "cpu"    # set by the loop before it calls make_stage ("cuda:<local rank>" on GPU)
