@@ -31,6 +31,8 @@ import time
 
 import torch
 
+from blueprint.pipeline.limits import DEFAULT_GUIDANCE
+
 STAGES = ("prior", "glyph", "denoise", "decode", "total")
 
 
@@ -111,7 +113,7 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=["tiny", "small"])
     parser.add_argument("--size", default="256x256")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the pipeline's)")
-    parser.add_argument("--guidance", type=float, default=1.5)
+    parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--prompt", default='A red sign that reads "OPEN"')

@@ -1,7 +1,7 @@
 """Generate the held-out benchmark's prompts with a model, then score the images.
 
     python scripts/eval_model.py --model DIR --out out/eval-model \
-        [--per-kind 8] [--sizes 256x256,384x256] [--steps 20] [--guidance 1.5] \
+        [--per-kind 8] [--sizes 256x256,384x256] [--steps N] [--guidance G] \
         [--temperature T] [--top-p P] [--batch 1] [--device cpu] [--no-score]
 
 Without --model the embedded default model is used. Images go to OUT/images/
@@ -28,6 +28,7 @@ from PIL import Image
 from blueprint.errors import BlueprintError
 from blueprint.eval import evaluate, load_benchmark
 from blueprint.pipeline import BlueprintPipeline
+from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from blueprint.pipeline.cli import resolve_model_dir
 from blueprint.sizes import parse_size
 
@@ -60,8 +61,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--per-kind", type=int, default=8)
     parser.add_argument("--sizes", default="256x256,384x256")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--guidance", type=float, default=1.5)
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
     parser.add_argument("--temperature", type=float, default=None, help="AR sampling (default: the model's)")
     parser.add_argument("--top-p", type=float, default=None, help="AR sampling (default: the model's)")
     parser.add_argument("--engine", default="tesseract")

@@ -6,7 +6,8 @@ Loads every component of RUN_DIR, casts it to half precision (the default model
 ships as fp16 safetensors to stay small; the pipeline computes in fp32), and
 writes it to blueprint/weights/default/ (or DIR), replacing what was there
 atomically. The semantic head (which the glyph layer reads text lines with)
-and the conditioning record travel along; checkpoints and logs do not.
+the conditioning record and trained.json (each stage's step count: the
+model's provenance) travel along; checkpoints and logs do not.
 """
 
 import argparse
@@ -37,8 +38,9 @@ def main() -> None:
     save_components(components, staging)
     if (args.run_dir / HEAD_DIR).is_dir():
         shutil.copytree(args.run_dir / HEAD_DIR, staging / HEAD_DIR)
-    if (args.run_dir / SETTINGS_FILE).is_file():
-        shutil.copy(args.run_dir / SETTINGS_FILE, staging / SETTINGS_FILE)
+    for name in (SETTINGS_FILE, "trained.json"):
+        if (args.run_dir / name).is_file():
+            shutil.copy(args.run_dir / name, staging / name)
     if target.exists():
         old = target.with_name(f".{target.name}-old")
         shutil.rmtree(old, ignore_errors=True)

@@ -6,8 +6,12 @@
 #
 # This is how the committed default model was made: phase 1 of
 # scripts/train_small.sh (vae, tokenizer, glyph: 3 minutes on one H100) and a
-# 40-step GPU decoder, then this script for the decoder and the prior. On a
-# GPU, phase 2 of scripts/train_small.sh does the same job.
+# 40-step GPU decoder, then about 2.7 hours of this script (docs/RESULTS.md,
+# section 5, gives the exact sequence). It resumes: run it again to train on.
+# The decoder uses the text-weighted loss (--text-weight, default 4) and
+# reuses each rendered batch for 2 steps, because on a CPU the frozen VAE
+# encoder and tokenizer cost as much as the DiT. On a GPU, phase 2 of
+# scripts/train_small.sh does the same job.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

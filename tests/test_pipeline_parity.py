@@ -13,7 +13,7 @@ import torch
 from diffusers import GlmImagePipeline
 
 from blueprint.models import build_components
-from blueprint.pipeline import BlueprintPipeline
+from blueprint.pipeline import DEFAULT_GUIDANCE, BlueprintPipeline
 
 PROMPTS = ['A red sign that reads "OPEN"', "a poster, 'BIG' \"SALE\" and \u201c50%\u201d"]
 MAX_DIFF = 1.0  # in uint8 steps
@@ -63,6 +63,6 @@ def test_same_prior_tokens_and_images_end_to_end(pipes):
     out = ours(PROMPTS, height=128, width=128, seed=11, num_inference_steps=2)
     prior_ref, _, _ = ref.generate_prior_tokens(PROMPTS, 128, 128, generator=torch.Generator().manual_seed(11))
     assert torch.equal(out.prior_token_ids, prior_ref)
-    b = reference_pixels(ref, PROMPTS, 128, 128, 11, 2, 1.5, None)
+    b = reference_pixels(ref, PROMPTS, 128, 128, 11, 2, DEFAULT_GUIDANCE, None)  # ours ran at its default
     diff = np.abs(our_pixels(out) - b)
     assert diff.max() <= MAX_DIFF and diff.mean() <= MAX_MEAN_DIFF

@@ -1,7 +1,7 @@
 """`blueprint generate`: text to image(s) from a model folder.
 
     blueprint generate "A red sign that reads \\"OPEN\\"" -o out.png --size 256x256 \\
-        --seed 0 --steps 20 --guidance 1.5 --model runs/small [--temperature T --top-p P --batch N]
+        --seed 0 --steps 20 --guidance 3 --model runs/small [--temperature T --top-p P --batch N]
 
 `--model` defaults to the model shipped inside the package
 (`blueprint/weights/default/`) once one is there. With `--batch N` the N

@@ -8,4 +8,4 @@ MAX_PROMPT_TOKENS = 512
 MAX_STEPS = 1000
 MAX_BATCH = 64  # prompts per call: the AR stage decodes them in lockstep
 DEFAULT_STEPS = 20
-DEFAULT_GUIDANCE = 1.5
+DEFAULT_GUIDANCE = 3.0
