@@ -31,6 +31,7 @@ import time
 
 import torch
 
+from blueprint.errors import BlueprintError
 from blueprint.pipeline.limits import DEFAULT_GUIDANCE
 
 STAGES = ("prior", "glyph", "denoise", "decode", "total")
@@ -91,8 +92,10 @@ def bench_model(model: str, width, height, steps, guidance, seed, clock, benchma
         by_kind.setdefault(r.kind, []).append(r)
     ordered = [r for group in zip(*by_kind.values()) for r in group] or rows
     prompts = [r.prompt for r in ordered[:n]]
+    if n < 1:
+        raise BlueprintError(f"--prompts must be a positive integer, got {n}")
     if not prompts:
-        raise SystemExit(f"no benchmark rows at {width}x{height} in {benchmark}")
+        raise BlueprintError(f"no benchmark rows at {width}x{height} in {benchmark}")
     model_dir = resolve_model_dir(None if model == "default" else model)
     pipe = BlueprintPipeline.from_pretrained(model_dir)
     pipe.clock = clock
@@ -137,7 +140,11 @@ def main() -> None:
     print(f"# {width}x{height}, {steps} steps, guidance {args.guidance}, {args.threads} threads, "
           f"{args.clock} clock, torch {torch.__version__}")
     if args.model is not None:
-        bench_model(args.model, width, height, steps, args.guidance, args.seed, clock, args.benchmark, args.prompts)
+        try:
+            bench_model(args.model, width, height, steps, args.guidance, args.seed, clock, args.benchmark,
+                        args.prompts)
+        except BlueprintError as e:
+            raise SystemExit(f"bench_pipeline: error: {e}") from None
         return
     rows = []
     for name in args.configs:

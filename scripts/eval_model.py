@@ -28,6 +28,7 @@ from PIL import Image
 from blueprint.errors import BlueprintError
 from blueprint.eval import evaluate, load_benchmark
 from blueprint.pipeline import BlueprintPipeline
+from blueprint.pipeline.pipeline import check_sampling
 from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from blueprint.pipeline.cli import resolve_model_dir
 from blueprint.sizes import parse_size
@@ -79,6 +80,7 @@ def main() -> int:
             raise BlueprintError(f"no benchmark rows at sizes {args.sizes}")
         if args.batch < 1:
             raise BlueprintError(f"--batch must be a positive integer, got {args.batch}")
+        check_sampling(args.steps, args.guidance, args.temperature, args.top_p, 0)  # before any output exists
         pipe = BlueprintPipeline.from_pretrained(resolve_model_dir(args.model), device=args.device)
     except BlueprintError as e:
         print(f"eval_model: error: {e}", file=sys.stderr)
