@@ -2,7 +2,7 @@
 
     python scripts/eval_model.py --model DIR --out out/eval-model \
         [--per-kind 8] [--sizes 256x256,384x256] [--steps N] [--guidance G] \
-        [--temperature T] [--top-p P] [--batch 1] [--device cpu] [--no-score]
+        [--temperature T] [--top-p P] [--batch 1] [--device cpu] [--no-score] [--true-blueprint]
 
 Without --model the embedded default model is used. Images go to OUT/images/
 (`{id}.png`, so `blueprint eval --images OUT/images` can re-score them), the
@@ -14,6 +14,11 @@ into the report folder so each number can be traced back.
 GPU); a batch uses the seed of its first row, so images depend on N.
 --no-score only generates (for a machine without OCR; score the folder later
 with `blueprint eval --images OUT/images`).
+
+--true-blueprint skips the AR prior: the decoder gets the model's own
+tokenizer's codes of the ground-truth render, the blueprint a perfect prior
+would write. Set beside a normal run, it splits the error between the prior
+and the decoder.
 """
 
 import argparse
@@ -55,6 +60,18 @@ def batches(rows, n: int):
             yield group[i:i + n]
 
 
+def true_blueprint(pipe, rows) -> torch.Tensor:
+    """Prior ids for rows of one size: the pipeline's tokenizer's codes of each ground-truth render."""
+    import numpy as np
+
+    from blueprint.data.render import render
+    from blueprint.train.prior import perfect_prior_ids
+
+    images = [np.asarray(render(row.spec).image.convert("RGB")) for row in rows]
+    return perfect_prior_ids(pipe.vision_language_encoder, pipe.processor.image_processor, images,
+                             rows[0].width, rows[0].height)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None)
@@ -70,6 +87,8 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--score", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--true-blueprint", action="store_true",
+                        help="feed the decoder the tokenizer's codes of the ground truth instead of the prior's")
     args = parser.parse_args()
 
     try:
@@ -92,9 +111,10 @@ def main() -> int:
     for chunk in batches(rows, args.batch):
         first = chunk[0]
         start = time.perf_counter()
+        ids = true_blueprint(pipe, chunk) if args.true_blueprint else None
         out = pipe([row.prompt for row in chunk], height=first.height, width=first.width, seed=first.seed,
                    num_inference_steps=args.steps, guidance_scale=args.guidance,
-                   temperature=args.temperature, top_p=args.top_p)
+                   temperature=args.temperature, top_p=args.top_p, prior_token_ids=ids)
         seconds += [(time.perf_counter() - start) / len(chunk)] * len(chunk)
         for k, row in enumerate(chunk):
             images[row.id] = out.images[k]

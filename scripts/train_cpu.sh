@@ -3,6 +3,12 @@
 # one core each, on top of a folder whose vae, tokenizer and glyph stages are trained.
 #
 #   scripts/train_cpu.sh MODEL_DIR [MINUTES]
+#   DECODER_STEPS=N DECODER_COOLDOWN=K PRIOR_STEPS=M PRIOR_COOLDOWN=J scripts/train_cpu.sh MODEL_DIR [MINUTES]
+#
+# Without the variables each stage trains at a constant rate for MINUTES. With
+# them, a stage trains up to that many steps (or MINUTES, whichever ends first)
+# and the rate decays linearly to zero over the last K (J) of them: resuming a
+# long constant-rate run with a cooldown anneals it (docs/RESULTS.md, section 5).
 #
 # This is how the committed default model was made: phase 1 of
 # scripts/train_small.sh (vae, tokenizer, glyph: 3 minutes on one H100) and a
@@ -18,10 +24,12 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 DIR=${1:?usage: scripts/train_cpu.sh MODEL_DIR [MINUTES]}
 MINUTES=${2:-48}
-common=(--config small --model-dir "$DIR" --size 256x256,384x256 --steps 1000000 --time-limit "$MINUTES"
+common=(--config small --model-dir "$DIR" --size 256x256,384x256 --time-limit "$MINUTES"
         --ckpt-every 100 --log-every 10 --workers 0 --no-progress)
 mkdir -p "$DIR/logs"
 export OMP_NUM_THREADS=1   # one core per stage
-$PY -m blueprint.cli train decoder "${common[@]}" --batch-size 8 --lr 3e-4 --warmup 100 --batch-reuse 2 > "$DIR/logs/decoder-cpu.out" 2>&1 & p1=$!
-$PY -m blueprint.cli train prior "${common[@]}" --batch-size 8 --lr 3e-4 --warmup 100 > "$DIR/logs/prior-cpu.out" 2>&1 & p2=$!
+$PY -m blueprint.cli train decoder "${common[@]}" --batch-size 8 --lr 3e-4 --warmup 100 --batch-reuse 2 \
+    --steps "${DECODER_STEPS:-1000000}" --cooldown "${DECODER_COOLDOWN:-0}" > "$DIR/logs/decoder-cpu.out" 2>&1 & p1=$!
+$PY -m blueprint.cli train prior "${common[@]}" --batch-size 8 --lr 3e-4 --warmup 100 \
+    --steps "${PRIOR_STEPS:-1000000}" --cooldown "${PRIOR_COOLDOWN:-0}" > "$DIR/logs/prior-cpu.out" 2>&1 & p2=$!
 wait $p1 && wait $p2

@@ -175,11 +175,28 @@ def test_time_limit_stops_checkpoints_and_exports(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("bad", [{"steps": 0}, {"lr": -1.0}, {"ckpt_every": 0}, {"ema_decay": 1.5},
-                                 {"time_limit": 0.0}])
+                                 {"time_limit": 0.0}, {"cooldown": 4}, {"cooldown": -1}])
 def test_bad_loop_arguments(tmp_path, bad):
     with pytest.raises(BlueprintError):
         run_toy(tmp_path, **{"steps": 3, **bad})
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_cooldown_decays_the_logged_rate_to_the_last_step(tmp_path):
+    run_toy(tmp_path, steps=10, warmup=2, cooldown=4)
+    rates = [json.loads(line)["lr"] for line in (tmp_path / "logs" / "toy.jsonl").read_text().splitlines()]
+    base = ToyStage.lr
+    # warm-up (steps 1-2), constant (3-6), then base * 4/4, 3/4, 2/4, 1/4 over the last 4
+    assert rates == pytest.approx([base / 2, base, base, base, base, base, base, base * 3 / 4, base / 2, base / 4])
+
+
+def test_cooldown_added_on_resume_continues_the_same_run(tmp_path):
+    """A constant-rate run stopped, then resumed with a longer --steps and a cooldown (how the
+    CPU recipe anneals a long run): the steps before the resume keep their rate, the rest decay."""
+    run_toy(tmp_path, steps=6)
+    run_toy(tmp_path, steps=10, cooldown=4)
+    rates = [json.loads(line)["lr"] for line in (tmp_path / "logs" / "toy.jsonl").read_text().splitlines()]
+    assert rates[:6] == [ToyStage.lr] * 6 and rates[6:] == pytest.approx([ToyStage.lr * k / 4 for k in (4, 3, 2, 1)])
 
 
 def test_unknown_config_is_refused(tmp_path):

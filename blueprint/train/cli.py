@@ -44,6 +44,8 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="images (glyph: words) per step per process (default 8)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: the stage's own)")
     p.add_argument("--warmup", type=int, default=0, help="linear learning-rate warm-up steps (default 0)")
+    p.add_argument("--cooldown", type=int, default=0, metavar="N",
+                   help="decay the learning rate linearly towards 0 over the last N of --steps (default 0: none)")
     p.add_argument("--ema-decay", type=float, default=None, help="EMA decay (default: the stage's own)")
     p.add_argument("--size", default="256x256",
                    help="training image size WIDTHxHEIGHT (default 256x256); decoder and prior also take a "
@@ -129,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
                            extra_sizes=tuple(sizes[1:]),
                            batch_size=args.batch_size, seed=args.seed, conditioning=args.conditioning,
                            text_weight=args.text_weight, batch_reuse=args.batch_reuse)
-    loop = LoopArgs(steps=args.steps, lr=args.lr, warmup=args.warmup, ema_decay=args.ema_decay,
+    loop = LoopArgs(steps=args.steps, lr=args.lr, warmup=args.warmup, cooldown=args.cooldown, ema_decay=args.ema_decay,
                     ckpt_every=args.ckpt_every, log_every=args.log_every, keep_last=args.keep_last,
                     resume=args.resume, progress=args.progress, workers=workers,
                     time_limit=args.time_limit)

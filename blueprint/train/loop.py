@@ -49,6 +49,7 @@ class LoopArgs:
     lr: float | None = None           # None: the stage's `lr` attribute, else 1e-4
     weight_decay: float = 0.0
     warmup: int = 0                   # linear learning-rate warm-up steps, then constant
+    cooldown: int = 0                 # the last N steps before `steps`: linear decay towards 0
     grad_clip: float = 1.0            # max global gradient norm; 0 disables clipping
     ema_decay: float | None = None    # None: the stage's `ema_decay` attribute (None = no EMA)
     ckpt_every: int = 500
@@ -73,6 +74,8 @@ class LoopArgs:
             raise BlueprintError(f"lr must be a positive number, got {self.lr!r}")
         if self.warmup < 0 or self.grad_clip < 0 or self.weight_decay < 0:
             raise BlueprintError("warmup, grad-clip and weight-decay must not be negative")
+        if not isinstance(self.cooldown, int) or not 0 <= self.cooldown <= self.steps:
+            raise BlueprintError(f"cooldown must be an integer in [0, steps={self.steps}], got {self.cooldown!r}")
         if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
             raise BlueprintError(f"ema-decay must be in [0, 1), got {self.ema_decay!r}")
 
@@ -184,8 +187,17 @@ def ema_update(ema: dict[str, torch.Tensor], named: dict[str, torch.nn.Parameter
             ema[k].lerp_(p.detach().float(), 1.0 - d)
 
 
-def lr_at(step: int, base: float, warmup: int) -> float:
-    return base * min(1.0, (step + 1) / warmup) if warmup else base
+def lr_at(step: int, base: float, warmup: int, steps: int | None = None, cooldown: int = 0) -> float:
+    """Warm-up, constant, then (with `cooldown`) a linear decay over the last steps.
+
+    The decay is why a long constant-rate run is worth resuming with a cooldown:
+    the loss drops as the rate anneals (warmup-stable-decay). Its last step
+    trains at base/cooldown, not 0.
+    """
+    lr = base * min(1.0, (step + 1) / warmup) if warmup else base
+    if cooldown and steps is not None and step >= steps - cooldown:
+        lr *= (steps - step) / cooldown
+    return lr
 
 
 # --- logs --------------------------------------------------------------------
@@ -296,7 +308,7 @@ def _train(make_stage, args: StageArgs, loop: LoopArgs, d: Dist) -> dict:
     stream = batches(stage, start, end, d, loop.workers)
     for step in range(start, end):
         reseed(args.seed, step, d.rank)
-        lr = lr_at(step, base_lr, loop.warmup)
+        lr = lr_at(step, base_lr, loop.warmup, loop.steps, loop.cooldown)
         for g in optimizer.param_groups:
             g["lr"] = lr
         batch = to_device(next(stream), d.device)

@@ -73,6 +73,22 @@ def image_targets(vle, image_processor, images, width: int, height: int) -> torc
     return torch.cat(parts, dim=1)
 
 
+def perfect_prior_ids(vle, image_processor, images, width: int, height: int) -> torch.Tensor:
+    """(B, (H/16)*(W/16)) decoder prior ids of what a perfect prior would write for `images`:
+    the frozen tokenizer's full-grid codes (the training targets), upsampled as the pipeline does.
+
+    Passed as the pipeline's `prior_token_ids`, they take the prior out of an evaluation
+    (`scripts/eval_model.py --true-blueprint`), so prior and decoder errors can be told apart.
+    """
+    from blueprint.models import image_grid
+    from blueprint.models.grid import upsample_prior_tokens
+
+    token_h, token_w, _, _ = image_grid(width, height)
+    with torch.inference_mode():
+        full = image_tokens(vle, image_processor, images, token_h, token_w)
+    return upsample_prior_tokens(full, token_h, token_w)
+
+
 def decode_positions(vle, prompt: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """(prefill (3, B, L), decode (3, B, D)) positions, computed by the model's `get_rope_index`.
 
