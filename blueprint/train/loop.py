@@ -190,9 +190,9 @@ def ema_update(ema: dict[str, torch.Tensor], named: dict[str, torch.nn.Parameter
 def lr_at(step: int, base: float, warmup: int, steps: int | None = None, cooldown: int = 0) -> float:
     """Warm-up, constant, then (with `cooldown`) a linear decay over the last steps.
 
-    The decay is why a long constant-rate run is worth resuming with a cooldown:
-    the loss drops as the rate anneals (warmup-stable-decay). Its last step
-    trains at base/cooldown, not 0.
+    A long constant-rate run can be resumed with a cooldown (warmup-stable-decay):
+    the training loss drops as the rate anneals (on the CPU runs, not the held-out
+    scores: docs/RESULTS.md section 5). Its last step trains at base/cooldown, not 0.
     """
     lr = base * min(1.0, (step + 1) / warmup) if warmup else base
     if cooldown and steps is not None and step >= steps - cooldown:
