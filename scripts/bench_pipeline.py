@@ -91,9 +91,9 @@ def bench_model(model: str, width, height, steps, guidance, seed, clock, benchma
     for r in rows:  # one prompt per kind first, then the rest, so a short run covers every layout
         by_kind.setdefault(r.kind, []).append(r)
     ordered = [r for group in zip(*by_kind.values()) for r in group] or rows
-    prompts = [r.prompt for r in ordered[:n]]
     if n < 1:
         raise BlueprintError(f"--prompts must be a positive integer, got {n}")
+    prompts = [r.prompt for r in ordered[:n]]
     if not prompts:
         raise BlueprintError(f"no benchmark rows at {width}x{height} in {benchmark}")
     model_dir = resolve_model_dir(None if model == "default" else model)
