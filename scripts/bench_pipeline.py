@@ -21,7 +21,7 @@ embedded model) end to end, the typeset glyph layer included (in the glyph
 column), over held-out benchmark prompts of the requested size, one per
 kind, after one warm-up call; it prints the per-stage mean, min and max:
 
-    python scripts/bench_pipeline.py --model default --size 256x256 --threads 2
+    python scripts/bench_pipeline.py --model default --size 256x256 --threads 2 [--precision auto]
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ def bench_diffusers(components, prompt, width, height, steps, guidance, seed, cl
     }
 
 
-def bench_model(model: str, width, height, steps, guidance, seed, clock, benchmark: str, n: int) -> None:
+def bench_model(model: str, width, height, steps, guidance, seed, clock, benchmark: str, n: int,
+                precision: str = "fp32") -> None:
     """Per-stage times of a trained model folder over n held-out prompts (one per kind first)."""
     from blueprint.eval.benchmark import load_benchmark
     from blueprint.pipeline import BlueprintPipeline
@@ -97,12 +98,13 @@ def bench_model(model: str, width, height, steps, guidance, seed, clock, benchma
     if not prompts:
         raise BlueprintError(f"no benchmark rows at {width}x{height} in {benchmark}")
     model_dir = resolve_model_dir(None if model == "default" else model)
-    pipe = BlueprintPipeline.from_pretrained(model_dir)
+    pipe = BlueprintPipeline.from_pretrained(model_dir, precision=precision)
     pipe.clock = clock
     kw = dict(height=height, width=width, num_inference_steps=steps, guidance_scale=guidance, seed=seed)
     pipe(prompts[0], **kw)  # warm-up
     times = [pipe(p, **kw).timings for p in prompts]
-    print(f"# {model_dir.name}: {len(prompts)} held-out prompts at {width}x{height}")
+    print(f"# {model_dir.name}: {len(prompts)} held-out prompts at {width}x{height}, "
+          f"DiT and VAE in {pipe.transformer.dtype} (--precision {precision})")
     print()
     print("| stage | mean (s) | min (s) | max (s) |")
     print("|---|---|---|---|")
@@ -127,6 +129,8 @@ def main() -> None:
                         help="time this trained model folder ('default': the embedded model) instead of random configs")
     parser.add_argument("--benchmark", default="benchmarks/heldout.jsonl", help="prompts for --model")
     parser.add_argument("--prompts", type=int, default=12, help="how many held-out prompts --model times")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                        help="--model only: dtype of the DiT and the VAE (blueprint.pipeline.precision)")
     args = parser.parse_args()
 
     from blueprint.models import build_components, count_parameters
@@ -142,7 +146,7 @@ def main() -> None:
     if args.model is not None:
         try:
             bench_model(args.model, width, height, steps, args.guidance, args.seed, clock, args.benchmark,
-                        args.prompts)
+                        args.prompts, args.precision)
         except BlueprintError as e:
             raise SystemExit(f"bench_pipeline: error: {e}") from None
         return

@@ -2,7 +2,8 @@
 
     python scripts/eval_model.py --model DIR --out out/eval-model \
         [--per-kind 8] [--sizes 256x256,384x256] [--steps N] [--guidance G] \
-        [--temperature T] [--top-p P] [--batch 1] [--device cpu] [--no-score] [--true-blueprint]
+        [--temperature T] [--top-p P] [--precision auto] [--batch 1] [--device cpu] [--no-score]
+        [--true-blueprint]
 
 Without --model the embedded default model is used. Images go to OUT/images/
 (`{id}.png`, so `blueprint eval --images OUT/images` can re-score them), the
@@ -83,6 +84,8 @@ def main() -> int:
     parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
     parser.add_argument("--temperature", type=float, default=None, help="AR sampling (default: the model's)")
     parser.add_argument("--top-p", type=float, default=None, help="AR sampling (default: the model's)")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                        help="dtype of the DiT and the VAE (blueprint.pipeline.precision)")
     parser.add_argument("--engine", default="tesseract")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--device", default="cpu")
@@ -100,7 +103,8 @@ def main() -> int:
         if args.batch < 1:
             raise BlueprintError(f"--batch must be a positive integer, got {args.batch}")
         check_sampling(args.steps, args.guidance, args.temperature, args.top_p, 0)  # before any output exists
-        pipe = BlueprintPipeline.from_pretrained(resolve_model_dir(args.model), device=args.device)
+        pipe = BlueprintPipeline.from_pretrained(resolve_model_dir(args.model), device=args.device,
+                                                 precision=args.precision)
     except BlueprintError as e:
         print(f"eval_model: error: {e}", file=sys.stderr)
         return 2

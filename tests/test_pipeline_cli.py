@@ -68,6 +68,13 @@ def test_bad_arguments(model_dir, tmp_path, capsys, args, match):
     assert not (tmp_path / "a.png").exists()
 
 
+def test_bad_precision_is_refused_before_loading(model_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        generate("hello", "--model", model_dir, "-o", tmp_path / "a.png", "--precision", "fp16")
+    assert exit_info.value.code == 2 and "invalid choice: 'fp16'" in capsys.readouterr().err
+    assert not (tmp_path / "a.png").exists()
+
+
 def test_broken_model_folder(model_dir, tmp_path, capsys):
     import shutil
 

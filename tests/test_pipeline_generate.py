@@ -165,3 +165,30 @@ def test_ids_outside_the_codebook_are_never_sampled():
     with torch.inference_mode():
         ids = generate_prior_tokens(model, processor, ["x"], 128, 128, seed=0)
     assert ids.shape == (1, 64) and int(ids.max()) < 128
+
+
+def test_bf16_precision_runs_the_dit_and_vae_in_bf16_and_stays_close():
+    kw = dict(height=128, width=128, num_inference_steps=2, seed=0, prior_token_ids=random_prior(1, 128, 128))
+    exact = BlueprintPipeline(build_components("tiny", seed=0))
+    fast = BlueprintPipeline(build_components("tiny", seed=0)).set_precision("bf16")
+    assert fast.transformer.dtype == fast.vae.dtype == torch.bfloat16
+    assert fast.vision_language_encoder.dtype == fast.text_encoder.dtype == torch.float32  # AR and glyphs stay fp32
+    a, b = pixels(exact(PROMPT, **kw)).astype(float), pixels(fast(PROMPT, **kw)).astype(float)
+    assert not np.array_equal(a, b)  # it really ran in another dtype
+    assert np.abs(a - b).mean() < 4  # and gave nearly the same image (0..255 scale)
+
+
+def test_auto_precision_follows_the_hardware(monkeypatch):
+    from blueprint.pipeline import precision
+
+    monkeypatch.setattr(precision, "native_bf16", lambda device: False)
+    assert precision.resolve_precision("auto", "cpu") == torch.float32
+    monkeypatch.setattr(precision, "native_bf16", lambda device: True)
+    assert precision.resolve_precision("auto", "cpu") == torch.bfloat16
+    assert precision.resolve_precision("fp32", "cpu") == torch.float32
+
+
+def test_bad_precision_is_refused_and_changes_nothing(pipe):
+    with pytest.raises(BlueprintError, match="precision must be one of auto, fp32, bf16"):
+        pipe.set_precision("fp16")
+    assert pipe.transformer.dtype == torch.float32

@@ -17,7 +17,15 @@ import torch
 from blueprint.errors import BlueprintError
 from blueprint.train import decoder, glyph, vae
 from blueprint.train.loop import LoopArgs, train
-from blueprint.train.model_dir import ensure_model_dir, load_component, mark_trained, require_trained
+from blueprint.train.model_dir import (
+    ensure_model_dir,
+    fresh_decoder,
+    load_component,
+    mark_trained,
+    read_trained,
+    require_trained,
+    save_component,
+)
 from blueprint.train.stage import StageArgs
 
 SIZE = (128, 128)  # the smallest size `tiny` accepts
@@ -194,3 +202,34 @@ def test_decoder_resume_is_exact_and_exports_loadable_ema(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     from blueprint.models import load_components
     assert load_components(straight)["transformer"] is not None
+
+
+def test_fresh_decoder_resets_the_dit_and_keeps_the_rest(tmp_path):
+    from blueprint.models import build_components
+
+    out = tmp_path / "run"
+    ensure_model_dir(out, "tiny", seed=0)
+    trained = load_component(out, "transformer")
+    with torch.no_grad():  # stand-in for a trained DiT, and a trained text encoder beside it
+        for p in trained.parameters():
+            p.add_(1.0)
+    save_component(trained, out, "transformer")
+    text_before = (out / "text_encoder" / "model.safetensors").read_bytes()
+    for name in ("vae", "decoder"):
+        mark_trained(out, name, "tiny", 10)
+
+    (out / "checkpoints" / "decoder").mkdir(parents=True)
+    (out / "checkpoints" / "decoder" / "step-00000010").mkdir()
+    with pytest.raises(BlueprintError, match="checkpoints"):
+        fresh_decoder(out, "tiny")
+    assert "decoder" in read_trained(out)  # the refused call changed nothing
+    (out / "checkpoints" / "decoder" / "step-00000010").rmdir()
+
+    fresh_decoder(out, "tiny", seed=0)
+    fresh = load_component(out, "transformer").state_dict()
+    reference = build_components("tiny", seed=0)["transformer"].state_dict()
+    assert all(torch.equal(fresh[k], reference[k]) for k in reference)
+    assert set(read_trained(out)) == {"_config", "vae"}
+    assert (out / "text_encoder" / "model.safetensors").read_bytes() == text_before
+    with pytest.raises(BlueprintError, match="not a model folder"):
+        fresh_decoder(tmp_path / "missing", "tiny")

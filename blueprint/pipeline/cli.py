@@ -2,6 +2,7 @@
 
     blueprint generate "A red sign that reads \\"OPEN\\"" -o out.png --size 256x256 \\
         --seed 0 --steps 20 --guidance 3 --model runs/small [--temperature T --top-p P --batch N]
+        [--precision auto|fp32|bf16]
 
 `--model` defaults to the model shipped inside the package
 (`blueprint/weights/default/`) once one is there. With `--batch N` the N
@@ -73,7 +74,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    pipe = BlueprintPipeline.from_pretrained(model_dir)
+    pipe = BlueprintPipeline.from_pretrained(model_dir, precision=args.precision)
     lo, hi = pipe.size_range
     from blueprint.sizes import parse_size
 
@@ -114,6 +115,9 @@ def register(subparsers) -> None:
     p.add_argument("--temperature", type=float, default=None, help="AR sampling temperature (default: the model's)")
     p.add_argument("--top-p", type=float, default=None, help="AR nucleus sampling p (default: the model's)")
     p.add_argument("--batch", type=int, default=1, help="images to generate in one batch (default 1)")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                   help="dtype of the denoiser and the VAE: auto (default) = bf16 where the CPU/GPU has it "
+                        "in hardware (about 2x faster on AMX CPUs), else fp32")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or timings")
     p.set_defaults(func=run_generate)

@@ -25,7 +25,11 @@ exactly diffusers'.
 What differs is speed only: the conditional and unconditional passes run as
 one batched forward (the shorter glyph sequence is padded and masked out,
 see `blueprint.models.attention`), everything runs under `inference_mode`,
-and no component is copied.
+and no component is copied. `set_precision("bf16")` (or "auto") runs the DiT
+and the VAE in bfloat16 where the hardware has it, about 1.75x faster on an
+AMX CPU (`blueprint.pipeline.precision`); the noise, the Euler update, the AR
+prior and the glyph encoder stay float32. The parity with diffusers is for
+the default, fp32.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ from blueprint.models.attention import install_masked_attention
 from blueprint.models.conditioning import check_conditioning
 from blueprint.models.glyph_layer import fold_ink, glyph_channels_of, layout_ink, text_presence
 from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, MAX_BATCH, MAX_PROMPT_TOKENS, MAX_STEPS
+from blueprint.pipeline.precision import resolve_precision
 from blueprint.pipeline.prior import generate_prior_tokens
 from blueprint.sizes import check_size
 
@@ -123,11 +128,28 @@ class BlueprintPipeline:
         self.clock: Callable[[], float] = time.perf_counter
 
     @classmethod
-    def from_pretrained(cls, model_dir: str | Path, dtype: torch.dtype = torch.float32, device: str = "cpu"):
+    def from_pretrained(cls, model_dir: str | Path, dtype: torch.dtype = torch.float32, device: str = "cpu",
+                        precision: str = "fp32"):
+        """Load a model folder. `precision` ("fp32", "bf16", "auto") then sets the DiT and the
+        VAE's dtype (`set_precision`); "fp32" keeps every component at `dtype`."""
         from blueprint.train.tokenizer import HEAD_DIR, load_semantic_head
 
+        resolve_precision(precision, device)  # a bad value fails before the model loads
         head = load_semantic_head(Path(model_dir)) if (Path(model_dir) / HEAD_DIR).is_dir() else None
-        return cls(load_components(model_dir, dtype=dtype), read_conditioning(model_dir), head).to(device)
+        pipe = cls(load_components(model_dir, dtype=dtype), read_conditioning(model_dir), head).to(device)
+        if precision != "fp32":
+            pipe.set_precision(precision)
+        return pipe
+
+    def set_precision(self, precision: str) -> "BlueprintPipeline":
+        """Run the DiT and the VAE in bfloat16 ("bf16"), float32 ("fp32"), or bfloat16 where the
+        device has it in hardware ("auto"); see `blueprint.pipeline.precision`."""
+        dtype = resolve_precision(precision, self.device)
+        for module in (self.transformer, self.vae):
+            # torch's own `to`: diffusers' override warns about fp32-only modules even when a model
+            # has none (these have none), and adds nothing else for a plain in-memory module.
+            torch.nn.Module.to(module, dtype)
+        return self
 
     def to(self, device: str | torch.device) -> "BlueprintPipeline":
         for name in MODULE_NAMES:
@@ -234,8 +256,9 @@ class BlueprintPipeline:
         if guided:
             drop[batch:] = True  # the unconditional rows see no prior tokens
             prior_ids = torch.cat([prior_ids, prior_ids])
-        target_size = torch.tensor([[height, width]], dtype=glyph.dtype, device=self.device).expand(n, 2)
-        crop_coords = torch.zeros(n, 2, dtype=glyph.dtype, device=self.device)
+        target_size = torch.tensor([[height, width]], dtype=dit.dtype, device=self.device).expand(n, 2)
+        crop_coords = torch.zeros(n, 2, dtype=dit.dtype, device=self.device)
+        glyph = glyph.to(dit.dtype)  # the glyph encoder stays float32 when the DiT runs in bf16
         layer = None
         if ink is not None:  # the glyph layer: cond rows get the typeset ink, uncond rows none
             layer = fold_ink(ink.to(self.device), self.vae_scale).to(dit.dtype)
@@ -268,7 +291,7 @@ class BlueprintPipeline:
     def _decode(self, latents: torch.Tensor) -> list[PIL.Image.Image]:
         latents = denormalize_latents(self.vae, latents.to(self.vae.dtype))
         pixels = self.vae.decode(latents, return_dict=False)[0]
-        return self.image_processor.postprocess(pixels, output_type="pil")
+        return self.image_processor.postprocess(pixels.float(), output_type="pil")
 
     # ---- call ---------------------------------------------------------------
 

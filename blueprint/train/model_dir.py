@@ -152,3 +152,28 @@ def save_component(module, model_dir: Path, name: str) -> Path:
         os.replace(f, path / f.name)
     tmp.rmdir()
     return path
+
+
+def fresh_decoder(model_dir: Path, config: str, seed: int = 0) -> None:
+    """Replace the folder's DiT by a freshly initialised one and forget that the decoder trained.
+
+    For an ablation at equal budget: every row's decoder starts from the same random
+    weights over the same trained vae, tokenizer, glyph encoder (and prior), so only
+    the conditioning differs. Refuses a folder that holds decoder checkpoints, which
+    would otherwise resume the old run over the fresh weights.
+    """
+    from blueprint.models import build_components
+
+    check_config(config)
+    model_dir = Path(model_dir)
+    if not (model_dir / "model_index.json").is_file():
+        raise BlueprintError(f"{model_dir} is not a model folder (no model_index.json)")
+    checkpoints = model_dir / "checkpoints" / "decoder"
+    if checkpoints.is_dir() and any(checkpoints.iterdir()):
+        raise BlueprintError(f"{checkpoints} holds checkpoints of a decoder run; remove them first")
+    save_component(build_components(config, seed=seed)["transformer"], model_dir, "transformer")
+    with open(model_dir / f"{TRAINED_FILE}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        record = read_trained(model_dir)
+        record.pop("decoder", None)
+        _write_trained(model_dir, record)
