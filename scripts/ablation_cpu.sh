@@ -25,7 +25,9 @@ RUN=${RUN%/}
 MINUTES=${2:-60}
 BASE=${3:-blueprint/weights/default}
 EVAL=(--per-kind 4 --sizes 256x256,384x256)
-[[ -f $BASE/model_index.json ]] || { echo "no model folder at $BASE" >&2; exit 2; }
+[[ -f $BASE/model_index.json ]] || { echo "ablation_cpu: no model folder at $BASE" >&2; exit 2; }
+[[ $MINUTES =~ ^[0-9]*[.]?[0-9]+$ && ! $MINUTES =~ ^[0.]+$ ]] \
+    || { echo "ablation_cpu: MINUTES must be a positive number, got '$MINUTES'" >&2; exit 2; }
 
 declare -A COND=([hybrid]=blueprint [prompt]=prompt [noglyph]=noglyph)
 ROWS=(hybrid prompt noglyph)

@@ -32,7 +32,7 @@ import time
 import torch
 
 from blueprint.errors import BlueprintError
-from blueprint.pipeline.limits import DEFAULT_GUIDANCE
+from blueprint.pipeline.limits import DEFAULT_GUIDANCE, PRECISIONS
 
 STAGES = ("prior", "glyph", "denoise", "decode", "total")
 
@@ -80,7 +80,7 @@ def bench_diffusers(components, prompt, width, height, steps, guidance, seed, cl
 
 
 def bench_model(model: str, width, height, steps, guidance, seed, clock, benchmark: str, n: int,
-                precision: str = "fp32") -> None:
+                precision: str) -> None:
     """Per-stage times of a trained model folder over n held-out prompts (one per kind first)."""
     from blueprint.eval.benchmark import load_benchmark
     from blueprint.pipeline import BlueprintPipeline
@@ -129,7 +129,7 @@ def main() -> None:
                         help="time this trained model folder ('default': the embedded model) instead of random configs")
     parser.add_argument("--benchmark", default="benchmarks/heldout.jsonl", help="prompts for --model")
     parser.add_argument("--prompts", type=int, default=12, help="how many held-out prompts --model times")
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="--model only: dtype of the DiT and the VAE (blueprint.pipeline.precision)")
     args = parser.parse_args()
 

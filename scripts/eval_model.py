@@ -35,7 +35,7 @@ from blueprint.errors import BlueprintError
 from blueprint.eval import evaluate, load_benchmark
 from blueprint.pipeline import BlueprintPipeline
 from blueprint.pipeline.pipeline import check_sampling
-from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS
+from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, PRECISIONS
 from blueprint.pipeline.cli import resolve_model_dir
 from blueprint.sizes import parse_size
 
@@ -84,7 +84,7 @@ def main() -> int:
     parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
     parser.add_argument("--temperature", type=float, default=None, help="AR sampling (default: the model's)")
     parser.add_argument("--top-p", type=float, default=None, help="AR sampling (default: the model's)")
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="dtype of the DiT and the VAE (blueprint.pipeline.precision)")
     parser.add_argument("--engine", default="tesseract")
     parser.add_argument("--batch", type=int, default=1)

@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 from blueprint.errors import BlueprintError
-from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS
+from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, PRECISIONS
 
 # The trained embedded model, when the package ships one.
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "weights" / "default"
@@ -115,9 +115,9 @@ def register(subparsers) -> None:
     p.add_argument("--temperature", type=float, default=None, help="AR sampling temperature (default: the model's)")
     p.add_argument("--top-p", type=float, default=None, help="AR nucleus sampling p (default: the model's)")
     p.add_argument("--batch", type=int, default=1, help="images to generate in one batch (default 1)")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="dtype of the denoiser and the VAE: auto (default) = bf16 where the CPU/GPU has it "
-                        "in hardware (about 2x faster on AMX CPUs), else fp32")
+                        "in hardware (denoising about 1.75x faster on an AMX CPU), else fp32")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or timings")
     p.set_defaults(func=run_generate)

@@ -22,8 +22,7 @@ from __future__ import annotations
 import torch
 
 from blueprint.errors import BlueprintError
-
-PRECISIONS = ("auto", "fp32", "bf16")
+from blueprint.pipeline.limits import PRECISIONS
 
 
 def native_bf16(device: str | torch.device) -> bool:
