@@ -25,7 +25,8 @@ WORD_ACCURACY_FLOOR = 0.75
 def pipe():
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
-    yield BlueprintPipeline.from_pretrained(resolve_model_dir(None))
+    # "auto", as `blueprint generate` runs it: bf16 denoiser and VAE where the CPU has it
+    yield BlueprintPipeline.from_pretrained(resolve_model_dir(None), precision="auto")
     torch.set_num_threads(threads)
 
 
