@@ -59,13 +59,22 @@ def read_trained(model_dir: Path) -> dict:
 
 
 def mark_trained(model_dir: Path, stage: str, config: str, steps: int) -> None:
-    # Independent stages may train at the same time into one folder (scripts/train_small.sh),
-    # so the read-modify-write of the record holds an exclusive lock.
+    def record_stage(record: dict) -> None:
+        record.setdefault("_config", config)
+        record[stage] = {"config": config, "steps": steps, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+    _update_trained(model_dir, record_stage)
+
+
+def _update_trained(model_dir: Path, change) -> None:
+    """Apply `change(record)` to the folder's record in place and write it back.
+
+    Independent stages may train at the same time into one folder (scripts/train_small.sh),
+    so the read-modify-write holds an exclusive lock."""
     with open(Path(model_dir) / f"{TRAINED_FILE}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         record = read_trained(model_dir)
-        record.setdefault("_config", config)
-        record[stage] = {"config": config, "steps": steps, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        change(record)
         _write_trained(model_dir, record)
 
 
@@ -172,8 +181,4 @@ def fresh_decoder(model_dir: Path, config: str, seed: int = 0) -> None:
     if checkpoints.is_dir() and any(checkpoints.iterdir()):
         raise BlueprintError(f"{checkpoints} holds checkpoints of a decoder run; remove them first")
     save_component(build_components(config, seed=seed)["transformer"], model_dir, "transformer")
-    with open(model_dir / f"{TRAINED_FILE}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        record = read_trained(model_dir)
-        record.pop("decoder", None)
-        _write_trained(model_dir, record)
+    _update_trained(model_dir, lambda record: record.pop("decoder", None))
