@@ -80,7 +80,7 @@ def bench_diffusers(components, prompt, width, height, steps, guidance, seed, cl
 
 
 def bench_model(model: str, width, height, steps, guidance, seed, clock, benchmark: str, n: int,
-                precision: str) -> None:
+                precision: str, prior_guidance: float | None) -> None:
     """Per-stage times of a trained model folder over n held-out prompts (one per kind first)."""
     from blueprint.eval.benchmark import load_benchmark
     from blueprint.pipeline import BlueprintPipeline
@@ -100,11 +100,13 @@ def bench_model(model: str, width, height, steps, guidance, seed, clock, benchma
     model_dir = resolve_model_dir(None if model == "default" else model)
     pipe = BlueprintPipeline.from_pretrained(model_dir, precision=precision)
     pipe.clock = clock
-    kw = dict(height=height, width=width, num_inference_steps=steps, guidance_scale=guidance, seed=seed)
+    kw = dict(height=height, width=width, num_inference_steps=steps, guidance_scale=guidance, seed=seed,
+              prior_guidance=prior_guidance)
     pipe(prompts[0], **kw)  # warm-up
     times = [pipe(p, **kw).timings for p in prompts]
     print(f"# {model_dir.name}: {len(prompts)} held-out prompts at {width}x{height}, "
-          f"DiT and VAE in {pipe.transformer.dtype} (--precision {precision})")
+          f"DiT and VAE in {pipe.transformer.dtype} (--precision {precision}), "
+          f"prior guidance {pipe.prior_guidance if prior_guidance is None else prior_guidance}")
     print()
     print("| stage | mean (s) | min (s) | max (s) |")
     print("|---|---|---|---|")
@@ -131,6 +133,8 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=12, help="how many held-out prompts --model times")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="--model only: dtype of the DiT and the VAE (blueprint.pipeline.precision)")
+    parser.add_argument("--prior-guidance", type=float, default=None,
+                        help="--model only: AR classifier-free guidance, 1 = off (default: the model's)")
     args = parser.parse_args()
 
     from blueprint.models import build_components, count_parameters
@@ -146,7 +150,7 @@ def main() -> None:
     if args.model is not None:
         try:
             bench_model(args.model, width, height, steps, args.guidance, args.seed, clock, args.benchmark,
-                        args.prompts, args.precision)
+                        args.prompts, args.precision, args.prior_guidance)
         except BlueprintError as e:
             raise SystemExit(f"bench_pipeline: error: {e}") from None
         return

@@ -2,7 +2,7 @@
 
     python scripts/eval_model.py --model DIR --out out/eval-model \
         [--per-kind 8] [--sizes 256x256,384x256] [--steps N] [--guidance G] \
-        [--temperature T] [--top-p P] [--precision auto] [--batch 1] [--device cpu] [--no-score]
+        [--temperature T] [--top-p P] [--prior-guidance S] [--precision auto] [--batch 1] [--device cpu] [--no-score]
         [--true-blueprint]
 
 Without --model the embedded default model is used. Images go to OUT/images/
@@ -84,6 +84,8 @@ def main() -> int:
     parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
     parser.add_argument("--temperature", type=float, default=None, help="AR sampling (default: the model's)")
     parser.add_argument("--top-p", type=float, default=None, help="AR sampling (default: the model's)")
+    parser.add_argument("--prior-guidance", type=float, default=None,
+                        help="AR classifier-free guidance, 1 = off (default: the model's)")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="dtype of the DiT and the VAE (blueprint.pipeline.precision)")
     parser.add_argument("--engine", default="tesseract")
@@ -102,7 +104,7 @@ def main() -> int:
             raise BlueprintError(f"no benchmark rows at sizes {args.sizes}")
         if args.batch < 1:
             raise BlueprintError(f"--batch must be a positive integer, got {args.batch}")
-        check_sampling(args.steps, args.guidance, args.temperature, args.top_p, 0)  # before any output exists
+        check_sampling(args.steps, args.guidance, args.temperature, args.top_p, 0, args.prior_guidance)  # before any output exists
         pipe = BlueprintPipeline.from_pretrained(resolve_model_dir(args.model), device=args.device,
                                                  precision=args.precision)
     except BlueprintError as e:
@@ -118,7 +120,8 @@ def main() -> int:
         start = time.perf_counter()
         out = pipe([row.prompt for row in chunk], height=first.height, width=first.width, seed=first.seed,
                    num_inference_steps=args.steps, guidance_scale=args.guidance,
-                   temperature=args.temperature, top_p=args.top_p, prior_token_ids=ids)
+                   temperature=args.temperature, top_p=args.top_p, prior_token_ids=ids,
+                   prior_guidance=args.prior_guidance)
         seconds += [(time.perf_counter() - start) / len(chunk)] * len(chunk)
         for k, row in enumerate(chunk):
             images[row.id] = out.images[k]

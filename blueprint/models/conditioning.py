@@ -17,13 +17,12 @@ diffusers ignores. A folder without it (an official GLM-Image folder, say) is
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from blueprint.errors import BlueprintError
+from blueprint.models.settings import read_settings, update_settings
 
 CONDITIONINGS = ("blueprint", "prompt", "noglyph")
-SETTINGS_FILE = "blueprint.json"
 
 
 def check_conditioning(conditioning: str) -> str:
@@ -33,20 +32,8 @@ def check_conditioning(conditioning: str) -> str:
 
 
 def read_conditioning(model_dir: str | Path) -> str:
-    path = Path(model_dir) / SETTINGS_FILE
-    if not path.is_file():
-        return "blueprint"
-    try:
-        settings = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise BlueprintError(f"cannot read {path}: {e}") from None
-    if not isinstance(settings, dict):
-        raise BlueprintError(f"{path} must hold a JSON object")
-    return check_conditioning(settings.get("conditioning", "blueprint"))
+    return check_conditioning(read_settings(model_dir).get("conditioning", "blueprint"))
 
 
 def write_conditioning(model_dir: str | Path, conditioning: str) -> None:
-    path = Path(model_dir) / SETTINGS_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"conditioning": check_conditioning(conditioning)}, indent=2) + "\n")
-    tmp.replace(path)  # atomic: a reader never sees half a file
+    update_settings(model_dir, conditioning=check_conditioning(conditioning))

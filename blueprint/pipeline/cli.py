@@ -66,7 +66,7 @@ def run_generate(args: argparse.Namespace) -> int:
         raise BlueprintError(f"--batch must be >= 1, got {args.batch}")
     # What needs no model is checked before loading one (seconds of start-up).
     check_prompts([args.prompt] * args.batch)
-    check_sampling(args.steps, args.guidance, args.temperature, args.top_p, args.seed)
+    check_sampling(args.steps, args.guidance, args.temperature, args.top_p, args.seed, args.prior_guidance)
     paths = output_paths(args.output, args.batch)
     model_dir = resolve_model_dir(args.model)
 
@@ -88,6 +88,7 @@ def run_generate(args: argparse.Namespace) -> int:
         guidance_scale=args.guidance,
         temperature=args.temperature,
         top_p=args.top_p,
+        prior_guidance=args.prior_guidance,
         callback=None if args.quiet else _progress_callback(),
     )
     for image, path in zip(out.images, paths):
@@ -114,6 +115,9 @@ def register(subparsers) -> None:
     p.add_argument("--model", default=None, help="model folder (default: the model shipped with the package)")
     p.add_argument("--temperature", type=float, default=None, help="AR sampling temperature (default: the model's)")
     p.add_argument("--top-p", type=float, default=None, help="AR nucleus sampling p (default: the model's)")
+    p.add_argument("--prior-guidance", type=float, default=None,
+                   help="classifier-free guidance of the AR stage (the blueprint), 1 = off "
+                        "(default: the model's; the embedded model's is in its blueprint.json)")
     p.add_argument("--batch", type=int, default=1, help="images to generate in one batch (default 1)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="dtype of the denoiser and the VAE: auto (default) = bf16 where the CPU/GPU has it "

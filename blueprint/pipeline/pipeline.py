@@ -61,6 +61,7 @@ from blueprint.models import (
 )
 from blueprint.models.attention import install_masked_attention
 from blueprint.models.conditioning import check_conditioning
+from blueprint.models.settings import check_prior_guidance, read_prior_guidance
 from blueprint.models.glyph_layer import fold_ink, glyph_channels_of, layout_ink, text_presence
 from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, MAX_BATCH, MAX_PROMPT_TOKENS, MAX_STEPS
 from blueprint.pipeline.precision import resolve_precision
@@ -96,7 +97,7 @@ def check_prompts(prompt: str | list[str]) -> list[str]:
     return list(prompts)
 
 
-def check_sampling(steps, guidance, temperature, top_p, seed) -> None:
+def check_sampling(steps, guidance, temperature, top_p, seed, prior_guidance=None) -> None:
     if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
         raise BlueprintError(f"steps must be an integer in [1, {MAX_STEPS}], got {steps!r}")
     if not isinstance(guidance, (int, float)) or not math.isfinite(guidance) or guidance < 1:
@@ -107,13 +108,18 @@ def check_sampling(steps, guidance, temperature, top_p, seed) -> None:
         raise BlueprintError(f"top_p must be in (0, 1], got {top_p!r}")
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
         raise BlueprintError(f"seed must be a non-negative integer, got {seed!r}")
+    if prior_guidance is not None:
+        check_prior_guidance(prior_guidance)
 
 
 class BlueprintPipeline:
-    def __init__(self, components: dict[str, object], conditioning: str = "blueprint", semantic_head=None):
+    def __init__(self, components: dict[str, object], conditioning: str = "blueprint", semantic_head=None,
+                 prior_guidance: float = 1.0):
         """`semantic_head` (blueprint.train.semantic.SemanticHead) reads text lines off the AR
-        tokens for the glyph layer; without it a glyph layer stays empty."""
+        tokens for the glyph layer; without it a glyph layer stays empty. `prior_guidance` is
+        the AR stage's default classifier-free guidance (blueprint.models.settings)."""
         self.conditioning = check_conditioning(conditioning)  # see blueprint.models.conditioning
+        self.prior_guidance = check_prior_guidance(prior_guidance)
         missing = [name for name in COMPONENT_NAMES if name not in components]
         if missing:
             raise BlueprintError(f"the pipeline needs component(s): {', '.join(missing)}")
@@ -136,7 +142,8 @@ class BlueprintPipeline:
 
         resolve_precision(precision, device)  # a bad value fails before the model loads
         head = load_semantic_head(Path(model_dir)) if (Path(model_dir) / HEAD_DIR).is_dir() else None
-        pipe = cls(load_components(model_dir, dtype=dtype), read_conditioning(model_dir), head).to(device)
+        pipe = cls(load_components(model_dir, dtype=dtype), read_conditioning(model_dir), head,
+                   read_prior_guidance(model_dir)).to(device)
         if precision != "fp32":
             pipe.set_precision(precision)
         return pipe
@@ -307,15 +314,18 @@ class BlueprintPipeline:
         top_p: float | None = None,
         callback: Callback | None = None,
         prior_token_ids: torch.Tensor | None = None,
+        prior_guidance: float | None = None,
     ) -> BlueprintPipelineOutput:
         """Generate one image per prompt.
 
         `temperature`/`top_p` of None use the AR model's generation config.
+        `prior_guidance` of None uses the model folder's (1, no guidance, without one).
         `prior_token_ids` (B, (H/16)*(W/16)) skips the AR stage.
         """
         prompts = self._check_prompts(prompt)
         width, height = check_size(width, height, *self.size_range)
-        check_sampling(num_inference_steps, guidance_scale, temperature, top_p, seed)
+        check_sampling(num_inference_steps, guidance_scale, temperature, top_p, seed, prior_guidance)
+        prior_guidance = self.prior_guidance if prior_guidance is None else prior_guidance
         if prior_token_ids is not None:
             prior_token_ids = self._check_prior_tokens(prior_token_ids, len(prompts), width, height)
 
@@ -336,7 +346,7 @@ class BlueprintPipeline:
                 progress = (lambda done, total: callback("prior", done, total)) if callback else None
                 prior_token_ids = generate_prior_tokens(
                     self.vision_language_encoder, self.processor, prompts, width, height,
-                    seed, temperature, top_p, progress,
+                    seed, temperature, top_p, progress, prior_guidance,
                 )
             lap("prior")
             ink = self._glyph_layer(prompts, prior_token_ids, width, height)

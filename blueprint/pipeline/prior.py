@@ -12,6 +12,14 @@ decoder's patch grid. Two differences that do not change the math:
   the end token) are never sampled, so every id is a valid codebook index
   and the full grid is always produced. Blueprint's own configurations have
   no such ids, so there this is a no-op.
+
+One addition GLM-Image does not have: classifier-free guidance of the AR
+stage (`guidance` > 1), as in LlamaGen and Parti. Each prompt is decoded
+beside the empty prompt in one batch; at every step the logits become
+`uncond + guidance * (cond - uncond)`, one token is sampled from them and
+fed to both rows (`_GuidedSampler`). The prior must have been trained with
+empty prompts (`blueprint train prior --prompt-drop`, default 0.1), or the
+unconditional row is meaningless. `guidance` 1 is the plain path above.
 """
 
 from __future__ import annotations
@@ -19,7 +27,14 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+from transformers import (
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    TemperatureLogitsWarper,
+    TopPLogitsWarper,
+)
 
 from blueprint.models.grid import image_grid, upsample_prior_tokens
 
@@ -31,6 +46,26 @@ class _CodebookOnly(LogitsProcessor):
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         scores[:, self.codebook_size:] = -float("inf")
         return scores
+
+
+class _GuidedSampler(LogitsProcessor):
+    """Rows [0, B) are the prompts, rows [B, 2B) the empty prompt. Guides, warps and
+    samples one token per prompt, and returns scores whose argmax is that token in
+    both of its rows, so `generate` runs greedy and the two rows stay in lockstep."""
+
+    def __init__(self, guidance: float, temperature: float, top_p: float, generator: torch.Generator):
+        self.guidance, self.generator = guidance, generator
+        self.warpers = [TemperatureLogitsWarper(temperature), TopPLogitsWarper(top_p)]
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        cond, uncond = scores.float().chunk(2)
+        guided = uncond + self.guidance * (cond - uncond)
+        for warp in self.warpers:
+            guided = warp(input_ids[: len(guided)], guided)
+        token = torch.multinomial(guided.softmax(-1), 1, generator=self.generator)  # (B, 1)
+        out = torch.full_like(scores, -float("inf"))
+        out.scatter_(1, token.repeat(2, 1), 0.0)
+        return out
 
 
 class _Progress(StoppingCriteria):
@@ -67,15 +102,19 @@ def generate_prior_tokens(
     temperature: float | None = None,
     top_p: float | None = None,
     progress: Callable[[int, int], None] | None = None,
+    guidance: float = 1.0,
 ) -> torch.Tensor:
     """Sample prior tokens: (B, (H/16)*(W/16)) codebook ids on the decoder's patch grid.
 
     `temperature`/`top_p` of None take the model's generation config.
     `progress(done, total)` is called after every generated token.
+    `guidance` > 1 decodes each prompt beside the empty prompt (see the module docstring).
     """
     token_h, token_w, prev_h, prev_w = image_grid(width, height)
     total = token_h * token_w + prev_h * prev_w + 1  # preview, full grid, end token
-    inputs = prompt_inputs(processor, prompts, width, height, model.device)
+    guided = guidance != 1
+    batch = list(prompts) + [""] * len(prompts) if guided else list(prompts)
+    inputs = prompt_inputs(processor, batch, width, height, model.device)
     prompt_len = inputs["input_ids"].shape[1]
 
     codebook = model.config.vq_config.num_embeddings
@@ -83,7 +122,15 @@ def generate_prior_tokens(
     if model.config.text_config.vision_vocab_size > codebook:
         logits_processor.append(_CodebookOnly(codebook))
     stopping = StoppingCriteriaList([_Progress(prompt_len, total, progress)] if progress else [])
-    sampling = {k: v for k, v in (("temperature", temperature), ("top_p", top_p)) if v is not None}
+    config = model.generation_config
+    temperature = config.temperature if temperature is None else temperature
+    top_p = config.top_p if top_p is None else top_p
+    if guided:  # the sampler draws the token itself; generate then only takes its argmax
+        generator = torch.Generator(device=model.device).manual_seed(seed)
+        logits_processor.append(_GuidedSampler(guidance, temperature, top_p, generator))
+        sampling = {"do_sample": False, "temperature": None, "top_p": None}
+    else:
+        sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p}
 
     with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []):
         torch.manual_seed(seed)
@@ -92,12 +139,11 @@ def generate_prior_tokens(
         out = model.generate(
             **inputs,
             max_new_tokens=total,
-            do_sample=True,
             logits_processor=logits_processor,
             stopping_criteria=stopping,
             **sampling,
         )
-    generated = out[:, prompt_len:]
+    generated = out[: len(prompts), prompt_len:]
     large = generated[:, prev_h * prev_w: prev_h * prev_w + token_h * token_w]
     if large.shape[1] != token_h * token_w:  # only an end token in the config could cut it short
         raise RuntimeError(f"AR model stopped after {generated.shape[1]} of {total} tokens")

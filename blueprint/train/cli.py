@@ -73,6 +73,9 @@ def register(subparsers) -> None:
     p.add_argument("--text-weight", type=float, default=4.0,
                    help="decoder only: extra loss weight on latent cells at and beside text ink, so letter "
                         "strokes are not drowned by flat backgrounds (default 4; 0 = plain MSE)")
+    p.add_argument("--prompt-drop", type=float, default=0.1, metavar="P",
+                   help="prior only: train this share of prompts as the empty prompt, so the prior can sample "
+                        "with classifier-free guidance (blueprint generate --prior-guidance; default 0.1)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar (default on)")
     p.set_defaults(func=run)
 
@@ -116,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         raise BlueprintError(f"batch-reuse must be a positive integer, got {args.batch_reuse}")
     if args.text_weight < 0:
         raise BlueprintError(f"text-weight must be >= 0, got {args.text_weight}")
+    if not 0 <= args.prompt_drop < 1:
+        raise BlueprintError(f"prompt-drop must be in [0, 1), got {args.prompt_drop}")
     check_data(args.data)
     if getattr(module, "NEEDS", ()):
         # Refuse before the model folder is created; `make_stage` checks again (and warns for tiny).
@@ -130,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
     stage_args = StageArgs(config=args.config, out_dir=args.model_dir, data=args.data, size=sizes[0],
                            extra_sizes=tuple(sizes[1:]),
                            batch_size=args.batch_size, seed=args.seed, conditioning=args.conditioning,
-                           text_weight=args.text_weight, batch_reuse=args.batch_reuse)
+                           text_weight=args.text_weight, batch_reuse=args.batch_reuse,
+                           prompt_drop=args.prompt_drop)
     loop = LoopArgs(steps=args.steps, lr=args.lr, warmup=args.warmup, cooldown=args.cooldown, ema_decay=args.ema_decay,
                     ckpt_every=args.ckpt_every, log_every=args.log_every, keep_last=args.keep_last,
                     resume=args.resume, progress=args.progress, workers=workers,

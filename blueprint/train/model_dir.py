@@ -9,14 +9,13 @@ diffusers and Blueprint loaders ignore the extra file.
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import time
 import warnings
 from pathlib import Path
 
 from blueprint.errors import BlueprintError
+from blueprint.models.settings import read_json_object, update_json_object
 
 TRAINED_FILE = "trained.json"
 
@@ -45,17 +44,11 @@ def ensure_model_dir(model_dir: Path, config: str, seed: int) -> None:
 
     model_dir.mkdir(parents=True, exist_ok=True)
     save_components(build_components(config, seed=seed), model_dir)
-    _write_trained(model_dir, {"_config": config})
+    _update_trained(model_dir, lambda record: record.update({"_config": config}))
 
 
 def read_trained(model_dir: Path) -> dict:
-    path = Path(model_dir) / TRAINED_FILE
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise BlueprintError(f"{path} is not valid JSON: {e}") from None
+    return read_json_object(Path(model_dir) / TRAINED_FILE)
 
 
 def mark_trained(model_dir: Path, stage: str, config: str, steps: int) -> None:
@@ -67,25 +60,8 @@ def mark_trained(model_dir: Path, stage: str, config: str, steps: int) -> None:
 
 
 def _update_trained(model_dir: Path, change) -> None:
-    """Apply `change(record)` to the folder's record in place and write it back.
-
-    Independent stages may train at the same time into one folder (scripts/train_small.sh),
-    so the read-modify-write holds an exclusive lock."""
-    with open(Path(model_dir) / f"{TRAINED_FILE}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        record = read_trained(model_dir)
-        change(record)
-        _write_trained(model_dir, record)
-
-
-def _write_trained(model_dir: Path, record: dict) -> None:
-    path = Path(model_dir) / TRAINED_FILE
-    tmp = path.with_name(f"{TRAINED_FILE}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(record, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Apply `change(record)` to the folder's record (locked: stages may finish together)."""
+    update_json_object(Path(model_dir) / TRAINED_FILE, change)
 
 
 def require_trained(model_dir: Path, stage: str, needs: tuple[str, ...], config: str) -> None:

@@ -15,6 +15,10 @@ generates at inference:
   configurations make the head exactly the codebook, so it cannot, and the
   pipeline always generates the full length instead);
 - labels are -100 on the prompt;
+- a share of the prompts (`--prompt-drop`, default 0.1) is replaced by the
+  empty prompt, so the same model also learns the unconditional grid
+  distribution that classifier-free guidance in the pipeline contrasts with
+  (`blueprint/pipeline/prior.py`; GLM-Image itself has no AR guidance);
 - positions: `generate` runs `get_rope_index` on the prompt and then feeds the
   i-th generated token at the i-th entry of the decode positions it cached
   (2-D M-RoPE per grid, preview first). The model's own forward cannot infer
@@ -33,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from blueprint.errors import BlueprintError
+from blueprint.models.settings import DEFAULT_PRIOR_GUIDANCE, update_settings
 from blueprint.train.data import TrainImages, to_uint8
 from blueprint.train.stage import StageArgs
 from blueprint.train.tokenizer import (
@@ -157,6 +162,9 @@ class PriorStage:
         self.args = args
         self.vle = vle
         self.processor = processor
+        if not 0 <= args.prompt_drop < 1:
+            raise BlueprintError(f"prompt-drop must be in [0, 1), got {args.prompt_drop}")
+        self.prompt_drop = args.prompt_drop
         self.images = TrainImages(args.data, args.size, args.batch_size, args.seed,  # engine or a folder
                                   extra_sizes=args.extra_sizes)
         if str(args.device).startswith("cuda"):
@@ -189,12 +197,17 @@ class PriorStage:
     def loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         if "images" in batch:  # straight from `batch`: targets first
             device = self.vle.lm_head.weight.device
-            batch = self.make_batch(list(batch["images"].cpu().numpy()), batch["captions"])
+            # The global RNG: the loop reseeds it every step, so the drops are exact on resume.
+            drop = (torch.rand(len(batch["captions"])) < self.prompt_drop).tolist()
+            captions = ["" if d else c for c, d in zip(batch["captions"], drop)]
+            batch = self.make_batch(list(batch["images"].cpu().numpy()), captions)
             batch = {k: v.to(device) for k, v in batch.items()}
         return sequence_loss(self.vle, batch)
 
     def export(self, model_dir: Path) -> None:
         save_vle_parts(model_dir, {"model.language_model": self.vle.model.language_model, "lm_head": self.vle.lm_head})
+        # Without empty prompts in training the unconditional row means nothing: no guidance.
+        update_settings(model_dir, prior_guidance=DEFAULT_PRIOR_GUIDANCE if self.prompt_drop > 0 else 1.0)
 
 
 def make_stage(args: StageArgs) -> PriorStage:

@@ -47,6 +47,7 @@ class StageArgs:
     conditioning: str = "blueprint"  # decoder only: "blueprint" or "prompt" (blueprint.models.conditioning)
     batch_reuse: int = 1   # decoder only: steps in a row that share one rendered batch
     text_weight: float = 4.0  # decoder only: extra loss weight on latent cells at and beside text ink
+    prompt_drop: float = 0.1  # prior only: share of prompts trained empty, for classifier-free guidance
     seed: int = 0
     init_from: Path | None = None  # a model folder whose earlier-stage components this stage needs
     device: str = "cpu"    # set by the loop before it calls make_stage ("cuda:<local rank>" on GPU)

@@ -1,0 +1,84 @@
+"""Settings a model folder carries beside its components, in MODEL_DIR/blueprint.json
+(a file diffusers ignores), and the locked JSON update that writes them.
+
+Keys, each written by the training stage it belongs to:
+
+- `conditioning` (decoder): how the DiT is conditioned (blueprint.models.conditioning);
+- `prior_guidance` (prior): the classifier-free guidance scale the pipeline's AR
+  stage uses by default (blueprint.pipeline.prior). A prior trained with empty
+  prompts (`--prompt-drop` > 0) gets `DEFAULT_PRIOR_GUIDANCE`; one trained without
+  them gets 1, and so does a folder without the key (an official GLM-Image
+  folder: its AR stage has no guidance).
+
+A missing file means every default.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+from pathlib import Path
+from typing import Callable
+
+from blueprint.errors import BlueprintError
+
+SETTINGS_FILE = "blueprint.json"
+# Measured on the embedded model: docs/RESULTS.md, section 5.
+DEFAULT_PRIOR_GUIDANCE = 2.0
+
+
+def read_json_object(path: Path) -> dict:
+    """The JSON object in `path`, {} when there is no file."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise BlueprintError(f"cannot read {path}: {e}") from None
+    if not isinstance(value, dict):
+        raise BlueprintError(f"{path} must hold a JSON object")
+    return value
+
+
+def update_json_object(path: Path, change: Callable[[dict], None]) -> None:
+    """Apply `change(value)` to the JSON object in `path` and write it back atomically.
+
+    Stages may train side by side into one folder and finish together
+    (scripts/train_cpu.sh), so the read-modify-write holds an exclusive lock."""
+    path = Path(path)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        value = read_json_object(path)
+        change(value)
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        with open(tmp, "w") as f:
+            json.dump(value, f, indent=1)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # a reader never sees half a file
+
+
+def read_settings(model_dir: str | Path) -> dict:
+    return read_json_object(Path(model_dir) / SETTINGS_FILE)
+
+
+def update_settings(model_dir: str | Path, **values) -> None:
+    update_json_object(Path(model_dir) / SETTINGS_FILE, lambda settings: settings.update(values))
+
+
+def check_prior_guidance(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 1:
+        raise BlueprintError(f"prior guidance must be a finite number >= 1 (1 turns it off), got {value!r}")
+    return float(value)
+
+
+def read_prior_guidance(model_dir: str | Path) -> float:
+    value = read_settings(model_dir).get("prior_guidance", 1.0)
+    try:
+        return check_prior_guidance(value)
+    except BlueprintError as e:
+        raise BlueprintError(f"{Path(model_dir) / SETTINGS_FILE}: {e}") from None
