@@ -66,6 +66,21 @@ def test_typeset_draws_each_text_inside_its_box():
         G.typeset(["a"], [], boxes[:1], 256, 256)
 
 
+def test_stacked_lines_keep_a_gap():
+    """Boxes that touch (a prior's stacked text lines) must not give ink that touches:
+    the decoder's strokes would merge the lines and OCR read neither."""
+    boxes = [[16, 64 + 32 * i, 240, 96 + 32 * i] for i in range(4)]
+    texts = ["Cake Almond", "DIC", "WANDA", "CHIPS"]  # capitals fill a line top to bottom
+    ink = G.typeset(texts, ["sans"] * 4, boxes, 256, 256)
+    rows = ink.any(axis=1)
+    for (_, _, _, y1), (_, y0, _, _) in zip(boxes, boxes[1:]):
+        assert y1 == y0
+        gap = next(k for k in range(16) if rows[y1 - k] or rows[y1 + k])  # ink nearest the shared edge
+        assert gap >= 2, f"lines touch at y={y1}"
+    heights = [rows[b[1]:b[3]].sum() for b in boxes]
+    assert min(heights) >= 0.5 * 32  # still large: the gap costs a fifth of the line, no more
+
+
 def test_typesetting_from_a_perfect_blueprint_reads_back():
     """Lay out and typeset held-out designs from their true text sub-cells, then OCR
     the ink: what the glyph layer can give a decoder that paints it faithfully."""

@@ -10,7 +10,7 @@ import torch
 from blueprint import cli
 from blueprint.errors import BlueprintError
 from blueprint.models import build_components, image_grid, save_components
-from blueprint.models.settings import DEFAULT_PRIOR_GUIDANCE, read_prior_guidance, read_settings, update_settings
+from blueprint.models.settings import read_prior_guidance, read_settings, update_settings
 from blueprint.pipeline import BlueprintPipeline
 from blueprint.pipeline.prior import generate_prior_tokens
 from blueprint.train import prior as P
@@ -116,18 +116,14 @@ def test_prompt_drop_trains_empty_prompts(model_dir, monkeypatch):
         stage_with(1.0)
 
 
-def test_the_prior_stage_records_its_guidance(model_dir, tmp_path):
-    run = tmp_path / "run"
-    save_components(build_components("tiny", seed=0), run)
-    update_settings(run, conditioning="prompt")  # a decoder's setting must survive the prior's export
-    for drop, expected in ((0.0, 1.0), (0.1, DEFAULT_PRIOR_GUIDANCE)):
-        args = ["train", "prior", "--config", "tiny", "--model-dir", str(run), "--steps", "1", "--batch-size", "1",
-                "--size", "128x128", "--no-progress", "--no-resume", "--prompt-drop", str(drop)]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            assert cli.main(args) == 0
-        assert read_settings(run) == {"conditioning": "prompt", "prior_guidance": expected}
-        assert BlueprintPipeline.from_pretrained(run).prior_guidance == expected
+def test_a_folder_sets_its_default_guidance(tmp_path):
+    run = save_components(build_components("tiny", seed=0), tmp_path / "run")
+    assert BlueprintPipeline.from_pretrained(run).prior_guidance == 1.0  # off unless set
+    update_settings(run, conditioning="prompt")
+    update_settings(run, prior_guidance=2.5)  # one key at a time: the other stays
+    assert read_settings(run) == {"conditioning": "prompt", "prior_guidance": 2.5}
+    pipe = BlueprintPipeline.from_pretrained(run)
+    assert pipe.prior_guidance == 2.5 and pipe.conditioning == "prompt"
 
 
 def test_bad_prior_guidance_is_refused(model_dir, tmp_path, capsys):

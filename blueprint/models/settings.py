@@ -4,11 +4,11 @@
 Keys, each written by the training stage it belongs to:
 
 - `conditioning` (decoder): how the DiT is conditioned (blueprint.models.conditioning);
-- `prior_guidance` (prior): the classifier-free guidance scale the pipeline's AR
-  stage uses by default (blueprint.pipeline.prior). A prior trained with empty
-  prompts (`--prompt-drop` > 0) gets `DEFAULT_PRIOR_GUIDANCE`; one trained without
-  them gets 1, and so does a folder without the key (an official GLM-Image
-  folder: its AR stage has no guidance).
+- `prior_guidance`: the classifier-free guidance scale the pipeline's AR stage
+  uses by default (blueprint.pipeline.prior). No stage writes it: guidance trades
+  legible text for prompt adherence (docs/RESULTS.md, section 5), so it stays off
+  (1) unless the folder's owner sets it after measuring. An official GLM-Image
+  folder has no such file, and its AR stage has no guidance.
 
 A missing file means every default.
 """
@@ -25,8 +25,6 @@ from typing import Callable
 from blueprint.errors import BlueprintError
 
 SETTINGS_FILE = "blueprint.json"
-# Measured on the embedded model: docs/RESULTS.md, section 5.
-DEFAULT_PRIOR_GUIDANCE = 2.0
 
 
 def read_json_object(path: Path) -> dict:

@@ -117,7 +117,7 @@ def register(subparsers) -> None:
     p.add_argument("--top-p", type=float, default=None, help="AR nucleus sampling p (default: the model's)")
     p.add_argument("--prior-guidance", type=float, default=None,
                    help="classifier-free guidance of the AR stage (the blueprint), 1 = off "
-                        "(default: the model's; the embedded model's is in its blueprint.json)")
+                        "(default: the model folder's blueprint.json, else 1)")
     p.add_argument("--batch", type=int, default=1, help="images to generate in one batch (default 1)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="dtype of the denoiser and the VAE: auto (default) = bf16 where the CPU/GPU has it "

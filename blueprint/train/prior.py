@@ -37,7 +37,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from blueprint.errors import BlueprintError
-from blueprint.models.settings import DEFAULT_PRIOR_GUIDANCE, update_settings
 from blueprint.train.data import TrainImages, to_uint8
 from blueprint.train.stage import StageArgs
 from blueprint.train.tokenizer import (
@@ -206,8 +205,6 @@ class PriorStage:
 
     def export(self, model_dir: Path) -> None:
         save_vle_parts(model_dir, {"model.language_model": self.vle.model.language_model, "lm_head": self.vle.lm_head})
-        # Without empty prompts in training the unconditional row means nothing: no guidance.
-        update_settings(model_dir, prior_guidance=DEFAULT_PRIOR_GUIDANCE if self.prompt_drop > 0 else 1.0)
 
 
 def make_stage(args: StageArgs) -> PriorStage:
