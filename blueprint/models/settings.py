@@ -1,9 +1,10 @@
 """Settings a model folder carries beside its components, in MODEL_DIR/blueprint.json
 (a file diffusers ignores), and the locked JSON update that writes them.
 
-Keys, each written by the training stage it belongs to:
+Keys:
 
-- `conditioning` (decoder): how the DiT is conditioned (blueprint.models.conditioning);
+- `conditioning`, written by the decoder stage: how the DiT is conditioned
+  (blueprint.models.conditioning);
 - `prior_guidance`: the classifier-free guidance scale the pipeline's AR stage
   uses by default (blueprint.pipeline.prior). No stage writes it: guidance trades
   legible text for prompt adherence (docs/RESULTS.md, section 5), so it stays off

@@ -61,8 +61,8 @@ from blueprint.models import (
 )
 from blueprint.models.attention import install_masked_attention
 from blueprint.models.conditioning import check_conditioning
-from blueprint.models.settings import check_prior_guidance, read_prior_guidance
 from blueprint.models.glyph_layer import fold_ink, glyph_channels_of, layout_ink, text_presence
+from blueprint.models.settings import check_prior_guidance, read_prior_guidance
 from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, MAX_BATCH, MAX_PROMPT_TOKENS, MAX_STEPS
 from blueprint.pipeline.precision import resolve_precision
 from blueprint.pipeline.prior import generate_prior_tokens
