@@ -92,6 +92,21 @@ def test_guided_sampling_is_seeded_and_leaves_the_global_rng_alone(model_dir, vl
     assert int(a.min()) >= 0 and int(a.max()) < vle.config.vq_config.num_embeddings
 
 
+def test_guided_sampler_keeps_masked_ids_masked():
+    """The official head has ids outside the codebook, masked to -inf in both rows before
+    guidance (_CodebookOnly); guidance must not turn them into NaN or sample them."""
+    from blueprint.pipeline.prior import _CodebookOnly, _GuidedSampler
+
+    scores = torch.randn(4, 10)  # 2 prompts + their 2 empty-prompt rows, 10 ids, 8 in the codebook
+    scores = _CodebookOnly(8)(None, scores)
+    sampler = _GuidedSampler(3.0, 1.0, 1.0, torch.Generator().manual_seed(0))
+    for _ in range(50):
+        out = sampler(torch.zeros(4, 1, dtype=torch.long), scores.clone())
+        assert not out.isnan().any()
+        token = out.argmax(-1)
+        assert (token < 8).all() and torch.equal(token[:2], token[2:])
+
+
 def test_prompt_drop_trains_empty_prompts(model_dir, monkeypatch):
     def stage_with(drop):
         args = StageArgs(config="tiny", out_dir=model_dir, size=(128, 128), batch_size=4, prompt_drop=drop)

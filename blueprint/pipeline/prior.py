@@ -60,6 +60,8 @@ class _GuidedSampler(LogitsProcessor):
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         cond, uncond = scores.float().chunk(2)
         guided = uncond + self.guidance * (cond - uncond)
+        # ids masked earlier (_CodebookOnly) are -inf in both rows: -inf - -inf is NaN; keep them masked
+        guided = guided.masked_fill(~(cond.isfinite() & uncond.isfinite()), -float("inf"))
         for warp in self.warpers:
             guided = warp(input_ids[: len(guided)], guided)
         token = torch.multinomial(guided.softmax(-1), 1, generator=self.generator)  # (B, 1)
