@@ -85,7 +85,9 @@ def bench_model(model: str, width, height, steps, guidance, seed, clock, benchma
     from blueprint.eval.benchmark import load_benchmark
     from blueprint.pipeline import BlueprintPipeline
     from blueprint.pipeline.cli import resolve_model_dir
+    from blueprint.pipeline.pipeline import check_sampling
 
+    check_sampling(steps, guidance, None, None, seed, prior_guidance)  # before the model loads
     rows, _ = load_benchmark(benchmark)
     rows = [r for r in rows if (r.width, r.height) == (width, height)]
     by_kind = {}

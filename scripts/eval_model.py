@@ -104,7 +104,8 @@ def main() -> int:
             raise BlueprintError(f"no benchmark rows at sizes {args.sizes}")
         if args.batch < 1:
             raise BlueprintError(f"--batch must be a positive integer, got {args.batch}")
-        check_sampling(args.steps, args.guidance, args.temperature, args.top_p, 0, args.prior_guidance)  # before any output exists
+        # before any output exists
+        check_sampling(args.steps, args.guidance, args.temperature, args.top_p, 0, args.prior_guidance)
         pipe = BlueprintPipeline.from_pretrained(resolve_model_dir(args.model), device=args.device,
                                                  precision=args.precision)
     except BlueprintError as e:

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from blueprint.train.data import check_data
     from blueprint.train.loop import LoopArgs, train
     from blueprint.train.model_dir import require_trained
-    from blueprint.train.stage import StageArgs
+    from blueprint.train.stage import StageArgs, check_prompt_drop
 
     module = resolve_stage(args.stage)
     if args.config not in CONFIGS:
@@ -119,8 +119,7 @@ def run(args: argparse.Namespace) -> int:
         raise BlueprintError(f"batch-reuse must be a positive integer, got {args.batch_reuse}")
     if args.text_weight < 0:
         raise BlueprintError(f"text-weight must be >= 0, got {args.text_weight}")
-    if not 0 <= args.prompt_drop < 1:
-        raise BlueprintError(f"prompt-drop must be in [0, 1), got {args.prompt_drop}")
+    check_prompt_drop(args.prompt_drop)
     check_data(args.data)
     if getattr(module, "NEEDS", ()):
         # Refuse before the model folder is created; `make_stage` checks again (and warns for tiny).

@@ -38,7 +38,7 @@ from torch import nn
 
 from blueprint.errors import BlueprintError
 from blueprint.train.data import TrainImages, to_uint8
-from blueprint.train.stage import StageArgs
+from blueprint.train.stage import StageArgs, check_prompt_drop
 from blueprint.train.tokenizer import (
     image_tokens,
     load_image_processor,
@@ -161,9 +161,7 @@ class PriorStage:
         self.args = args
         self.vle = vle
         self.processor = processor
-        if not 0 <= args.prompt_drop < 1:
-            raise BlueprintError(f"prompt-drop must be in [0, 1), got {args.prompt_drop}")
-        self.prompt_drop = args.prompt_drop
+        self.prompt_drop = check_prompt_drop(args.prompt_drop)
         self.images = TrainImages(args.data, args.size, args.batch_size, args.seed,  # engine or a folder
                                   extra_sizes=args.extra_sizes)
         if str(args.device).startswith("cuda"):

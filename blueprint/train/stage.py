@@ -35,6 +35,8 @@ from typing import Protocol
 
 import torch
 
+from blueprint.errors import BlueprintError
+
 
 @dataclass
 class StageArgs:
@@ -51,6 +53,13 @@ class StageArgs:
     seed: int = 0
     init_from: Path | None = None  # a model folder whose earlier-stage components this stage needs
     device: str = "cpu"    # set by the loop before it calls make_stage ("cuda:<local rank>" on GPU)
+
+
+def check_prompt_drop(value: float) -> float:
+    """The prior's share of empty prompts: a probability below 1 (all empty learns nothing)."""
+    if not 0 <= value < 1:
+        raise BlueprintError(f"prompt-drop must be in [0, 1), got {value}")
+    return value
 
 
 class Stage(Protocol):
