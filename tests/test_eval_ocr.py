@@ -76,3 +76,24 @@ def test_blank_image_reads_nothing():
 def test_unknown_engine_is_a_clear_error():
     with pytest.raises(BlueprintError, match="unknown OCR engine 'easyocr'"):
         get_engine("easyocr")
+
+
+def test_words_read_from_an_image_do_not_depend_on_the_spec_boxes():
+    """A generated image (the embedded model's, held-out poster-0016) whose one word,
+    "WUQ", sits off the spec's box. Read in one tesseract call with the crop of
+    that empty box, the word was lost; the image's words must be its own."""
+    from pathlib import Path
+
+    from blueprint.eval.benchmark import load_benchmark
+
+    here = Path(__file__).parent
+    rows, _ = load_benchmark(here.parent / "benchmarks" / "heldout.jsonl")
+    spec = next(r for r in rows if r.id == "poster-0016").spec
+    image = Image.open(here / "data" / "generated-poster-0016.png")
+    boxes = [e.box for e in spec.elements if e.kind == "text"]
+    engine = get_engine("tesseract")
+    alone = [w.text for w in engine.read_image(image)]
+    with_boxes, lines = engine.read(image, boxes)
+    assert alone == ["WUQ"]
+    assert [w.text for w in with_boxes] == alone
+    assert len(lines) == len(boxes)

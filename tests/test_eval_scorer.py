@@ -45,6 +45,18 @@ def test_ground_truth_ned_and_exact_match_are_high(ground_truth):
     assert overall["exact"] >= 0.95
 
 
+def test_summary_groups_images_by_their_number_of_text_elements(ground_truth):
+    groups = ground_truth.by_text_count()
+    for name, results in groups.items():  # one line read per text element of the spec
+        counts = {len(r.text["tesseract"].lines) for r in results}
+        assert counts and all((n == 1) == (name == "one text") and (2 <= n <= 4) == (name == "two to four texts")
+                              for n in counts), (name, counts)
+    assert sum(len(v) for v in groups.values()) == sum(bool(r.text["tesseract"].lines) for r in ground_truth.results)
+    summary = ground_truth.summary()["by_text_count"]
+    assert set(summary) == set(groups) and {"one text", "two to four texts"} <= set(summary)
+    assert "*one text*" in ground_truth.markdown()
+
+
 def test_ground_truth_adheres(ground_truth):
     assert ground_truth.summary()["overall"]["adherence"] >= 0.97
     assert all(r.adherence >= 0.75 for r in ground_truth.results)

@@ -83,7 +83,24 @@ def test_straight_run_learns_logs_and_exports(straight):
     # keep_last=3 of the checkpoints at 5, 10, 15, 20, 24
     assert [s for s, _ in ckpt.checkpoint_dirs(out / "checkpoints" / "toy")] == [15, 20, 24]
     first = json.loads((out / "logs" / "toy.jsonl").read_text().splitlines()[0])
-    assert {"step", "loss", "lr", "time", "metrics", "grad_norm"} <= first.keys()
+    assert {"step", "loss", "lr", "time", "metrics", "grad_norm", "step_s", "data_s"} <= first.keys()
+
+
+class SlowDataStage(ToyStage):
+    """The toy stage with batches that take 50 ms to draw: a data-bound stage."""
+
+    def batch(self, step, rank, world_size):
+        import time
+
+        time.sleep(0.05)
+        return super().batch(step, rank, world_size)
+
+
+def test_log_says_how_much_of_a_step_waits_for_data(tmp_path):
+    train(SlowDataStage, StageArgs(config="tiny", out_dir=tmp_path, batch_size=8),
+          LoopArgs(steps=6, ckpt_every=100, log_every=3, progress=False))
+    for record in map(json.loads, (tmp_path / "logs" / "toy.jsonl").read_text().splitlines()):
+        assert 0.05 <= record["data_s"] <= record["step_s"], record
 
 
 def test_exported_weights_are_the_ema(straight):

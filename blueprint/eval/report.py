@@ -3,9 +3,11 @@
 `Report.write(out_dir)` writes
 
 - `report.json`: every image's scores, checks and OCR reads, the skipped rows,
-  and the aggregates (per kind x size, per kind, overall);
-- `report.md`: one table per OCR engine, a row per kind and size
-  (word accuracy, NED, exact match, adherence, n), plus what was skipped;
+  and the aggregates (per kind x size, per kind, per number of text
+  elements, overall);
+- `report.md`: one table per OCR engine, a row per kind and size and per
+  number of text elements (word accuracy, NED, exact match, adherence, n),
+  plus what was skipped;
 - `metrics.png`: a bar plot of the metrics per kind (matplotlib, Agg);
 - `grid.png`: a grid of (up to GRID_MAX) images with what OCR read under each.
 
@@ -26,6 +28,11 @@ from blueprint.errors import BlueprintError
 GRID_MAX = 24
 GRID_COLUMNS = 6
 METRICS = ("word_accuracy", "ned", "exact")
+TEXT_COUNT_GROUPS = ("one text", "two to four texts", "five or more texts")
+
+
+def text_count_group(n: int) -> str:
+    return TEXT_COUNT_GROUPS[0] if n == 1 else TEXT_COUNT_GROUPS[1] if n <= 4 else TEXT_COUNT_GROUPS[2]
 
 
 @dataclass
@@ -78,11 +85,22 @@ class Report:
             kinds.setdefault(r.kind, []).append(r)
         return kinds
 
+    def by_text_count(self) -> dict[str, list]:
+        """Results by how many text elements the spec asks for (the benchmark's floors
+        are set for one text element and for two to four); images without text are left out."""
+        counts: dict[str, list] = {}
+        for r in self.results:
+            n = len(next(iter(r.text.values())).lines) if r.text else 0
+            if n:
+                counts.setdefault(text_count_group(n), []).append(r)
+        return {g: counts[g] for g in TEXT_COUNT_GROUPS if g in counts}
+
     def summary(self) -> dict:
         return {
             "overall": self.aggregate(self.results),
             "by_kind": {k: self.aggregate(v) for k, v in self.by_kind().items()},
             "by_kind_and_size": {f"{k} {s}": self.aggregate(v) for (k, s), v in self.groups().items()},
+            "by_text_count": {g: self.aggregate(v) for g, v in self.by_text_count().items()},
         }
 
     def to_dict(self) -> dict:
@@ -108,7 +126,9 @@ class Report:
             lines += [f"## OCR: {engine}", "",
                       "| kind | size | word acc | NED | exact | adherence | n |",
                       "|---|---|---|---|---|---|---|"]
-            rows = [(k, s, v) for (k, s), v in self.groups().items()] + [("**all**", "", self.results)]
+            rows = ([(k, s, v) for (k, s), v in self.groups().items()]
+                    + [(f"*{g}*", "", v) for g, v in self.by_text_count().items()]
+                    + [("**all**", "", self.results)])
             for kind, size, results in rows:
                 a = self.aggregate(results)
                 m = a[engine]

@@ -153,6 +153,30 @@ def batches(stage: Stage, start: int, end: int, d: Dist, workers: int):
     ))
 
 
+class StepTimer:
+    """Seconds per step, and how many of them went to waiting for data, between log lines.
+
+    Logged as "step_s" and "data_s": a stage whose data_s is most of its
+    step_s is starved by rendering (add --workers), one whose data_s is near 0
+    is bound by its own compute. The loss's .item() at each log line waits for
+    the device, so the interval's wall time is the device's too."""
+
+    def __init__(self, step: int):
+        self.since, self.step, self.data = time.perf_counter(), step, 0.0
+
+    @contextlib.contextmanager
+    def waiting(self):
+        start = time.perf_counter()
+        yield
+        self.data += time.perf_counter() - start
+
+    def lap(self, step: int) -> dict:
+        now, n = time.perf_counter(), max(1, step - self.step)
+        out = {"step_s": round((now - self.since) / n, 4), "data_s": round(self.data / n, 4)}
+        self.since, self.step, self.data = now, step, 0.0
+        return out
+
+
 def to_device(batch: dict, device: torch.device) -> dict:
     return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
 
@@ -306,12 +330,14 @@ def _train(make_stage, args: StageArgs, loop: LoopArgs, d: Dist) -> dict:
     out_of_time = False
     reached = max(start, end)
     stream = batches(stage, start, end, d, loop.workers)
+    timer = StepTimer(start)
     for step in range(start, end):
         reseed(args.seed, step, d.rank)
         lr = lr_at(step, base_lr, loop.warmup, loop.steps, loop.cooldown)
         for g in optimizer.param_groups:
             g["lr"] = lr
-        batch = to_device(next(stream), d.device)
+        with timer.waiting():
+            batch = to_device(next(stream), d.device)
         with autocast:
             loss, metrics = stage.loss(batch)
         if not torch.isfinite(loss):
@@ -338,7 +364,8 @@ def _train(make_stage, args: StageArgs, loop: LoopArgs, d: Dist) -> dict:
             bar.set_postfix(loss=f"{last_loss:.4f}")
             if d.is_main:
                 append_log(log_path, {"step": done, "loss": values[0], "lr": lr, "grad_norm": values[1],
-                                      "metrics": dict(zip(keys, values[2:])), "time": round(time.time(), 3)})
+                                      "metrics": dict(zip(keys, values[2:])), "time": round(time.time(), 3),
+                                      **timer.lap(done)})
         if deadline is not None:  # every rank stops at the same step: rank 0's clock decides
             out_of_time = mean_over_ranks([float(time.monotonic() >= deadline)], d)[0] > 0
         if done % loop.ckpt_every == 0 or done == loop.steps or out_of_time:
