@@ -167,3 +167,24 @@ def test_masked_attention_hides_padding(tiny):
     torch.testing.assert_close(masked, plain, rtol=1e-5, atol=1e-5)
     assert torch.equal(plain, official)  # without a mask it *is* the official processor
     assert (unmasked - plain).abs().max() > 1e-3  # the pads would matter without the mask
+
+
+def test_prompt_merges_make_words_single_tokens_and_keep_the_layout(tiny):
+    from blueprint.models.processor import build_prompt_tokenizer, learn_prompt_merges, vocab_size
+
+    codebook = CONFIGS["tiny"].codebook_size
+    texts = ['A red poster on a blue background. It reads "Bake"', "A blue sign on a red wall."] * 20
+    merges = learn_prompt_merges(texts, 40)
+    assert 0 < len(merges) <= 40
+    plain, words = tiny["processor"].tokenizer, build_prompt_tokenizer(codebook, merges)
+    assert len(words) == vocab_size(codebook, len(merges)) == len(plain) + len(merges)
+    for token in ("<|dit_token_0|>", f"<|dit_token_{codebook + 1}|>", "<|endoftext|>", "<sop>", "<|image|>", "a"):
+        assert words.convert_tokens_to_ids(token) == plain.convert_tokens_to_ids(token)  # ids of the layout kept
+    prompt = 'A red poster. It reads "Zyx Café"'
+    assert "Ġred" in words.tokenize(prompt) and "Ġposter" in words.tokenize(prompt)
+    assert len(words(prompt).input_ids) < 0.6 * len(plain(prompt).input_ids)
+    assert words.decode(words(prompt).input_ids) == prompt  # unseen words still encode, byte by byte
+    with pytest.raises(ValueError, match="merge"):
+        build_prompt_tokenizer(codebook, [("zz", "q")])
+    with pytest.raises(BlueprintError, match="official"):
+        build_components("official", device="meta", prompt_merges=merges)

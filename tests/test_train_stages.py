@@ -20,6 +20,7 @@ from blueprint.train.loop import LoopArgs, train
 from blueprint.train.model_dir import (
     ensure_model_dir,
     fresh_decoder,
+    fresh_prior,
     load_component,
     mark_trained,
     read_trained,
@@ -233,3 +234,44 @@ def test_fresh_decoder_resets_the_dit_and_keeps_the_rest(tmp_path):
     assert (out / "text_encoder" / "model.safetensors").read_bytes() == text_before
     with pytest.raises(BlueprintError, match="not a model folder"):
         fresh_decoder(tmp_path / "missing", "tiny")
+
+
+def test_fresh_prior_resets_the_language_model_keeps_the_tokenizer_and_can_add_words(tmp_path, monkeypatch):
+    import blueprint.train.model_dir as model_dir_module
+    from blueprint.train.loop import LoopArgs, train
+    from blueprint.train.prior import make_stage
+    from blueprint.train.tokenizer import load_image_processor, load_vle
+
+    monkeypatch.setattr(model_dir_module, "MERGE_CAPTIONS", 200)  # merges from fewer captions: faster
+    out = tmp_path / "run"
+    ensure_model_dir(out, "tiny", seed=0)
+    trained = load_vle(out)
+    with torch.no_grad():  # stand-in for a trained prior over a trained tokenizer
+        for p in trained.parameters():
+            p.add_(1.0)
+    save_component(trained, out, "vision_language_encoder")
+    for name in ("tokenizer", "prior"):
+        mark_trained(out, name, "tiny", 10)
+
+    (out / "checkpoints" / "prior" / "step-00000010").mkdir(parents=True)
+    with pytest.raises(BlueprintError, match="checkpoints"):
+        fresh_prior(out, "tiny", prompt_merges=30)
+    (out / "checkpoints" / "prior" / "step-00000010").rmdir()
+    with pytest.raises(BlueprintError, match="merges"):
+        fresh_prior(out, "tiny", prompt_merges=-1)
+    assert "prior" in read_trained(out)  # the refused calls changed nothing
+    assert len(load_image_processor(out).tokenizer) == trained.get_input_embeddings().num_embeddings
+
+    fresh_prior(out, "tiny", seed=0, prompt_merges=30)
+    vle, tokenizer = load_vle(out), load_image_processor(out).tokenizer
+    for part in ("model.visual", "model.vqmodel"):  # the semantic tokenizer is kept
+        kept, before = vle.get_submodule(part).state_dict(), trained.get_submodule(part).state_dict()
+        assert all(torch.equal(kept[k], before[k]) for k in before)
+    assert not torch.equal(vle.lm_head.weight, trained.lm_head.weight)
+    assert len(tokenizer) == vle.get_input_embeddings().num_embeddings == len(trained.get_input_embeddings().weight) + 30
+    assert "Ġon" in tokenizer.tokenize("a sign on a wall")
+    assert set(read_trained(out)) == {"_config", "tokenizer"}
+    # the prior stage trains on the new vocabulary
+    result = train(make_stage, StageArgs(config="tiny", out_dir=out, size=SIZE, batch_size=2),
+                   LoopArgs(steps=2, ckpt_every=2, log_every=1, progress=False))
+    assert result["exported"] and read_trained(out)["prior"]["steps"] == 2

@@ -43,13 +43,13 @@ def get_config(name: str) -> ModelConfig:
     return CONFIGS[name]
 
 
-def ar_config(cfg: ModelConfig) -> GlmImageConfig:
+def ar_config(cfg: ModelConfig, prompt_merges: int = 0) -> GlmImageConfig:
     if cfg.name == "official":
         # The released checkpoint: GLM-4's text vocabulary and 128 spare visual ids.
         text_vocab, vision_vocab, pad_id, image_token_id = 168064, 16512, 167841, 167855
     else:
         ids = special_token_ids(cfg.codebook_size)
-        text_vocab, vision_vocab = vocab_size(cfg.codebook_size), cfg.codebook_size
+        text_vocab, vision_vocab = vocab_size(cfg.codebook_size, prompt_merges), cfg.codebook_size
         pad_id, image_token_id = ids["<|endoftext|>"], ids["<|image|>"]
     return GlmImageConfig(
         text_config=dict(
@@ -140,21 +140,25 @@ def vae_kwargs(cfg: ModelConfig) -> dict:
 
 
 def build_components(config_name: str, seed: int = 0, device: str | torch.device = "cpu",
-                     glyph_layer: bool = True) -> dict[str, object]:
+                     glyph_layer: bool = True, prompt_merges: list[tuple[str, str]] = ()) -> dict[str, object]:
     """Fresh random components of a named configuration, in eval mode.
 
     `device="meta"` builds the shapes without allocating weights (the only way
     `official` is meant to be built here). `glyph_layer=False` builds the DiT
     without the typeset glyph layer's input channels, as GLM-Image's own is
-    (diffusers' `GlmImagePipeline` can only drive such a DiT).
+    (diffusers' `GlmImagePipeline` can only drive such a DiT). `prompt_merges`
+    (BPE merges, `learn_prompt_merges`) extend the AR prompt vocabulary, and
+    the AR model's input embeddings with it.
     """
     cfg = get_config(config_name)
+    if prompt_merges and cfg.name == "official":
+        raise BlueprintError("the official configuration has its own prompt vocabulary")
     if not glyph_layer:
         cfg = dataclasses.replace(cfg, glyph_channels=0)
     torch.manual_seed(seed)
     with torch.device(device):
         text_encoder = T5EncoderModel(t5_config(cfg))
-        vision_language_encoder = GlmImageForConditionalGeneration(ar_config(cfg))
+        vision_language_encoder = GlmImageForConditionalGeneration(ar_config(cfg, len(prompt_merges)))
         vae = AutoencoderKL(**vae_kwargs(cfg))
         transformer = GlmImageTransformer2DModel(**dit_kwargs(cfg))
     # Sampling defaults live with the AR model, as in the released checkpoint:
@@ -165,7 +169,7 @@ def build_components(config_name: str, seed: int = 0, device: str | torch.device
     gen.eos_token_id = None
     components = dict(
         tokenizer=ByT5Tokenizer(),
-        processor=build_processor(cfg.codebook_size, cfg.min_side, cfg.max_side),
+        processor=build_processor(cfg.codebook_size, cfg.min_side, cfg.max_side, prompt_merges),
         text_encoder=text_encoder,
         vision_language_encoder=vision_language_encoder,
         vae=vae,

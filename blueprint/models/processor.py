@@ -12,11 +12,21 @@ model's conventions so the official processor code drives it unchanged:
 `<sop>H W<eop>` (the grid sizes) and the bos token `<|dit_token_{codebook}|>`
 are appended by the processor itself; the chat template adds no role markers,
 as in the released checkpoint.
+
+Optionally, BPE merges learned from captions (`learn_prompt_merges`) follow
+the specials: `Ġpurple` or `Ġbackground` become one token each while quoted
+words the merges do not cover stay short pieces. A byte-level prompt is about
+3.5 tokens per word, so a small AR model spends its first layers assembling
+words before it can bind "purple" to the panel it describes; word tokens
+hand it that for free and make the sequence about a third as long
+(`fresh_prior`, docs/RESULTS.md section 5 measures both).
 """
 
 from __future__ import annotations
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+import json
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GlmImageImageProcessorPil, GlmImageProcessor, PreTrainedTokenizerFast
 
 SPECIAL_TOKENS = ("<|endoftext|>", "[gMASK]", "<sop>", "<eop>", "<|user|>", "<|assistant|>", "<|image|>")
@@ -39,8 +49,23 @@ def chat_template(codebook_size: int) -> str:
     )
 
 
-def vocab_size(codebook_size: int) -> int:
-    return codebook_size + 2 + 256 + len(SPECIAL_TOKENS)
+def vocab_size(codebook_size: int, merges: int = 0) -> int:
+    return codebook_size + 2 + 256 + len(SPECIAL_TOKENS) + merges
+
+
+def learn_prompt_merges(texts: list[str], n_merges: int) -> list[tuple[str, str]]:
+    """Up to `n_merges` BPE merges over the byte-level alphabet, most frequent first.
+
+    Words are split as GPT-2 splits them (a leading space joins the word), so
+    merges never cross a word boundary."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    trainer = trainers.BpeTrainer(vocab_size=len(alphabet) + n_merges, initial_alphabet=alphabet,
+                                  min_frequency=2, show_progress=False)
+    tok.train_from_iterator(texts, trainer)
+    merges = json.loads(tok.to_str())["model"]["merges"]
+    return [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in merges][:n_merges]
 
 
 def special_token_ids(codebook_size: int) -> dict[str, int]:
@@ -48,7 +73,8 @@ def special_token_ids(codebook_size: int) -> dict[str, int]:
     return {tok: first + i for i, tok in enumerate(SPECIAL_TOKENS)}
 
 
-def build_prompt_tokenizer(codebook_size: int) -> PreTrainedTokenizerFast:
+def build_prompt_tokenizer(codebook_size: int, merges: list[tuple[str, str]] = ()) -> PreTrainedTokenizerFast:
+    """Byte-level prompt tokenizer; with `merges`, their tokens follow the specials in merge order."""
     image_tokens = [dit_token(i) for i in range(codebook_size + 2)]
     alphabet = pre_tokenizers.ByteLevel.alphabet()
     vocab = {tok: i for i, tok in enumerate(image_tokens)}
@@ -56,12 +82,18 @@ def build_prompt_tokenizer(codebook_size: int) -> PreTrainedTokenizerFast:
         vocab[ch] = len(vocab)
     for tok in SPECIAL_TOKENS:
         vocab[tok] = len(vocab)
-    # No merges: one token per byte. Fast, total, and trainable from scratch.
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    for a, b in merges:
+        if a not in vocab or b not in vocab or a + b in vocab:
+            raise ValueError(f"merge {a!r} + {b!r} does not build a new token from known ones")
+        vocab[a + b] = len(vocab)
+    # Without merges: one token per byte. Fast, total, and trainable from scratch.
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[tuple(m) for m in merges]))
+    # Merges are learned within words (learn_prompt_merges), so with merges the
+    # prompt is split into words the same way; without, the split changes nothing.
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=bool(merges))
     tok.decoder = decoders.ByteLevel()
     tok.add_special_tokens(image_tokens + list(SPECIAL_TOKENS))
-    assert tok.get_vocab_size() == vocab_size(codebook_size)
+    assert tok.get_vocab_size() == vocab_size(codebook_size, len(merges))
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token=dit_token(codebook_size),
@@ -73,14 +105,15 @@ def build_prompt_tokenizer(codebook_size: int) -> PreTrainedTokenizerFast:
     )
 
 
-def build_processor(codebook_size: int, min_side: int, max_side: int) -> GlmImageProcessor:
+def build_processor(codebook_size: int, min_side: int, max_side: int,
+                    merges: list[tuple[str, str]] = ()) -> GlmImageProcessor:
     """Processor whose image side maps an HxW image to an (H/32)x(W/32) token grid.
 
     The image processor halves the image and cuts 16-pixel patches; its
     min/max pixel bounds are set to the configuration's size range so that
     images inside the range are never rescaled before that.
     """
-    tokenizer = build_prompt_tokenizer(codebook_size)
+    tokenizer = build_prompt_tokenizer(codebook_size, merges)
     image_processor = GlmImageImageProcessorPil(
         patch_size=16, temporal_patch_size=1, merge_size=1,
         min_pixels=min_side * min_side, max_pixels=max_side * max_side,

@@ -158,3 +158,47 @@ def fresh_decoder(model_dir: Path, config: str, seed: int = 0) -> None:
         raise BlueprintError(f"{checkpoints} holds checkpoints of a decoder run; remove them first")
     save_component(build_components(config, seed=seed)["transformer"], model_dir, "transformer")
     _update_trained(model_dir, lambda record: record.pop("decoder", None))
+
+
+# Engine captions (training split) the prompt merges of `fresh_prior` are learned from.
+MERGE_CAPTIONS = 20000
+
+
+def fresh_prior(model_dir: Path, config: str, seed: int = 0, prompt_merges: int = 0) -> None:
+    """Replace the folder's AR language model by a freshly initialised one and forget that the prior trained.
+
+    The AR model's vision tower and VQ (the trained semantic tokenizer, which
+    makes the prior's targets) are kept. With `prompt_merges` > 0 the prompt
+    vocabulary also gains that many BPE merges, learned from the engine's
+    training captions (`blueprint.models.processor`), and the processor in the
+    folder is replaced to match; 0 keeps the byte-level prompt. For comparing
+    priors at equal budget from the same start. Refuses a folder that holds
+    prior checkpoints, which would otherwise resume the old run.
+    """
+    from blueprint.data.dataset import spec_at
+    from blueprint.models import build_components
+    from blueprint.models.processor import learn_prompt_merges
+    from blueprint.train.tokenizer import load_vle
+
+    check_config(config)
+    model_dir = Path(model_dir)
+    if not (model_dir / "model_index.json").is_file():
+        raise BlueprintError(f"{model_dir} is not a model folder (no model_index.json)")
+    if not isinstance(prompt_merges, int) or prompt_merges < 0:
+        raise BlueprintError(f"prompt merges must be a whole number >= 0, got {prompt_merges!r}")
+    checkpoints = model_dir / "checkpoints" / "prior"
+    if checkpoints.is_dir() and any(checkpoints.iterdir()):
+        raise BlueprintError(f"{checkpoints} holds checkpoints of a prior run; remove them first")
+    merges = []
+    if prompt_merges:
+        captions = [spec_at(i, 256, 256, split="train", seed=seed).caption for i in range(MERGE_CAPTIONS)]
+        merges = learn_prompt_merges(captions, prompt_merges)
+    built = build_components(config, seed=seed, prompt_merges=merges)
+    vle, trained = built["vision_language_encoder"], load_vle(model_dir)
+    for part in ("model.visual", "model.vqmodel"):
+        vle.get_submodule(part).load_state_dict(trained.get_submodule(part).state_dict())
+    # The record first: a call killed half way leaves a folder that says its prior is
+    # untrained, and running it again finishes the job.
+    _update_trained(model_dir, lambda record: record.pop("prior", None))
+    save_component(vle, model_dir, "vision_language_encoder")
+    save_component(built["processor"], model_dir, "processor")
