@@ -139,6 +139,18 @@ def save_component(module, model_dir: Path, name: str) -> Path:
     return path
 
 
+def _check_restartable(model_dir: Path, stage: str) -> Path:
+    """A model folder whose `stage` can start again from fresh weights: no checkpoints of it,
+    which a rerun would otherwise resume over them."""
+    model_dir = Path(model_dir)
+    if not (model_dir / "model_index.json").is_file():
+        raise BlueprintError(f"{model_dir} is not a model folder (no model_index.json)")
+    checkpoints = model_dir / "checkpoints" / stage
+    if checkpoints.is_dir() and any(checkpoints.iterdir()):
+        raise BlueprintError(f"{checkpoints} holds checkpoints of a {stage} run; remove them first")
+    return model_dir
+
+
 def fresh_decoder(model_dir: Path, config: str, seed: int = 0) -> None:
     """Replace the folder's DiT by a freshly initialised one and forget that the decoder trained.
 
@@ -150,12 +162,7 @@ def fresh_decoder(model_dir: Path, config: str, seed: int = 0) -> None:
     from blueprint.models import build_components
 
     check_config(config)
-    model_dir = Path(model_dir)
-    if not (model_dir / "model_index.json").is_file():
-        raise BlueprintError(f"{model_dir} is not a model folder (no model_index.json)")
-    checkpoints = model_dir / "checkpoints" / "decoder"
-    if checkpoints.is_dir() and any(checkpoints.iterdir()):
-        raise BlueprintError(f"{checkpoints} holds checkpoints of a decoder run; remove them first")
+    model_dir = _check_restartable(model_dir, "decoder")
     save_component(build_components(config, seed=seed)["transformer"], model_dir, "transformer")
     _update_trained(model_dir, lambda record: record.pop("decoder", None))
 
@@ -181,14 +188,9 @@ def fresh_prior(model_dir: Path, config: str, seed: int = 0, prompt_merges: int 
     from blueprint.train.tokenizer import load_vle
 
     check_config(config)
-    model_dir = Path(model_dir)
-    if not (model_dir / "model_index.json").is_file():
-        raise BlueprintError(f"{model_dir} is not a model folder (no model_index.json)")
     if not isinstance(prompt_merges, int) or prompt_merges < 0:
         raise BlueprintError(f"prompt merges must be a whole number >= 0, got {prompt_merges!r}")
-    checkpoints = model_dir / "checkpoints" / "prior"
-    if checkpoints.is_dir() and any(checkpoints.iterdir()):
-        raise BlueprintError(f"{checkpoints} holds checkpoints of a prior run; remove them first")
+    model_dir = _check_restartable(model_dir, "prior")
     merges = []
     if prompt_merges:
         captions = [spec_at(i, 256, 256, split="train", seed=seed).caption for i in range(MERGE_CAPTIONS)]
