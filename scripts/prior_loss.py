@@ -15,6 +15,7 @@ loss is not the same thing as better images, so both are worth reading.
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,6 +29,8 @@ from blueprint.sizes import parse_size
 from blueprint.train.prior import image_targets, prompt_inputs, sequence_inputs
 from blueprint.train.tokenizer import load_image_processor, load_vle
 from eval_model import batches, pick_rows
+
+BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "heldout.jsonl"
 
 
 @torch.inference_mode()
@@ -62,7 +65,7 @@ def main() -> int:
         sizes = {parse_size(s) for s in args.sizes.split(",")}
         if args.batch < 1 or args.per_kind < 1:
             raise BlueprintError("--batch and --per-kind must be positive integers")
-        rows = pick_rows(load_benchmark("benchmarks/heldout.jsonl")[0], args.per_kind, sizes)
+        rows = pick_rows(load_benchmark(BENCHMARK)[0], args.per_kind, sizes)
         if not rows:
             raise BlueprintError(f"no benchmark rows at sizes {args.sizes}")
         model_dir = resolve_model_dir(args.model)
