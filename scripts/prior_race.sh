@@ -25,6 +25,8 @@ MERGES=${3:-1000}
 BASE=${4:-blueprint/weights/default}
 [[ -f $BASE/model_index.json ]] || { echo "prior_race: no model folder at $BASE" >&2; exit 2; }
 [[ $MERGES =~ ^[0-9]+$ ]] || { echo "prior_race: MERGES must be a whole number, got '$MERGES'" >&2; exit 2; }
+[[ $MINUTES =~ ^[0-9]*[.]?[0-9]+$ && ! $MINUTES =~ ^[0.]+$ ]] \
+    || { echo "prior_race: MINUTES must be a positive number, got '$MINUTES'" >&2; exit 2; }
 
 declare -A ROW_MERGES=([bytes]=0 [words]=$MERGES)
 export OMP_NUM_THREADS=1
