@@ -26,7 +26,7 @@ from blueprint.eval import load_benchmark
 from blueprint.models import image_grid
 from blueprint.pipeline.cli import resolve_model_dir
 from blueprint.sizes import parse_size
-from blueprint.train.prior import image_targets, prompt_inputs, sequence_inputs
+from blueprint.train.prior import image_targets, prompt_inputs, sequence_inputs, sequence_logits
 from blueprint.train.tokenizer import load_image_processor, load_vle
 from eval_model import batches, pick_rows
 
@@ -43,8 +43,7 @@ def row_losses(vle, processor, rows) -> dict[str, torch.Tensor]:
     images = [np.asarray(render(row.spec).image.convert("RGB")) for row in rows]
     targets = image_targets(vle, processor.image_processor, images, width, height)
     inputs = sequence_inputs(vle, prompt_inputs(processor, [r.prompt for r in rows], width, height), targets)
-    logits = vle(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                 position_ids=inputs["position_ids"], use_cache=False).logits.float()
+    logits = sequence_logits(vle, inputs)
     n = targets.shape[1]  # the image targets are the last n labels
     logits, labels = logits[:, -n:], inputs["labels"][:, -n:]
     ce = F.cross_entropy(logits.transpose(1, 2), labels, reduction="none")

@@ -137,15 +137,20 @@ def sequence_inputs(vle, prompt: dict, targets: torch.Tensor) -> dict:
     }
 
 
-def sequence_loss(vle, inputs: dict) -> tuple[torch.Tensor, dict[str, float]]:
-    """Next-token cross-entropy on the image part, plus token accuracy."""
+def sequence_logits(vle, inputs: dict) -> torch.Tensor:
+    """(B, L, vision vocab) fp32 logits of a teacher-forced sequence from `sequence_inputs`."""
     out = vle(
         input_ids=inputs["input_ids"],
         attention_mask=inputs["attention_mask"],
         position_ids=inputs["position_ids"],
         use_cache=False,
     )
-    logits = out.logits.float()
+    return out.logits.float()
+
+
+def sequence_loss(vle, inputs: dict) -> tuple[torch.Tensor, dict[str, float]]:
+    """Next-token cross-entropy on the image part, plus token accuracy."""
+    logits = sequence_logits(vle, inputs)
     labels = inputs["labels"]
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
     keep = labels != -100
