@@ -12,8 +12,8 @@
 #
 # This is how the committed default model was made: phase 1 of
 # scripts/train_small.sh (vae, tokenizer, glyph: 3 minutes on one H100) and a
-# 40-step GPU decoder, then about 2.7 hours of this script (docs/RESULTS.md,
-# section 5, gives the exact sequence). It resumes: run it again to train on.
+# 40-step GPU decoder, then about 2.7 hours of this script and 80 minutes of
+# its vae-decoder step (docs/RESULTS.md, section 5, gives the exact sequence). It resumes: run it again to train on.
 # The decoder uses the text-weighted loss (--text-weight, default 4) and
 # reuses each rendered batch for 2 steps, because on a CPU the frozen VAE
 # encoder and tokenizer cost as much as the DiT. On a GPU, phase 2 of
@@ -35,3 +35,11 @@ $PY -m blueprint.cli train decoder "${common[@]}" --batch-size 8 --lr 3e-4 --war
 $PY -m blueprint.cli train prior "${common[@]}" --batch-size 8 --lr 3e-4 --warmup 100 --prompt-drop "${PROMPT_DROP:-0}" \
     --steps "${PRIOR_STEPS:-1000000}" --cooldown "${PRIOR_COOLDOWN:-0}" > "$DIR/logs/prior-cpu.out" 2>&1 & p2=$!
 wait $p1 && wait $p2
+# Then the VAE's decoder side on both cores (stage vae-decoder: frozen encoder, so the latents the
+# DiT learned stay valid): 3,200 steps, about 80 minutes; VAE_DECODER_STEPS=0 skips it.
+VD_STEPS=${VAE_DECODER_STEPS:-3200}
+if (( VD_STEPS > 0 )); then
+    OMP_NUM_THREADS=2 $PY -m blueprint.cli train vae-decoder --config small --model-dir "$DIR" --size 256x256,384x256 \
+        --batch-size 8 --lr 2e-4 --warmup 50 --steps "$VD_STEPS" --cooldown $(( VD_STEPS * 5 / 16 )) \
+        --ckpt-every 200 --log-every 10 --workers 0 --no-progress > "$DIR/logs/vae-decoder-cpu.out" 2>&1
+fi

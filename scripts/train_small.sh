@@ -3,7 +3,7 @@
 #
 #   scripts/train_small.sh [MODEL_DIR]                 both phases, MINUTES (default 7) each
 #   scripts/train_small.sh --phase 1 [MODEL_DIR]       vae, tokenizer, glyph at once
-#   scripts/train_small.sh --phase 2 [MODEL_DIR]       decoder and prior at once (needs phase 1)
+#   scripts/train_small.sh --phase 2 [MODEL_DIR]       decoder, prior, vae-decoder at once (needs phase 1)
 #   scripts/train_small.sh --micro [MODEL_DIR]         every stage on `tiny` for 20 steps on the CPU
 #
 # Measured on one H100 (docs/RESULTS.md, section 3): phase 1 works (3 minutes
@@ -44,7 +44,7 @@ if [[ "${1:-}" == "--micro" ]]; then
     DIR=${2:-runs/micro}
     common=(--config tiny --model-dir "$DIR" --steps 20 --batch-size 2 --size 128x128
             --ckpt-every 10 --log-every 5 --workers 0)
-    for stage in vae tokenizer glyph decoder prior; do
+    for stage in vae tokenizer glyph decoder prior vae-decoder; do
         $BLUEPRINT train "$stage" "${common[@]}"
     done
     exit 0
@@ -95,11 +95,18 @@ if [[ $phase == all || $phase == 2 ]]; then
     # Prior: the AR language model on the tokenizer's codes (writes vision_language_encoder/).
     $BLUEPRINT train prior --model-dir "$DIR" "${common[@]}" --size $SIZES --batch-size 64 --lr 3e-4 --warmup 200 \
         --workers 3 > "$DIR/logs/prior.out" 2>&1 & pids+=($!)
+    # VAE decoder side: sharpened for letters over the frozen encoder (latents unchanged, so it
+    # runs beside the DiT; writes vae/, copied into the ablation folders when the phase ends).
+    $BLUEPRINT train vae-decoder --model-dir "$DIR" "${common[@]}" --size $SIZES --batch-size 32 --lr 2e-4 --warmup 50 \
+        --workers 2 > "$DIR/logs/vae-decoder.out" 2>&1 & pids+=($!)
     for cond in "${conds[@]}"; do
         $BLUEPRINT train decoder --model-dir "$DIR-$cond" --conditioning "$cond" "${common[@]}" --size $SIZES \
             --batch-size 64 --lr 3e-4 --warmup 200 --workers 3 > "$DIR/logs/decoder-$cond.out" 2>&1 & pids+=($!)
     done
     wait_all "${pids[@]}" || { tail -n 20 "$DIR"/logs/*.out; exit 1; }
+    for cond in "${conds[@]}"; do  # every ablation row decodes with the same VAE: rows differ only in the DiT
+        cp "$DIR"/vae/* "$DIR-$cond/vae/"
+    done
 fi
 
 echo "done: $DIR is loadable by BlueprintPipeline.from_pretrained"

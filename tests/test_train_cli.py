@@ -75,7 +75,7 @@ def test_main_exits_2_without_traceback(tmp_path, capsys):
 
 
 def test_every_stage_name_resolves_to_a_factory():
-    for name in ("vae", "glyph", "decoder"):
+    for name in cli.STAGES:
         assert callable(cli.resolve_stage(name).make_stage)
 
 
@@ -83,6 +83,9 @@ def test_decoder_before_its_prerequisites_is_refused_outside_tiny(tmp_path):
     model_dir = tmp_path / "run"
     with pytest.raises(BlueprintError, match="needs the trained vae, tokenizer, glyph"):
         run(["decoder", "--config", "small", "--model-dir", str(model_dir)])
+    assert not model_dir.exists()
+    with pytest.raises(BlueprintError, match="'vae-decoder' needs the trained vae in"):
+        run(["vae-decoder", "--config", "small", "--model-dir", str(model_dir)])
     assert not model_dir.exists()
 
 

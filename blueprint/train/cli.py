@@ -4,7 +4,8 @@
 
 Stages run in order into one model folder (vae, tokenizer, glyph, decoder,
 prior); each reads what earlier stages wrote and writes back its own
-component(s). Under `torchrun --nproc_per_node N -m blueprint.cli train ...`
+component(s). `vae-decoder` is optional and may run at any point after `vae`:
+it sharpens the VAE's decoder side and leaves the latent space as it is. Under `torchrun --nproc_per_node N -m blueprint.cli train ...`
 the same command trains data-parallel. Heavy imports happen in the handler.
 """
 
@@ -21,6 +22,7 @@ from blueprint.errors import BlueprintError
 # Stage name -> module exposing `make_stage(StageArgs) -> Stage` (imported lazily).
 STAGES = {
     "vae": "blueprint.train.vae",
+    "vae-decoder": "blueprint.train.vae_decoder",
     "tokenizer": "blueprint.train.tokenizer",
     "glyph": "blueprint.train.glyph",
     "decoder": "blueprint.train.decoder",
@@ -29,7 +31,7 @@ STAGES = {
 
 
 # Stages whose batches may change size from step to step (blueprint.train.data.TrainImages).
-MULTI_SIZE_STAGES = ("decoder", "prior")
+MULTI_SIZE_STAGES = ("vae-decoder", "decoder", "prior")
 
 
 def register(subparsers) -> None:
@@ -48,8 +50,8 @@ def register(subparsers) -> None:
                    help="decay the learning rate linearly towards 0 over the last N of --steps (default 0: none)")
     p.add_argument("--ema-decay", type=float, default=None, help="EMA decay (default: the stage's own)")
     p.add_argument("--size", default="256x256",
-                   help="training image size WIDTHxHEIGHT (default 256x256); decoder and prior also take a "
-                        "comma-separated list, one size per step in turn (e.g. 256x256,384x256,256x384)")
+                   help="training image size WIDTHxHEIGHT (default 256x256); vae-decoder, decoder and prior also "
+                        "take a comma-separated list, one size per step in turn (e.g. 256x256,384x256,256x384)")
     p.add_argument("--data", default="engine", help="'engine' (procedural data, default) or a folder of images + .txt captions")
     p.add_argument("--seed", type=int, default=0, help="data and initialisation seed (default 0)")
     p.add_argument("--ckpt-every", type=int, default=500, help="checkpoint every N steps (default 500)")
@@ -71,8 +73,9 @@ def register(subparsers) -> None:
                         "drops), running the frozen VAE encoder and tokenizer once per batch: about 1.5x the "
                         "steps on a CPU at N=2 (default 1)")
     p.add_argument("--text-weight", type=float, default=4.0,
-                   help="decoder only: extra loss weight on latent cells at and beside text ink, so letter "
-                        "strokes are not drowned by flat backgrounds (default 4; 0 = plain MSE)")
+                   help="decoder and vae-decoder: extra loss weight at and beside text ink (latent cells for the "
+                        "decoder, pixels for vae-decoder), so letter strokes are not drowned by flat "
+                        "backgrounds (default 4; 0 = unweighted)")
     p.add_argument("--prompt-drop", type=float, default=0.1, metavar="P",
                    help="prior only: train this share of prompts as the empty prompt, so the prior can sample "
                         "with classifier-free guidance (blueprint generate --prior-guidance; default 0.1)")

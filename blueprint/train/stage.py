@@ -44,11 +44,11 @@ class StageArgs:
     out_dir: Path          # run folder = model folder: components, checkpoints/<stage>/, logs/<stage>.jsonl
     data: str = "engine"   # "engine" (procedural) or a folder of image + caption files
     size: tuple[int, int] = (256, 256)  # (width, height) of training images
-    extra_sizes: tuple[tuple[int, int], ...] = ()  # decoder, prior: step k trains at ([size] + extra)[k % n]
+    extra_sizes: tuple[tuple[int, int], ...] = ()  # vae-decoder, decoder, prior: step k trains at ([size] + extra)[k % n]
     batch_size: int = 8
     conditioning: str = "blueprint"  # decoder only: "blueprint" or "prompt" (blueprint.models.conditioning)
     batch_reuse: int = 1   # decoder only: steps in a row that share one rendered batch
-    text_weight: float = 4.0  # decoder only: extra loss weight on latent cells at and beside text ink
+    text_weight: float = 4.0  # decoder, vae-decoder: extra loss weight at and beside text ink
     prompt_drop: float = 0.1  # prior only: share of prompts trained empty, for classifier-free guidance
     seed: int = 0
     init_from: Path | None = None  # a model folder whose earlier-stage components this stage needs

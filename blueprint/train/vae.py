@@ -26,10 +26,14 @@ KL_WEIGHT = 1e-4      # on the KL per latent element
 STATS_IMAGES = 64     # training images encoded for latents_mean / latents_std
 
 
-def edge_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def edge_l1(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """L1 between horizontal and vertical pixel differences; `weight` (B, 1, H, W) weighs pixels."""
     dx = lambda t: t[..., :, 1:] - t[..., :, :-1]  # noqa: E731
     dy = lambda t: t[..., 1:, :] - t[..., :-1, :]  # noqa: E731
-    return ((dx(a) - dx(b)).abs().mean() + (dy(a) - dy(b)).abs().mean()) / 2
+    if weight is None:
+        return ((dx(a) - dx(b)).abs().mean() + (dy(a) - dy(b)).abs().mean()) / 2
+    wx, wy = weight[..., :, 1:], weight[..., 1:, :]
+    return (((dx(a) - dx(b)).abs() * wx).mean() / wx.mean() + ((dy(a) - dy(b)).abs() * wy).mean() / wy.mean()) / 2
 
 
 class VaeStage:
