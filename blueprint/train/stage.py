@@ -1,5 +1,5 @@
 """What a training stage is: the contract between `blueprint/train/loop.py` and
-the stage modules (`vae.py`, `tokenizer.py`, `glyph.py`, `decoder.py`, `prior.py`).
+the stage modules (`vae.py`, `vae_decoder.py`, `tokenizer.py`, `glyph.py`, `decoder.py`, `prior.py`).
 
 The loop owns everything generic: device and dtype (bf16 autocast on GPU, fp32
 on CPU), the optimizer, EMA, DDP, atomic safetensors checkpoints, exact resume,

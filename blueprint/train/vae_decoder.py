@@ -65,6 +65,13 @@ def window(ink: torch.Tensor, factor: int, latent_hw) -> tuple[int, int]:
     return min(max(top, 0), h), min(max(left, 0), w)
 
 
+def crop(t: torch.Tensor, windows: list[tuple[int, int]], factor: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, CROP * factor, CROP * factor): image i cut at windows[i] (latent cells)."""
+    size = CROP * factor
+    return torch.stack([t[i, :, top * factor:top * factor + size, left * factor:left * factor + size]
+                        for i, (top, left) in enumerate(windows)])
+
+
 class VaeDecoderStage:
     name = "vae-decoder"
     lr = 1e-4
@@ -97,9 +104,7 @@ class VaeDecoderStage:
             z = self.vae.encode(x).latent_dist.sample()
         factor = x.shape[-1] // z.shape[-1]
         windows = [window(ink[i, 0], factor, z.shape[-2:]) for i in range(len(x))]
-        z = torch.stack([z[i, :, t:t + CROP, l:l + CROP] for i, (t, l) in enumerate(windows)])
-        x, ink = (torch.stack([v[i, :, t * factor:(t + CROP) * factor, l * factor:(l + CROP) * factor]
-                               for i, (t, l) in enumerate(windows)]) for v in (x, ink))
+        z, x, ink = crop(z, windows, 1), crop(x, windows, factor), crop(ink, windows, factor)
         recon = self.vae.decode(z).sample.float()
         weight = ink_weight(ink, self.text_weight)
         l1 = ((recon - x).abs() * weight).mean() / weight.mean()
