@@ -13,7 +13,8 @@
 # This is how the committed default model was made: phase 1 of
 # scripts/train_small.sh (vae, tokenizer, glyph: 3 minutes on one H100) and a
 # 40-step GPU decoder, then about 2.7 hours of this script and 80 minutes of
-# its vae-decoder step (docs/RESULTS.md, section 5, gives the exact sequence). It resumes: run it again to train on.
+# its vae-decoder step (docs/RESULTS.md, section 5, gives the exact sequence).
+# It resumes: run it again to train on.
 # The decoder uses the text-weighted loss (--text-weight, default 4) and
 # reuses each rendered batch for 2 steps, because on a CPU the frozen VAE
 # encoder and tokenizer cost as much as the DiT. On a GPU, phase 2 of
@@ -24,6 +25,8 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 DIR=${1:?usage: scripts/train_cpu.sh MODEL_DIR [MINUTES]}
 MINUTES=${2:-48}
+VD_STEPS=${VAE_DECODER_STEPS:-3200}
+[[ $VD_STEPS =~ ^[0-9]+$ ]] || { echo "train_cpu: VAE_DECODER_STEPS must be a whole number, got '$VD_STEPS'" >&2; exit 2; }
 common=(--config small --model-dir "$DIR" --size 256x256,384x256 --time-limit "$MINUTES"
         --ckpt-every 100 --log-every 10 --workers 0 --no-progress)
 mkdir -p "$DIR/logs"
@@ -37,7 +40,6 @@ $PY -m blueprint.cli train prior "${common[@]}" --batch-size 8 --lr 3e-4 --warmu
 wait $p1 && wait $p2
 # Then the VAE's decoder side on both cores (stage vae-decoder: frozen encoder, so the latents the
 # DiT learned stay valid): 3,200 steps, about 80 minutes; VAE_DECODER_STEPS=0 skips it.
-VD_STEPS=${VAE_DECODER_STEPS:-3200}
 if (( VD_STEPS > 0 )); then
     OMP_NUM_THREADS=2 $PY -m blueprint.cli train vae-decoder --config small --model-dir "$DIR" --size 256x256,384x256 \
         --batch-size 8 --lr 2e-4 --warmup 50 --steps "$VD_STEPS" --cooldown $(( VD_STEPS * 5 / 16 )) \

@@ -5,8 +5,9 @@
 Stages run in order into one model folder (vae, tokenizer, glyph, decoder,
 prior); each reads what earlier stages wrote and writes back its own
 component(s). `vae-decoder` is optional and may run at any point after `vae`:
-it sharpens the VAE's decoder side and leaves the latent space as it is. Under `torchrun --nproc_per_node N -m blueprint.cli train ...`
-the same command trains data-parallel. Heavy imports happen in the handler.
+it sharpens the VAE's decoder side and leaves the latent space as it is.
+Under `torchrun --nproc_per_node N -m blueprint.cli train ...` the same
+command trains data-parallel. Heavy imports happen in the handler.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     from blueprint.train.data import check_data
     from blueprint.train.loop import LoopArgs, train
     from blueprint.train.model_dir import require_trained
-    from blueprint.train.stage import StageArgs, check_prompt_drop
+    from blueprint.train.stage import StageArgs, check_prompt_drop, check_text_weight
 
     module = resolve_stage(args.stage)
     if args.config not in CONFIGS:
@@ -120,8 +121,7 @@ def run(args: argparse.Namespace) -> int:
         raise BlueprintError(f"batch-size must be a positive integer, got {args.batch_size}")
     if args.batch_reuse < 1:
         raise BlueprintError(f"batch-reuse must be a positive integer, got {args.batch_reuse}")
-    if args.text_weight < 0:
-        raise BlueprintError(f"text-weight must be >= 0, got {args.text_weight}")
+    check_text_weight(args.text_weight)
     check_prompt_drop(args.prompt_drop)
     check_data(args.data)
     if getattr(module, "NEEDS", ()):

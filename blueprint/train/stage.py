@@ -55,6 +55,13 @@ class StageArgs:
     device: str = "cpu"    # set by the loop before it calls make_stage ("cuda:<local rank>" on GPU)
 
 
+def check_text_weight(value: float) -> float:
+    """The extra loss weight on text ink (decoder, vae-decoder): 0 is unweighted, below 0 is refused."""
+    if value < 0:
+        raise BlueprintError(f"text-weight must be >= 0, got {value}")
+    return value
+
+
 def check_prompt_drop(value: float) -> float:
     """The prior's share of empty prompts: a probability below 1 (all empty learns nothing)."""
     if not 0 <= value < 1:
