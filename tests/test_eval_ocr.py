@@ -97,3 +97,15 @@ def test_words_read_from_an_image_do_not_depend_on_the_spec_boxes():
     assert alone == ["WUQ"]
     assert [w.text for w in with_boxes] == alone
     assert len(lines) == len(boxes)
+
+
+def test_an_edge_streak_does_not_swallow_the_line_beside_it():
+    """Generated images can carry a thin streak down an edge (held-out sign-0009
+    had one). A component that tall is no letter; joined to the line level with
+    it, the line became taller than any text and was dropped unread."""
+    image = Image.new("RGB", (256, 256), (245, 245, 245))
+    ImageDraw.Draw(image).rectangle((0, 20, 2, 240), fill=(70, 70, 70))
+    x0, y0, x1, y1 = draw_text(image, (24, 150), "Clock Sandwich", 20, (30, 30, 30))
+    found = find_text_lines(image)
+    assert any(abs(f[0] - x0) <= 3 and abs(f[2] - x1) <= 3 and abs(f[1] - y0) <= 3 for f in found), found
+    assert [w.text for w in get_engine("tesseract").read_image(image)] == ["Clock", "Sandwich"]

@@ -155,6 +155,12 @@ def _lines(ink_level: np.ndarray, a: np.ndarray, index: np.ndarray) -> list[tupl
     """Line boxes from one ink map."""
     height_limit = MAX_LINE_HEIGHT_SHARE * a.shape[0]
     boxes, areas, colors = _components(ink_level, a)
+    # A component taller than any line kept below is no letter (an image-edge
+    # streak, a frame's side). Left in, it joins every letter level with any
+    # part of it, since the join's gap allowance grows with the taller one's
+    # height, and the whole line is then dropped as too tall.
+    letter_high = boxes[:, 3] - boxes[:, 1] <= height_limit
+    boxes, areas, colors = boxes[letter_high], areas[letter_high], colors[letter_high]
     if len(boxes) > MAX_COMPONENTS:  # noise: keep the largest, the rest cannot be text anyway
         keep = areas >= np.sort(areas)[-MAX_COMPONENTS]
         boxes, areas, colors = boxes[keep], areas[keep], colors[keep]
