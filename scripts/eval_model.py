@@ -3,7 +3,7 @@
     python scripts/eval_model.py --model DIR --out out/eval-model \
         [--per-kind 8] [--sizes 256x256,384x256] [--steps N] [--guidance G] \
         [--temperature T] [--top-p P] [--prior-guidance S] [--precision auto] [--batch 1] [--device cpu] [--no-score]
-        [--true-blueprint]
+        [--true-blueprint [--true-ink]]
 
 Without --model the embedded default model is used. Images go to OUT/images/
 (`{id}.png`, so `blueprint eval --images OUT/images` can re-score them), the
@@ -19,7 +19,9 @@ with `blueprint eval --images OUT/images`).
 --true-blueprint skips the AR prior: the decoder gets the model's own
 tokenizer's codes of the ground-truth render, the blueprint a perfect prior
 would write. Set beside a normal run, it splits the error between the prior
-and the decoder.
+and the decoder. --true-ink, with it, also replaces the typeset glyph layer by
+the data engine's exact character ink (what the decoder trained on), which
+takes the typesetting out too.
 """
 
 import argparse
@@ -61,6 +63,15 @@ def batches(rows, n: int):
             yield group[i:i + n]
 
 
+def true_ink(rows) -> torch.Tensor:
+    """(B, 1, H, W) the data engine's character ink of each ground-truth render (rows of one size)."""
+    from blueprint.data.render import render
+    from blueprint.models.glyph_layer import ink_from_char_map
+
+    maps = [torch.from_numpy(render(row.spec, with_maps=True).char_map.astype("int64")) for row in rows]
+    return ink_from_char_map(torch.stack(maps))
+
+
 def true_blueprint(pipe, rows) -> torch.Tensor:
     """Prior ids for rows of one size: the pipeline's tokenizer's codes of each ground-truth render."""
     import numpy as np
@@ -94,6 +105,8 @@ def main() -> int:
     parser.add_argument("--score", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--true-blueprint", action="store_true",
                         help="feed the decoder the tokenizer's codes of the ground truth instead of the prior's")
+    parser.add_argument("--true-ink", action="store_true",
+                        help="with --true-blueprint: the engine's character ink as the glyph layer, not typeset text")
     args = parser.parse_args()
 
     try:
@@ -102,6 +115,8 @@ def main() -> int:
         rows = pick_rows(rows, args.per_kind, sizes)
         if not rows:
             raise BlueprintError(f"no benchmark rows at sizes {args.sizes}")
+        if args.true_ink and not args.true_blueprint:
+            raise BlueprintError("--true-ink goes with --true-blueprint (the engine's ink sits where its blueprint puts text)")
         if args.batch < 1:
             raise BlueprintError(f"--batch must be a positive integer, got {args.batch}")
         # before any output exists
@@ -118,11 +133,12 @@ def main() -> int:
     for chunk in batches(rows, args.batch):
         first = chunk[0]
         ids = true_blueprint(pipe, chunk) if args.true_blueprint else None  # not part of the timed generation
+        ink = true_ink(chunk) if args.true_ink else None
         start = time.perf_counter()
         out = pipe([row.prompt for row in chunk], height=first.height, width=first.width, seed=first.seed,
                    num_inference_steps=args.steps, guidance_scale=args.guidance,
                    temperature=args.temperature, top_p=args.top_p, prior_token_ids=ids,
-                   prior_guidance=args.prior_guidance)
+                   prior_guidance=args.prior_guidance, glyph_ink=ink)
         seconds += [(time.perf_counter() - start) / len(chunk)] * len(chunk)
         for k, row in enumerate(chunk):
             images[row.id] = out.images[k]

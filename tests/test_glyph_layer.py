@@ -142,3 +142,24 @@ def test_decoder_batches_carry_the_engine_ink(tmp_path):
     assert first["ink"].dtype == torch.uint8 and first["ink"].max() == 1
     with pytest.raises(BlueprintError, match="several sizes needs --data engine"):
         TrainImages(str(tmp_path), (128, 128), 2, 0, extra_sizes=((192, 128),))
+
+
+def test_a_caller_drawn_glyph_layer_replaces_the_typesetting():
+    components = build_components("tiny", seed=0)
+    pipe = BlueprintPipeline(components)  # no semantic head: typesetting alone would leave the layer empty
+    kw = dict(height=128, width=128, num_inference_steps=2, seed=1, prior_token_ids=torch.zeros(1, 64, dtype=torch.long))
+    ink = torch.zeros(1, 1, 128, 128)
+    ink[:, :, 40:60, 20:100] = 1
+    drawn = pipe('A sign that reads "HI"', glyph_ink=ink, **kw)
+    plain = pipe('A sign that reads "HI"', **kw)
+    assert torch.equal(drawn.glyph_ink, ink) and plain.glyph_ink.sum() == 0
+    assert not np.array_equal(np.asarray(drawn.images[0]), np.asarray(plain.images[0]))
+
+    for bad, match in [(torch.zeros(1, 1, 64, 64), "shape"), (torch.zeros(2, 1, 128, 128), "shape"),
+                       (ink * 2, r"\[0, 1\]"), (ink * float("nan"), r"\[0, 1\]"), (ink.numpy(), "tensor")]:
+        with pytest.raises(BlueprintError, match=match):
+            pipe('"HI"', glyph_ink=bad, **kw)
+    with pytest.raises(BlueprintError, match="this model.s has none"):
+        BlueprintPipeline(build_components("tiny", seed=0, glyph_layer=False))('"HI"', glyph_ink=ink, **kw)
+    with pytest.raises(BlueprintError, match="blueprint conditioning"):
+        BlueprintPipeline(components, "noglyph")('"HI"', glyph_ink=ink, **kw)

@@ -201,6 +201,20 @@ class BlueprintPipeline:
             raise BlueprintError(f"prior_token_ids must lie in [0, {codebook})")
         return ids.long().to(self.device)
 
+    def _check_glyph_ink(self, ink, batch: int, width: int, height: int) -> torch.Tensor:
+        if not self.glyph_channels:
+            raise BlueprintError("glyph_ink needs a decoder with a glyph layer; this model's has none")
+        if self.conditioning != "blueprint":
+            raise BlueprintError(f"glyph_ink is for the blueprint conditioning; this model's is {self.conditioning!r}")
+        want = (batch, 1, height, width)
+        if not isinstance(ink, torch.Tensor) or tuple(ink.shape) != want:
+            got = tuple(ink.shape) if isinstance(ink, torch.Tensor) else type(ink).__name__
+            raise BlueprintError(f"glyph_ink must be a tensor of shape {want}, got {got}")
+        ink = ink.float()
+        if not bool(torch.isfinite(ink).all()) or float(ink.min()) < 0 or float(ink.max()) > 1:
+            raise BlueprintError("glyph_ink values must lie in [0, 1] (1 = ink)")
+        return ink
+
     # ---- stages -------------------------------------------------------------
 
     def _schedule(self, steps: int, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -315,12 +329,16 @@ class BlueprintPipeline:
         callback: Callback | None = None,
         prior_token_ids: torch.Tensor | None = None,
         prior_guidance: float | None = None,
+        glyph_ink: torch.Tensor | None = None,
     ) -> BlueprintPipelineOutput:
         """Generate one image per prompt.
 
         `temperature`/`top_p` of None use the AR model's generation config.
         `prior_guidance` of None uses the model folder's (1, no guidance, without one).
         `prior_token_ids` (B, (H/16)*(W/16)) skips the AR stage.
+        `glyph_ink` (B, 1, H, W) in [0, 1] is the glyph layer itself, in place of the
+        quoted text typeset where the blueprint puts text: letters drawn by the caller
+        (a layout of their own, or the data engine's exact ink in an evaluation).
         """
         prompts = self._check_prompts(prompt)
         width, height = check_size(width, height, *self.size_range)
@@ -328,6 +346,8 @@ class BlueprintPipeline:
         prior_guidance = self.prior_guidance if prior_guidance is None else prior_guidance
         if prior_token_ids is not None:
             prior_token_ids = self._check_prior_tokens(prior_token_ids, len(prompts), width, height)
+        if glyph_ink is not None:
+            glyph_ink = self._check_glyph_ink(glyph_ink, len(prompts), width, height)
 
         timings: dict[str, float] = {}
         clock = self.clock()
@@ -349,7 +369,7 @@ class BlueprintPipeline:
                     seed, temperature, top_p, progress, prior_guidance,
                 )
             lap("prior")
-            ink = self._glyph_layer(prompts, prior_token_ids, width, height)
+            ink = self._glyph_layer(prompts, prior_token_ids, width, height) if glyph_ink is None else glyph_ink
             glyph, mask = self._glyph_batch(prompts, guidance_scale)
             lap("glyph")
             generator = torch.Generator(device=self.device).manual_seed(seed)
