@@ -47,6 +47,7 @@ def folder_without_captions(tmp_path):
     (["decoder", "--time-limit", "0"], "time-limit must be a positive number"),
     (["decoder", "--batch-reuse", "0"], "batch-reuse must be a positive integer"),
     (["decoder", "--text-weight", "-1"], "text-weight must be >= 0"),
+    (["decoder", "--edge-weight", "-0.5"], "edge-weight must be >= 0"),
     (["decoder", "--steps", "10", "--cooldown", "11"], "cooldown must be an integer in"),
 ])
 def test_bad_input_is_a_clear_error_and_creates_nothing(tmp_path, argv, message):

@@ -128,6 +128,37 @@ def test_text_weight_changes_the_loss_only_where_there_is_ink(model_dir):
     assert loss.item() == pytest.approx(metrics["mse"], rel=1e-5)
 
 
+def test_edges_mark_the_outline_of_a_shape_and_not_flat_colour():
+    pixels = torch.full((1, 3, 128, 128), -0.2)
+    assert decoder.near_edges(pixels, 8).sum() == 0  # one flat colour: no edge anywhere
+    pixels[:, 0, 32:96, 32:96] = 0.9                  # a red square over latent cells 4..11
+    near = decoder.near_edges(pixels, 8)[0, 0]
+    assert near.shape == (16, 16)
+    assert near[4, 8] == 1 and near[8, 4] == 1 and near[3, 8] == 1  # its outline, and the cells beside it
+    assert near[8, 8] == 0 and near[0, 0] == 0 and near[8, 14] == 0  # its flat inside, the flat background
+    pixels[:, 1, :, :64] += 0.1                       # a faint step (shading, noise) is no edge
+    assert torch.equal(decoder.near_edges(pixels, 8)[0, 0], near)
+
+
+def test_edge_weight_changes_the_loss(model_dir):
+    with pytest.warns(UserWarning, match="untrained"):
+        stage = decoder.make_stage(StageArgs(config="tiny", out_dir=model_dir, size=SIZE, batch_size=2))
+    batch = stage.batch(0, 0, 1)
+    torch.manual_seed(0)
+    text_only, _ = stage.loss(batch)
+    stage.edge_weight = 4.0
+    torch.manual_seed(0)
+    with_edges, _ = stage.loss(batch)
+    assert with_edges.item() != pytest.approx(text_only.item(), rel=1e-4)
+    flat = dict(batch, pixels=torch.zeros_like(batch["pixels"]))  # no edge anywhere: the weight has nothing to add
+    torch.manual_seed(0)
+    a, _ = stage.loss(flat)
+    stage.edge_weight = 0.0
+    torch.manual_seed(0)
+    b, _ = stage.loss(flat)
+    assert a.item() == pytest.approx(b.item(), rel=1e-6)
+
+
 def test_batch_reuse_shares_the_batch_and_its_encodings(model_dir, monkeypatch):
     with pytest.warns(UserWarning, match="untrained"):
         stage = decoder.make_stage(StageArgs(config="tiny", out_dir=model_dir, size=SIZE, batch_size=2, batch_reuse=2))

@@ -77,6 +77,10 @@ def register(subparsers) -> None:
                    help="decoder and vae-decoder: extra loss weight at and beside text ink (latent cells for the "
                         "decoder, pixels for vae-decoder), so letter strokes are not drowned by flat "
                         "backgrounds (default 4; 0 = unweighted)")
+    p.add_argument("--edge-weight", type=float, default=0.0,
+                   help="decoder only: extra loss weight on latent cells at and beside colour edges of the "
+                        "image (shapes, chart bars, panel borders: what the text weight leaves at weight 1); "
+                        "works on folder data too (default 0)")
     p.add_argument("--prompt-drop", type=float, default=0.1, metavar="P",
                    help="prior only: train this share of prompts as the empty prompt, so the prior can sample "
                         "with classifier-free guidance (blueprint generate --prior-guidance; default 0.1)")
@@ -122,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_reuse < 1:
         raise BlueprintError(f"batch-reuse must be a positive integer, got {args.batch_reuse}")
     check_text_weight(args.text_weight)
+    check_text_weight(args.edge_weight, "edge-weight")
     check_prompt_drop(args.prompt_drop)
     check_data(args.data)
     if getattr(module, "NEEDS", ()):
@@ -137,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     stage_args = StageArgs(config=args.config, out_dir=args.model_dir, data=args.data, size=sizes[0],
                            extra_sizes=tuple(sizes[1:]),
                            batch_size=args.batch_size, seed=args.seed, conditioning=args.conditioning,
-                           text_weight=args.text_weight, batch_reuse=args.batch_reuse,
+                           text_weight=args.text_weight, edge_weight=args.edge_weight, batch_reuse=args.batch_reuse,
                            prompt_drop=args.prompt_drop)
     loop = LoopArgs(steps=args.steps, lr=args.lr, warmup=args.warmup, cooldown=args.cooldown, ema_decay=args.ema_decay,
                     ckpt_every=args.ckpt_every, log_every=args.log_every, keep_last=args.keep_last,

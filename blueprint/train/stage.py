@@ -49,16 +49,18 @@ class StageArgs:
     conditioning: str = "blueprint"  # decoder only: "blueprint" or "prompt" (blueprint.models.conditioning)
     batch_reuse: int = 1   # decoder only: steps in a row that share one rendered batch
     text_weight: float = 4.0  # decoder, vae-decoder: extra loss weight at and beside text ink
+    edge_weight: float = 0.0  # decoder only: extra loss weight at and beside colour edges (shapes, bars, borders)
     prompt_drop: float = 0.1  # prior only: share of prompts trained empty, for classifier-free guidance
     seed: int = 0
     init_from: Path | None = None  # a model folder whose earlier-stage components this stage needs
     device: str = "cpu"    # set by the loop before it calls make_stage ("cuda:<local rank>" on GPU)
 
 
-def check_text_weight(value: float) -> float:
-    """The extra loss weight on text ink (decoder, vae-decoder): 0 is unweighted, below 0 is refused."""
+def check_text_weight(value: float, name: str = "text-weight") -> float:
+    """An extra loss weight (text ink: decoder, vae-decoder; colour edges: decoder):
+    0 is unweighted, below 0 is refused."""
     if value < 0:
-        raise BlueprintError(f"text-weight must be >= 0, got {value}")
+        raise BlueprintError(f"{name} must be >= 0, got {value}")
     return value
 
 
