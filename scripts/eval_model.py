@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from blueprint.data.render import render
 from blueprint.errors import BlueprintError
 from blueprint.eval import evaluate, load_benchmark
 from blueprint.pipeline import BlueprintPipeline
@@ -63,25 +64,22 @@ def batches(rows, n: int):
             yield group[i:i + n]
 
 
-def true_ink(rows) -> torch.Tensor:
-    """(B, 1, H, W) the data engine's character ink of each ground-truth render (rows of one size)."""
-    from blueprint.data.render import render
+def true_ink(renders) -> torch.Tensor:
+    """(B, 1, H, W) the character ink of ground-truth renders (`render(spec, with_maps=True)`, one size)."""
     from blueprint.models.glyph_layer import ink_from_char_map
 
-    maps = [torch.from_numpy(render(row.spec, with_maps=True).char_map.astype("int64")) for row in rows]
-    return ink_from_char_map(torch.stack(maps))
+    return ink_from_char_map(torch.stack([torch.from_numpy(r.char_map.astype("int64")) for r in renders]))
 
 
-def true_blueprint(pipe, rows) -> torch.Tensor:
-    """Prior ids for rows of one size: the pipeline's tokenizer's codes of each ground-truth render."""
+def true_blueprint(pipe, renders) -> torch.Tensor:
+    """Prior ids for ground-truth renders of one size: the pipeline's tokenizer's codes of each."""
     import numpy as np
 
-    from blueprint.data.render import render
     from blueprint.train.prior import perfect_prior_ids
 
-    images = [np.asarray(render(row.spec).image.convert("RGB")) for row in rows]
-    return perfect_prior_ids(pipe.vision_language_encoder, pipe.processor.image_processor, images,
-                             rows[0].width, rows[0].height)
+    images = [np.asarray(r.image.convert("RGB")) for r in renders]
+    height, width = images[0].shape[:2]
+    return perfect_prior_ids(pipe.vision_language_encoder, pipe.processor.image_processor, images, width, height)
 
 
 def main() -> int:
@@ -132,8 +130,11 @@ def main() -> int:
     images, seconds = {}, []
     for chunk in batches(rows, args.batch):
         first = chunk[0]
-        ids = true_blueprint(pipe, chunk) if args.true_blueprint else None  # not part of the timed generation
-        ink = true_ink(chunk) if args.true_ink else None
+        ids = ink = None  # the ground truth's blueprint and ink: not part of the timed generation
+        if args.true_blueprint:
+            renders = [render(row.spec, with_maps=args.true_ink) for row in chunk]
+            ids = true_blueprint(pipe, renders)
+            ink = true_ink(renders) if args.true_ink else None
         start = time.perf_counter()
         out = pipe([row.prompt for row in chunk], height=first.height, width=first.width, seed=first.seed,
                    num_inference_steps=args.steps, guidance_scale=args.guidance,

@@ -1,4 +1,5 @@
-"""scripts/eval_model.py: the engine's ink for --true-ink, and a bad flag combination refused."""
+"""scripts/eval_model.py: the ground truth's blueprint and ink for --true-blueprint / --true-ink,
+and a bad flag combination refused."""
 
 import subprocess
 import sys
@@ -18,11 +19,11 @@ from blueprint.eval import load_benchmark  # noqa: E402
 def test_true_ink_is_the_engine_character_map():
     rows, _ = load_benchmark(REPO / "benchmarks" / "heldout.jsonl")
     pair = [r for r in rows if (r.width, r.height) == (384, 256)][:2]
-    ink = true_ink(pair)
+    renders = [render(row.spec, with_maps=True) for row in pair]
+    ink = true_ink(renders)
     assert ink.shape == (2, 1, 256, 384) and ink.dtype == torch.float32
-    for i, row in enumerate(pair):
-        char_map = render(row.spec, with_maps=True).char_map
-        assert torch.equal(ink[i, 0] > 0, torch.from_numpy(char_map > 0))
+    for i, r in enumerate(renders):
+        assert torch.equal(ink[i, 0] > 0, torch.from_numpy(r.char_map > 0))
         assert 0 < ink[i].sum() < 256 * 384 / 4  # letters are there, and they are a small share
 
 

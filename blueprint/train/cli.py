@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     from blueprint.train.data import check_data
     from blueprint.train.loop import LoopArgs, train
     from blueprint.train.model_dir import require_trained
-    from blueprint.train.stage import StageArgs, check_prompt_drop, check_text_weight
+    from blueprint.train.stage import StageArgs, check_loss_weight, check_prompt_drop
 
     module = resolve_stage(args.stage)
     if args.config not in CONFIGS:
@@ -125,8 +125,8 @@ def run(args: argparse.Namespace) -> int:
         raise BlueprintError(f"batch-size must be a positive integer, got {args.batch_size}")
     if args.batch_reuse < 1:
         raise BlueprintError(f"batch-reuse must be a positive integer, got {args.batch_reuse}")
-    check_text_weight(args.text_weight)
-    check_text_weight(args.edge_weight, "edge-weight")
+    check_loss_weight("text-weight", args.text_weight)
+    check_loss_weight("edge-weight", args.edge_weight)
     check_prompt_drop(args.prompt_drop)
     check_data(args.data)
     if getattr(module, "NEEDS", ()):

@@ -66,7 +66,7 @@ from blueprint.models.glyph_layer import fold_ink, glyph_channels_of
 from blueprint.train.data import TrainImages, to_uint8
 from blueprint.train.model_dir import load_component, load_glyph_tokenizer, require_trained, save_component
 from blueprint.models.conditioning import check_conditioning, write_conditioning
-from blueprint.train.stage import StageArgs, check_text_weight
+from blueprint.train.stage import StageArgs, check_loss_weight
 
 DROP_PROB = 0.1       # per condition, for classifier-free guidance
 # `near_edges`: a step this large between neighbouring pixels (in [-1, 1], any channel) is
@@ -110,8 +110,8 @@ class DecoderStage:
         self.mu = {(w, h): shift_mu(h, w, scheduler_config, vae_scale_factor(self.vae), patch)
                    for w, h in self.images.sizes}
         self.num_train_timesteps = scheduler_config.get("num_train_timesteps", 1000)
-        self.text_weight = check_text_weight(args.text_weight)
-        self.edge_weight = check_text_weight(args.edge_weight, "edge-weight")
+        self.text_weight = check_loss_weight("text-weight", args.text_weight)
+        self.edge_weight = check_loss_weight("edge-weight", args.edge_weight)
         if args.batch_reuse < 1:
             raise BlueprintError(f"batch-reuse must be a positive integer, got {args.batch_reuse}")
         self.batch_reuse = args.batch_reuse

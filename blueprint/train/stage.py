@@ -56,7 +56,7 @@ class StageArgs:
     device: str = "cpu"    # set by the loop before it calls make_stage ("cuda:<local rank>" on GPU)
 
 
-def check_text_weight(value: float, name: str = "text-weight") -> float:
+def check_loss_weight(name: str, value: float) -> float:
     """An extra loss weight (text ink: decoder, vae-decoder; colour edges: decoder):
     0 is unweighted, below 0 is refused."""
     if value < 0:

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from blueprint.errors import BlueprintError
 from blueprint.train.data import TrainImages
 from blueprint.train.model_dir import load_component, save_component
-from blueprint.train.stage import StageArgs, check_text_weight
+from blueprint.train.stage import StageArgs, check_loss_weight
 from blueprint.train.vae import EDGE_WEIGHT, edge_l1
 
 NEEDS = ("vae",)
@@ -78,7 +78,7 @@ class VaeDecoderStage:
     ema_decay = None
 
     def __init__(self, args: StageArgs):
-        self.args, self.text_weight = args, check_text_weight(args.text_weight)
+        self.args, self.text_weight = args, check_loss_weight("text-weight", args.text_weight)
         self.images = TrainImages(args.data, args.size, args.batch_size, args.seed, with_ink=True,
                                   extra_sizes=args.extra_sizes)
         self.vae = load_component(Path(args.init_from or args.out_dir), "vae", args.device)
