@@ -207,9 +207,14 @@ class DecoderStage:
 def text_weight_map(ink: torch.Tensor, factor: int, text_weight: float) -> torch.Tensor:
     """(B, 1, H, W) ink -> (B, 1, H/factor, W/factor) loss weight on the latent grid:
     1 + text_weight where a cell, or a neighbour of it, holds ink, 1 elsewhere."""
-    inked = F.max_pool2d(ink.float(), factor)               # any ink pixel above the latent cell
-    near = F.max_pool2d(inked, 3, stride=1, padding=1)      # and the cells around it: the letter's edges
-    return 1 + text_weight * near
+    return 1 + text_weight * near_cells(ink, factor)
+
+
+def near_cells(mask: torch.Tensor, factor: int) -> torch.Tensor:
+    """(B, 1, H, W) pixel mask -> (B, 1, H/factor, W/factor): 1 where a latent cell, or one of
+    its 8 neighbours, has a marked pixel (a stroke's cell and the cells its edges blur into)."""
+    marked = F.max_pool2d(mask.float(), factor)
+    return F.max_pool2d(marked, 3, stride=1, padding=1)
 
 
 def near_edges(pixels: torch.Tensor, factor: int) -> torch.Tensor:
@@ -223,8 +228,7 @@ def near_edges(pixels: torch.Tensor, factor: int) -> torch.Tensor:
     step = torch.zeros_like(x[:, :1])
     step[..., :, 1:] = (x[..., :, 1:] - x[..., :, :-1]).abs().amax(1, keepdim=True)
     step[..., 1:, :] = torch.maximum(step[..., 1:, :], (x[..., 1:, :] - x[..., :-1, :]).abs().amax(1, keepdim=True))
-    edged = F.max_pool2d((step >= EDGE_STEP).float(), factor)
-    return F.max_pool2d(edged, 3, stride=1, padding=1)
+    return near_cells(step >= EDGE_STEP, factor)
 
 
 def make_stage(args: StageArgs) -> DecoderStage:

@@ -31,7 +31,7 @@ def edge_l1(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor | None = None
     dx = lambda t: t[..., :, 1:] - t[..., :, :-1]  # noqa: E731
     dy = lambda t: t[..., 1:, :] - t[..., :-1, :]  # noqa: E731
     if weight is None:
-        return ((dx(a) - dx(b)).abs().mean() + (dy(a) - dy(b)).abs().mean()) / 2
+        weight = torch.ones_like(a[:, :1])
     wx, wy = weight[..., :, 1:], weight[..., 1:, :]
     return (((dx(a) - dx(b)).abs() * wx).mean() / wx.mean() + ((dy(a) - dy(b)).abs() * wy).mean() / wy.mean()) / 2
 
