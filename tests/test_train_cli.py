@@ -46,8 +46,10 @@ def folder_without_captions(tmp_path):
     (["decoder", "--size", "256x256,100x100"], "not a multiple of 32"),
     (["decoder", "--time-limit", "0"], "time-limit must be a positive number"),
     (["decoder", "--batch-reuse", "0"], "batch-reuse must be a positive integer"),
-    (["decoder", "--text-weight", "-1"], "text-weight must be >= 0"),
-    (["decoder", "--edge-weight", "-0.5"], "edge-weight must be >= 0"),
+    (["decoder", "--text-weight", "-1"], "text-weight must be a finite number >= 0"),
+    (["decoder", "--edge-weight", "-0.5"], "edge-weight must be a finite number >= 0"),
+    (["decoder", "--edge-weight", "nan"], "edge-weight must be a finite number >= 0"),
+    (["vae-decoder", "--text-weight", "inf"], "text-weight must be a finite number >= 0"),
     (["decoder", "--steps", "10", "--cooldown", "11"], "cooldown must be an integer in"),
 ])
 def test_bad_input_is_a_clear_error_and_creates_nothing(tmp_path, argv, message):

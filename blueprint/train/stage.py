@@ -29,6 +29,7 @@ condition drop, dropout) uses the global torch RNG, which the loop reseeds from
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -58,9 +59,9 @@ class StageArgs:
 
 def check_loss_weight(name: str, value: float) -> float:
     """An extra loss weight (text ink: decoder, vae-decoder; colour edges: decoder):
-    0 is unweighted, below 0 is refused."""
-    if value < 0:
-        raise BlueprintError(f"{name} must be >= 0, got {value}")
+    0 is unweighted; below 0, NaN and infinity are refused."""
+    if not math.isfinite(value) or value < 0:
+        raise BlueprintError(f"{name} must be a finite number >= 0, got {value}")
     return value
 
 
