@@ -9,7 +9,9 @@
 # Measured on one H100 (docs/RESULTS.md, section 3): phase 1 works (3 minutes
 # gave the VAE, tokenizer and glyph encoder of the embedded model). Phase 2 did
 # NOT train there: its decoders ran at about 8 s per step, cause not found, and
-# the prior diverged at step 5 (eager attention on GPU is the untested fix).
+# the prior diverged at step 5 (eager attention on GPU is the untested fix). Since then
+# the image processing moved into the data workers and OMP_NUM_THREADS is capped (below):
+# both untested on a GPU.
 #
 # Why parallel: the `small` components are far too small to fill an H100, so
 # stages that do not depend on each other share it. vae, tokenizer and glyph
@@ -33,6 +35,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-.venv/bin/python}
+# Up to five stages share the machine, each with its data workers. Torch's default of one
+# host thread per core in every one of them would oversubscribe the cores many times over
+# (torchrun sets OMP_NUM_THREADS=1 for the same reason); a stage's own host work is small
+# now that the image processing runs in its workers.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 BLUEPRINT="$PY -m blueprint.cli"
 MINUTES=${MINUTES:-7}       # per phase; every stage of a phase gets the same limit
 ABLATION=${ABLATION:-1}

@@ -115,7 +115,7 @@ def test_prompt_drop_trains_empty_prompts(model_dir, monkeypatch):
             return P.make_stage(args)
 
     seen = []
-    monkeypatch.setattr(P.PriorStage, "make_batch", lambda self, images, captions: seen.append(captions) or {})
+    monkeypatch.setattr(P.PriorStage, "make_batch", lambda self, batch, captions: seen.append(captions) or {})
     monkeypatch.setattr(P, "sequence_loss", lambda vle, batch: (torch.zeros(()), {}))
     batch = stage_with(0.0).batch(0, 0, 1)
     stage_with(0.0).loss(batch)

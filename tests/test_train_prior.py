@@ -73,9 +73,10 @@ def test_teacher_forced_logits_equal_generation_logits(model_dir):
 
 def test_batch_layout_matches_the_pipeline(model_dir):
     stage = make(model_dir)
-    drawn = stage.batch(0, 0, 1)  # images only: workers may draw it, they cannot use the GPU
-    assert set(drawn) == {"images", "captions"} and drawn["images"].dtype == torch.uint8
-    batch = stage.make_batch(list(drawn["images"].numpy()), drawn["captions"])
+    drawn = stage.batch(0, 0, 1)  # host work only: workers may draw it, they cannot use the GPU
+    assert set(drawn) == {"captions", "size", "preview_pixels", "preview_grid", "full_pixels", "full_grid"}
+    assert drawn["size"].tolist() == list(SIZE)
+    batch = stage.make_batch(drawn, drawn["captions"])
     vle, processor = stage.vle, stage.processor
     token_h, token_w, prev_h, prev_w = image_grid(*SIZE)
     n_targets = prev_h * prev_w + token_h * token_w  # tiny's head is the codebook: no end target
@@ -99,9 +100,9 @@ def test_batch_layout_matches_the_pipeline(model_dir):
     assert torch.equal(perfect.view(2, 2 * token_h, 2 * token_w)[:, ::2, ::2].reshape(2, -1), full)
     # same (seed, step, rank) -> same batch; another rank -> another batch
     again = stage.batch(0, 0, 1)
-    assert torch.equal(drawn["images"], again["images"]) and drawn["captions"] == again["captions"]
+    assert torch.equal(drawn["full_pixels"], again["full_pixels"]) and drawn["captions"] == again["captions"]
     other = stage.batch(0, 1, 2)
-    assert not torch.equal(other["images"], drawn["images"])
+    assert not torch.equal(other["full_pixels"], drawn["full_pixels"])
 
 
 def test_prior_overfits_a_fixed_batch_and_freezes_the_tokenizer(model_dir):

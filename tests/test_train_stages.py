@@ -27,7 +27,10 @@ from blueprint.train.model_dir import (
     require_trained,
     save_component,
 )
+from blueprint.models.grid import upsample_prior_tokens
+from blueprint.train.data import to_uint8
 from blueprint.train.stage import StageArgs
+from blueprint.train.tokenizer import image_tokens
 
 SIZE = (128, 128)  # the smallest size `tiny` accepts
 
@@ -91,9 +94,12 @@ def test_decoder_overfits_a_fixed_batch(model_dir):
     with pytest.warns(UserWarning, match="untrained"):
         stage = decoder.make_stage(args_for(model_dir, 2))
     batch = stage.batch(0, 0, 1)
-    cond = stage.conditions(batch["pixels"], batch["captions"], torch.tensor([False, True]))
+    cond = stage.conditions(batch, torch.tensor([False, True]))
     assert cond["latents"].shape == (2, 4, 16, 16)
     assert cond["prior"].shape == (2, 64) and int(cond["prior"].max()) < 128  # 4x4 AR grid, x2 upsampled
+    # the data workers' image processing gives the codes the tokenizer gives the images themselves
+    codes = image_tokens(stage.vle, stage.image_processor, list(to_uint8(batch["pixels"]).numpy()), 4, 4)
+    assert torch.equal(cond["prior"], upsample_prior_tokens(codes, 4, 4))
     assert cond["glyphs"].shape[0] == 2
     losses = overfit(stage, batch, steps=25, lr=1e-2)
     assert losses[-1] < losses[0] / 2.5, losses
@@ -173,9 +179,9 @@ def test_batch_reuse_shares_the_batch_and_its_encodings(model_dir, monkeypatch):
     assert len(calls) == 1 and a.item() != b.item()
     stage.loss(third)
     assert len(calls) == 2
-    fresh = stage.encoded(second["pixels"])  # uncached: the cache holds exactly what encoding gives
-    stage._encoded = None
-    assert torch.equal(stage.encoded(first["pixels"], first["key"])["latents"], fresh["latents"])
+    fresh = stage.encoded({k: v for k, v in second.items() if k != "key"})  # uncached: the cache holds
+    stage._encoded = None                                                   # exactly what encoding gives
+    assert torch.equal(stage.encoded(first)["latents"], fresh["latents"])
 
 
 def test_negative_text_weight_is_refused(model_dir):

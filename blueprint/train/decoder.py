@@ -67,6 +67,7 @@ from blueprint.train.data import TrainImages, to_uint8
 from blueprint.train.model_dir import load_component, load_glyph_tokenizer, require_trained, save_component
 from blueprint.models.conditioning import check_conditioning, write_conditioning
 from blueprint.train.stage import StageArgs, check_loss_weight
+from blueprint.train.tokenizer import grid_pixel_values, load_image_processor, load_vle, tokens_of
 
 DROP_PROB = 0.1       # per condition, for classifier-free guidance
 # `near_edges`: a step this large between neighbouring pixels (in [-1, 1], any channel) is
@@ -82,7 +83,6 @@ class DecoderStage:
 
     def __init__(self, args: StageArgs):
         from blueprint.models import shift_mu, vae_scale_factor
-        from blueprint.train.tokenizer import load_image_processor, load_vle
 
         self.args = args
         self.conditioning = check_conditioning(args.conditioning)
@@ -123,38 +123,45 @@ class DecoderStage:
     def batch(self, step, rank, world_size):
         # `batch_reuse` steps in a row share one rendered batch; "key" names it for the cache
         key = step // self.batch_reuse
-        return dict(self.images.batch(key, rank, world_size), key=key)
+        out = dict(self.images.batch(key, rank, world_size), key=key)
+        # The tokenizer's image processing (PIL resizing, normalising, patching) happens here,
+        # in the data workers when there are any: it is host work that would otherwise
+        # hold up every GPU step in the training process.
+        height, width = out["pixels"].shape[-2:]
+        out["vle_pixels"], out["vle_grid"] = grid_pixel_values(
+            list(to_uint8(out["pixels"]).numpy()), height // 32, width // 32, self.image_processor)
+        return out
 
     @torch.no_grad()
-    def encoded(self, pixels: torch.Tensor, key: int | None = None) -> dict:
-        """The frozen encoders' view of the images: normalised latents and upsampled prior ids.
+    def encoded(self, batch: dict) -> dict:
+        """The frozen encoders' view of a batch's images: normalised latents and upsampled prior ids.
 
         These cost about as much as the DiT's own forward on a CPU (the VAE
         encoder at full resolution above all), so with `batch_reuse` > 1 they
-        are kept for the steps that share the batch `key`."""
+        are kept for the steps that share the batch's "key"."""
         from blueprint.models import normalize_latents, upsample_prior_tokens
-        from blueprint.train.tokenizer import image_tokens
 
+        key = batch.get("key")
         if key is not None and self._encoded is not None and self._encoded[0] == key:
             return self._encoded[1]
+        pixels = batch["pixels"]
         latents = normalize_latents(self.vae, self.vae.encode(pixels.float()).latent_dist.mean)
         grid = (pixels.shape[-2] // 32, pixels.shape[-1] // 32)
-        ids = image_tokens(self.vle, self.image_processor, list(to_uint8(pixels).cpu().numpy()), *grid)
+        ids = tokens_of(self.vle, batch["vle_pixels"], batch["vle_grid"])
         out = {"latents": latents.float(), "prior": upsample_prior_tokens(ids.to(pixels.device), *grid)}
         if key is not None and self.batch_reuse > 1:
             self._encoded = (key, out)
         return out
 
     @torch.no_grad()
-    def conditions(self, pixels: torch.Tensor, captions: list[str], drop_glyph: torch.Tensor,
-                   key: int | None = None) -> dict:
+    def conditions(self, batch: dict, drop_glyph: torch.Tensor) -> dict:
         """Frozen inputs: normalised latents, upsampled prior ids, glyph embeddings."""
         from blueprint.models import encode_glyphs
 
-        prompts = ["" if d else c for c, d in zip(captions, drop_glyph.tolist())]
-        glyphs, _ = encode_glyphs(self.glyph_tokenizer, self.text_encoder, prompts, device=pixels.device,
+        prompts = ["" if d else c for c, d in zip(batch["captions"], drop_glyph.tolist())]
+        glyphs, _ = encode_glyphs(self.glyph_tokenizer, self.text_encoder, prompts, device=batch["pixels"].device,
                                   whole_prompt=self.conditioning == "prompt", batched=True)
-        return dict(self.encoded(pixels, key), glyphs=glyphs)
+        return dict(self.encoded(batch), glyphs=glyphs)
 
     def loss(self, batch):
         from blueprint.models import shift_sigmas, vae_scale_factor
@@ -168,7 +175,7 @@ class DecoderStage:
             drop_prior[:] = True
         if self.conditioning != "blueprint":  # neither ablation row sees the glyph layer
             drop_layer[:] = True
-        cond = self.conditions(pixels, batch["captions"], drop_glyph, batch.get("key"))
+        cond = self.conditions(batch, drop_glyph)
         x0 = cond["latents"]
         t = torch.randint(1, self.num_train_timesteps + 1, (n,), device=device).float()
         mu = self.mu[(pixels.shape[-1], pixels.shape[-2])]

@@ -40,10 +40,12 @@ from blueprint.errors import BlueprintError
 from blueprint.train.data import TrainImages, to_uint8
 from blueprint.train.stage import StageArgs, check_prompt_drop
 from blueprint.train.tokenizer import (
+    grid_pixel_values,
     image_tokens,
     load_image_processor,
     load_vle,
     save_vle_parts,
+    tokens_of,
 )
 
 
@@ -65,15 +67,31 @@ def grids(image_grid_thw: torch.Tensor) -> tuple[int, int, int, int]:
 
 def image_targets(vle, image_processor, images, width: int, height: int) -> torch.Tensor:
     """(B, ph*pw + h*w [+ 1]) target ids: preview grid, full grid, then the end token if the head has it."""
+    return targets_of(vle, target_inputs(image_processor, images, width, height))
+
+
+def target_inputs(image_processor, images, width: int, height: int) -> dict:
+    """The host half of `image_targets`: the image processor's inputs for both grids.
+
+    Images that make training targets go through it in the data workers, so the
+    training process only runs the frozen tokenizer on them (`targets_of`)."""
     from blueprint.models import image_grid
 
     token_h, token_w, prev_h, prev_w = image_grid(width, height)
-    preview = image_tokens(vle, image_processor, images, prev_h, prev_w)
-    full = image_tokens(vle, image_processor, images, token_h, token_w)
+    preview_pixels, preview_grid = grid_pixel_values(images, prev_h, prev_w, image_processor)
+    full_pixels, full_grid = grid_pixel_values(images, token_h, token_w, image_processor)
+    return {"preview_pixels": preview_pixels, "preview_grid": preview_grid,
+            "full_pixels": full_pixels, "full_grid": full_grid, "size": torch.tensor([width, height])}
+
+
+def targets_of(vle, inputs: dict) -> torch.Tensor:
+    """The device half of `image_targets`: the frozen tokenizer's codes of `target_inputs`."""
+    preview = tokens_of(vle, inputs["preview_pixels"], inputs["preview_grid"])
+    full = tokens_of(vle, inputs["full_pixels"], inputs["full_grid"])
     parts = [preview, full]
     end_id = vle.config.image_end_token_id
     if end_id < vle.config.text_config.vision_vocab_size:
-        parts.append(torch.full((len(images), 1), end_id, dtype=full.dtype, device=full.device))
+        parts.append(torch.full((len(full), 1), end_id, dtype=full.dtype, device=full.device))
     return torch.cat(parts, dim=1)
 
 
@@ -185,26 +203,27 @@ class PriorStage:
         return {"language_model": self.vle.model.language_model, "lm_head": self.vle.lm_head}
 
     def batch(self, step: int, rank: int, world_size: int) -> dict:
-        # Rendering only: DataLoader workers may draw this, and they cannot use the GPU
-        # that the frozen tokenizer runs on, so `loss` turns images into targets.
+        # Rendering and the image processor only: DataLoader workers may draw this, and they
+        # cannot use the GPU that the frozen tokenizer runs on, so `loss` makes the targets.
         batch = self.images.batch(step, rank, world_size)
-        return {"images": to_uint8(batch["pixels"]), "captions": batch["captions"]}
+        height, width = batch["pixels"].shape[-2:]
+        images = list(to_uint8(batch["pixels"]).numpy())
+        return {"captions": batch["captions"], **target_inputs(self.processor.image_processor, images, width, height)}
 
-    def make_batch(self, images, captions: list[str]) -> dict:
-        height, width = images[0].shape[:2]  # (H, W, 3) uint8
+    def make_batch(self, batch: dict, captions: list[str]) -> dict:
+        """Teacher-forcing inputs (`sequence_inputs`) for a drawn batch, on the model's device."""
+        device = self.vle.lm_head.weight.device
+        width, height = batch["size"].tolist()
         prompt = prompt_inputs(self.processor, captions, width, height)
-        targets = image_targets(self.vle, self.processor.image_processor, images, width, height)
-        return {k: v.cpu() for k, v in sequence_inputs(self.vle, prompt, targets).items()}
+        with torch.no_grad():
+            targets = targets_of(self.vle, batch)
+        return {k: v.to(device) for k, v in sequence_inputs(self.vle, prompt, targets).items()}
 
     def loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-        if "images" in batch:  # straight from `batch`: targets first
-            device = self.vle.lm_head.weight.device
-            # The global RNG: the loop reseeds it every step, so the drops are exact on resume.
-            drop = (torch.rand(len(batch["captions"])) < self.prompt_drop).tolist()
-            captions = ["" if d else c for c, d in zip(batch["captions"], drop)]
-            batch = self.make_batch(list(batch["images"].cpu().numpy()), captions)
-            batch = {k: v.to(device) for k, v in batch.items()}
-        return sequence_loss(self.vle, batch)
+        # The global RNG: the loop reseeds it every step, so the drops are exact on resume.
+        drop = (torch.rand(len(batch["captions"])) < self.prompt_drop).tolist()
+        captions = ["" if d else c for c, d in zip(batch["captions"], drop)]
+        return sequence_loss(self.vle, self.make_batch(batch, captions))
 
     def export(self, model_dir: Path) -> None:
         save_vle_parts(model_dir, {"model.language_model": self.vle.model.language_model, "lm_head": self.vle.lm_head})

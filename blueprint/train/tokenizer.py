@@ -116,8 +116,14 @@ def vq_losses(vqmodel, features: torch.Tensor, tokens: torch.Tensor) -> tuple[to
 @torch.no_grad()
 def image_tokens(vle, image_processor, images, grid_h: int, grid_w: int) -> torch.Tensor:
     """(B, grid_h*grid_w) codebook ids of the images, row-major (the AR order)."""
-    pixel_values, grid = grid_pixel_values(images, grid_h, grid_w, image_processor)
-    return quantize(vle, pixel_values, grid).image_tokens.view(len(images), grid_h * grid_w)
+    return tokens_of(vle, *grid_pixel_values(images, grid_h, grid_w, image_processor))
+
+
+def tokens_of(vle, pixel_values: torch.Tensor, grid_thw: torch.Tensor) -> torch.Tensor:
+    """(B, h*w) codebook ids from `grid_pixel_values`' outputs: the device half of `image_tokens`,
+    for stages whose data workers already ran the image processor."""
+    _, grid_h, grid_w = grid_thw[0].tolist()
+    return quantize(vle, pixel_values, grid_thw).image_tokens.view(len(grid_thw), grid_h * grid_w)
 
 
 # --- data -----------------------------------------------------------------------
