@@ -216,6 +216,44 @@ def test_cooldown_added_on_resume_continues_the_same_run(tmp_path):
     assert rates[:6] == [ToyStage.lr] * 6 and rates[6:] == pytest.approx([ToyStage.lr * k / 4 for k in (4, 3, 2, 1)])
 
 
+class _NanGradient(torch.autograd.Function):
+    """The identity, whose gradient is NaN: a finite loss with poisoned gradients."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return torch.full_like(grad, float("nan"))
+
+
+class NanGradientStage(ToyStage):
+    """The toy stage, whose gradients turn NaN from step 6 on (its loss stays finite)."""
+
+    def batch(self, step, rank, world_size):
+        return dict(super().batch(step, rank, world_size), step=torch.tensor(step))
+
+    def loss(self, batch):
+        out = self.net(batch["x"])
+        if int(batch["step"]) >= 5:
+            out = _NanGradient.apply(out)
+        return ((out - batch["y"]) ** 2).mean(), {}
+
+
+def test_non_finite_gradients_stop_the_run_before_the_update(tmp_path):
+    args = StageArgs(config="tiny", out_dir=tmp_path, batch_size=8)
+    with pytest.raises(BlueprintError, match="gradients are not finite at step 6"):
+        train(NanGradientStage, args, LoopArgs(steps=12, ckpt_every=3, log_every=1, progress=False))
+    # step 6 is a checkpoint step: what is on disk is step 3's, with finite weights, to resume from
+    steps = [step for step, _ in ckpt.checkpoint_dirs(tmp_path / "checkpoints" / "toy")]
+    assert steps == [3]
+    weights = load_file(ckpt.checkpoint_dirs(tmp_path / "checkpoints" / "toy")[-1][1] / "model.safetensors")
+    assert all(torch.isfinite(w).all() for w in weights.values())
+    logged = [json.loads(line) for line in (tmp_path / "logs" / "toy.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logged] == [1, 2, 3, 4, 5] and all(r["grad_norm"] > 0 for r in logged)
+
+
 def test_unknown_config_is_refused(tmp_path):
     with pytest.raises(BlueprintError, match="configuration"):
         train(ToyStage, StageArgs(config="huge", out_dir=tmp_path), LoopArgs(steps=2, progress=False))

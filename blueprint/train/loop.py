@@ -50,7 +50,7 @@ class LoopArgs:
     weight_decay: float = 0.0
     warmup: int = 0                   # linear learning-rate warm-up steps, then constant
     cooldown: int = 0                 # the last N steps before `steps`: linear decay towards 0
-    grad_clip: float = 1.0            # max global gradient norm; 0 disables clipping
+    grad_clip: float = 1.0            # max global gradient norm; 0 disables clipping (the norm is still logged)
     ema_decay: float | None = None    # None: the stage's `ema_decay` attribute (None = no EMA)
     ckpt_every: int = 500
     log_every: int = 10
@@ -349,8 +349,16 @@ def _train(make_stage, args: StageArgs, loop: LoopArgs, d: Dist) -> dict:
         loss.backward()
         if d.world_size > 1:
             all_reduce_grads(params, d.world_size)
-        grad_norm = (torch.nn.utils.clip_grad_norm_(params, loop.grad_clip).item() if loop.grad_clip
-                     else float("nan"))
+        # The norm is measured even when clipping is off (an infinite bound clips nothing).
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, loop.grad_clip or math.inf).item()
+        if not math.isfinite(grad_norm):
+            # Checked before the update: one non-finite gradient would make every weight NaN,
+            # and a checkpoint written at this step would carry them into every resume.
+            raise BlueprintError(
+                f"stage {stage.name!r}: the gradients are not finite at step {step + 1} (the loss was "
+                f"{loss.item():.4g}); nothing of this step was applied; rerun with a lower --lr "
+                f"(it resumes from {last_ckpt or 'the start'})"
+            )
         optimizer.step()
         if ema is not None:
             ema_update(ema, named, ema_decay, step)
