@@ -14,9 +14,8 @@ Explicit, in the spirit of DiT's train.py: one function, `train`, that
 6. at the end loads the EMA weights (if any) and exports the component(s)
    into the model folder, then records the stage in `trained.json`.
 
-Data parallelism is an explicit all-reduce of one flat gradient buffer after
-`backward` - what DDP does, minus overlapping it with the backward pass -
-because stages call their modules directly rather than through a wrapper.
+Data parallelism (the process group, the device, the gradient all-reduce) is
+in `distributed.py`.
 """
 
 from __future__ import annotations
@@ -39,6 +38,7 @@ from tqdm.auto import tqdm
 
 from blueprint.errors import BlueprintError
 from blueprint.train import checkpoint as ckpt
+from blueprint.train.distributed import Dist, all_reduce_grads, mean_over_ranks, setup_distributed
 from blueprint.train.model_dir import ensure_model_dir, mark_trained
 from blueprint.train.stage import Stage, StageArgs
 
@@ -78,40 +78,6 @@ class LoopArgs:
             raise BlueprintError(f"cooldown must be an integer in [0, steps={self.steps}], got {self.cooldown!r}")
         if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
             raise BlueprintError(f"ema-decay must be in [0, 1), got {self.ema_decay!r}")
-
-
-# --- process group and device ------------------------------------------------
-
-@dataclass
-class Dist:
-    rank: int = 0
-    world_size: int = 1
-    device: torch.device = torch.device("cpu")
-    owned: bool = False  # this call initialised the process group and must destroy it
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.world_size > 1:
-            dist.barrier()
-
-
-def setup_distributed() -> Dist:
-    """Join torchrun's process group if there is one; choose the device."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    cuda = torch.cuda.is_available()
-    if world_size == 1:
-        return Dist(device=torch.device("cuda" if cuda else "cpu"))
-    owned = not dist.is_initialized()
-    if owned:
-        dist.init_process_group(backend="nccl" if cuda else "gloo")
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if cuda:
-        torch.cuda.set_device(local_rank)
-    device = torch.device(f"cuda:{local_rank}" if cuda else "cpu")
-    return Dist(dist.get_rank(), dist.get_world_size(), device, owned)
 
 
 def reseed(seed: int, step: int, rank: int) -> None:
@@ -179,28 +145,6 @@ class StepTimer:
 
 def to_device(batch: dict, device: torch.device) -> dict:
     return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
-
-
-def all_reduce_grads(params: list[torch.nn.Parameter], world_size: int) -> None:
-    """Average gradients over ranks with one all-reduce of a flat buffer."""
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    flat /= world_size
-    offset = 0
-    for p in params:
-        n = p.numel()
-        if p.grad is not None:
-            p.grad.copy_(flat[offset:offset + n].view_as(p))
-        offset += n
-
-
-def mean_over_ranks(values: list[float], d: Dist) -> list[float]:
-    if d.world_size == 1:
-        return values
-    t = torch.tensor(values, dtype=torch.float64, device=d.device)
-    dist.all_reduce(t)
-    return (t / d.world_size).tolist()
 
 
 def ema_update(ema: dict[str, torch.Tensor], named: dict[str, torch.nn.Parameter], decay: float, updates: int) -> None:
