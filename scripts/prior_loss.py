@@ -39,9 +39,9 @@ def row_losses(vle, processor, rows) -> dict[str, torch.Tensor]:
     from blueprint.data.render import render
 
     width, height = rows[0].width, rows[0].height
-    _, _, prev_h, prev_w = image_grid(width, height)
+    _, _, prev_h, prev_w = image_grid(width, height, processor.preview_grid)
     images = [np.asarray(render(row.spec).image.convert("RGB")) for row in rows]
-    targets = image_targets(vle, processor.image_processor, images, width, height)
+    targets = image_targets(vle, processor.image_processor, images, width, height, processor.preview_grid)
     inputs = sequence_inputs(vle, prompt_inputs(processor, [r.prompt for r in rows], width, height), targets)
     logits = sequence_logits(vle, inputs)
     n = targets.shape[1]  # the image targets are the last n labels

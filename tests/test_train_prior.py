@@ -38,14 +38,16 @@ def sharpen(vle, factor: float = 4.0) -> None:
                 p.mul_(factor)
 
 
-def test_teacher_forced_logits_equal_generation_logits(model_dir):
+@pytest.mark.parametrize("preview", ["official", "half"])
+def test_teacher_forced_logits_equal_generation_logits(model_dir, preview):
     vle = load_vle(model_dir)
     processor = load_image_processor(model_dir)
+    processor.preview_grid = preview
     sharpen(vle)
     # two prompts of different lengths: left padding must not shift the positions
     prompt = P.prompt_inputs(processor, ['a red sign that says "OPEN"', "blue"], 96, 64)
     token_h, token_w, prev_h, prev_w = P.grids(prompt["image_grid_thw"])
-    assert (token_h, token_w) == (2, 3) and (prev_h, prev_w) == image_grid(96, 64)[2:]
+    assert (token_h, token_w) == (2, 3) and (prev_h, prev_w) == image_grid(96, 64, preview)[2:]
     n_new = prev_h * prev_w + token_h * token_w + 1
     with torch.no_grad():
         gen = vle.generate(**prompt, max_new_tokens=n_new, do_sample=False, output_logits=True,
@@ -158,6 +160,51 @@ def test_export_then_generate_from_the_folder(model_dir, tmp_path):
     new = out[0, prompt["input_ids"].shape[1]:]
     assert new.numel() == n_new
     assert int(new.min()) >= 0 and int(new.max()) < vle.config.vq_config.num_embeddings
+
+
+def test_half_preview_trains_is_recorded_and_generates(tmp_path):
+    """--preview-grid half: targets, the folder's setting, and the pipeline's prompt and length."""
+    from blueprint.models.settings import read_settings
+    from blueprint.pipeline.prior import generate_prior_tokens
+    from blueprint.train.loop import LoopArgs, train
+
+    run = tmp_path / "run"
+    save_components(build_components("tiny", seed=0), run)
+    stage = make(run, preview_grid="half")
+    drawn = stage.batch(0, 0, 1)
+    assert drawn["preview_grid"][0].tolist() == [1, 2, 2] and drawn["full_grid"][0].tolist() == [1, 4, 4]
+    batch = stage.make_batch(drawn, drawn["captions"])
+    assert ((batch["labels"] != -100).sum(1) == 2 * 2 + 4 * 4).all()
+
+    args = StageArgs(config="tiny", out_dir=run, size=SIZE, batch_size=2, preview_grid="half")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train(P.make_stage, args, LoopArgs(steps=2, ckpt_every=2, log_every=1, progress=False))
+    assert read_settings(run)["preview_grid"] == "half"
+    processor = load_image_processor(run)  # the folder's setting, without the flag
+    assert processor.preview_grid == "half"
+    prompt = P.prompt_inputs(processor, ["blue"], 128, 96)
+    suffix = processor.tokenizer.decode(prompt["input_ids"][0, -12:])
+    assert suffix.endswith(f"<sop>3 4<eop><sop>1 2<eop>{processor.tokenizer.bos_token}")
+    totals = []
+    ids = generate_prior_tokens(load_vle(run), processor, ["blue"], 128, 96, seed=0,
+                                progress=lambda done, total: totals.append(total))
+    assert totals[0] == 1 * 2 + 3 * 4 + 1 and ids.shape == (1, 6 * 8)
+    # the folder keeps the official processor files: only blueprint.json says "half"
+    assert '"GlmImageProcessor"' in (run / "processor" / "processor_config.json").read_text()
+
+
+def test_a_bad_preview_grid_is_refused(tmp_path):
+    from blueprint.models.io import load_components
+    from blueprint.models.settings import update_settings
+
+    run = tmp_path / "run"
+    save_components(build_components("tiny", seed=0), run)
+    with pytest.raises(BlueprintError, match="preview-grid"):
+        make(run, preview_grid="quarter")
+    update_settings(run, preview_grid="quarter")
+    with pytest.raises(BlueprintError, match="preview_grid must be one of"):
+        load_components(run)
 
 
 def test_prior_rejects_a_folder_without_the_model(tmp_path):

@@ -3,7 +3,8 @@
 Small pure functions with the official pipeline's math, shared by sampling and
 training so both see the same conventions:
 
-- `image_grid`: the AR grid (H/32 x W/32) and the preview grid generated first;
+- `image_grid`: the AR grid (H/32 x W/32) and the preview grid generated first
+  (GLM-Image's, or half the AR grid: `PREVIEW_GRIDS`);
 - `upsample_prior_tokens`: AR grid ids -> DiT patch-grid ids (x2 nearest);
 - `normalize_latents` / `denormalize_latents`: `(z - mean) / std` with the VAE
   config's per-channel statistics (`scaling_factor` is not used);
@@ -21,12 +22,22 @@ import torch
 AR_FACTOR = 32  # pixels per AR token (the processor halves the image, patch 16)
 
 
-def image_grid(width: int, height: int) -> tuple[int, int, int, int]:
-    """(token_h, token_w, prev_h, prev_w) for a target image, as `GlmImageProcessor`.
+# The preview grid the AR stage writes before the full grid (a model folder's `preview_grid`
+# setting, blueprint.models.settings):
+# - "official": GLM-Image's, about 256 tokens at the image's aspect ratio whatever its size.
+#   At 1024² that is half the 32x32 grid per side; at 256² it is 16x16, four times the 8x8 grid
+#   it is meant to preview, and 80% of what the AR stage writes;
+# - "half": half the full grid per side at every size (GLM-Image's own ratio at 1024²).
+PREVIEW_GRIDS = ("official", "half")
 
-    The preview grid keeps about 256 tokens at the image's aspect ratio.
-    """
+
+def image_grid(width: int, height: int, preview: str = "official") -> tuple[int, int, int, int]:
+    """(token_h, token_w, prev_h, prev_w) for a target image, as `GlmImageProcessor` with `preview`."""
     token_h, token_w = height // AR_FACTOR, width // AR_FACTOR
+    if preview == "half":
+        return token_h, token_w, max(1, token_h // 2), max(1, token_w // 2)
+    if preview != "official":
+        raise ValueError(f"preview grid must be one of {PREVIEW_GRIDS}, got {preview!r}")
     ratio = token_h / token_w
     prev_h = int(math.sqrt(ratio) * (AR_FACTOR // 2))
     prev_w = int(math.sqrt(1 / ratio) * (AR_FACTOR // 2))

@@ -179,16 +179,20 @@ def _check_fit(c: dict[str, object], model_dir: Path) -> None:
 def load_components(model_dir: str | Path, dtype: torch.dtype = torch.float32) -> dict[str, object]:
     """Load and check a diffusers-layout GLM-Image folder; modules in eval mode."""
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, GlmImageTransformer2DModel
-    from transformers import ByT5Tokenizer, GlmImageForConditionalGeneration, GlmImageProcessor, T5EncoderModel
+    from transformers import ByT5Tokenizer, GlmImageForConditionalGeneration, T5EncoderModel
+
+    from blueprint.models.processor import BlueprintProcessor
+    from blueprint.models.settings import read_preview_grid
 
     model_dir = check_model_dir(model_dir)
     c: dict[str, object] = {}
-    for name, cls in (("tokenizer", ByT5Tokenizer), ("processor", GlmImageProcessor),
+    for name, cls in (("tokenizer", ByT5Tokenizer), ("processor", BlueprintProcessor),
                       ("scheduler", FlowMatchEulerDiscreteScheduler)):
         try:
             c[name] = cls.from_pretrained(model_dir / name, local_files_only=True)
         except LOAD_ERRORS as e:
             raise BlueprintError(f"cannot load {model_dir / name}: {e}") from None
+    c["processor"].preview_grid = read_preview_grid(model_dir)  # "official" unless blueprint.json says
     if c["processor"].chat_template is None:
         where = model_dir / "processor" / "chat_template.jinja"
         raise BlueprintError(f"{where} is missing: the processor has no chat template")

@@ -20,14 +20,22 @@ words the merges do not cover stay short pieces. A byte-level prompt is about
 words before it can bind "purple" to the panel it describes; word tokens
 hand it that for free and make the sequence about a third as long
 (`fresh_prior`, docs/RESULTS.md section 5 measures both).
+
+`BlueprintProcessor` is the official processor with one choice opened up: the
+preview grid of text-to-image prompts (`preview_grid`, blueprint.models.grid).
+Folders load through `load_processor`, which sets it from blueprint.json.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GlmImageImageProcessorPil, GlmImageProcessor, PreTrainedTokenizerFast
+
+from blueprint.errors import BlueprintError
+from blueprint.models.grid import image_grid
 
 SPECIAL_TOKENS = ("<|endoftext|>", "[gMASK]", "<sop>", "<eop>", "<|user|>", "<|assistant|>", "<|image|>")
 
@@ -121,3 +129,38 @@ def build_processor(codebook_size: int, min_side: int, max_side: int,
     return GlmImageProcessor(
         image_processor=image_processor, tokenizer=tokenizer, chat_template=chat_template(codebook_size)
     )
+
+
+class BlueprintProcessor(GlmImageProcessor):
+    """`GlmImageProcessor` whose text-to-image preview grid is `preview_grid` ("official" or "half").
+
+    The official processor writes `<sop>h w<eop><sop>ph pw<eop>` after the prompt and returns
+    the matching `image_grid_thw`, both from its `_get_target_shape`; here that method is
+    `image_grid` with this processor's preview choice, so the prompt, the grids, the model's
+    positions (`get_rope_index` reads the grids) and the number of tokens to generate all
+    follow it. With "official" it is the official processor exactly.
+    """
+
+    preview_grid = "official"
+
+    def _get_target_shape(self, height: int, width: int) -> tuple[int, int, int, int]:
+        return image_grid(width, height, self.preview_grid)
+
+    def save_pretrained(self, save_directory, **kwargs):
+        # Saved as the official class, so any GLM-Image loader reads the folder; the preview
+        # choice is the folder's blueprint.json setting, not part of the processor's files.
+        official = GlmImageProcessor(image_processor=self.image_processor, tokenizer=self.tokenizer,
+                                     chat_template=self.chat_template)
+        return official.save_pretrained(save_directory, **kwargs)
+
+
+def load_processor(model_dir: str | Path) -> BlueprintProcessor:
+    """A model folder's processor (MODEL_DIR/processor), with the folder's preview grid."""
+    from blueprint.models.settings import read_preview_grid
+
+    path = Path(model_dir) / "processor"
+    if not (path / "processor_config.json").is_file():
+        raise BlueprintError(f"model folder is missing {path / 'processor_config.json'}")
+    processor = BlueprintProcessor.from_pretrained(path, local_files_only=True)
+    processor.preview_grid = read_preview_grid(model_dir)
+    return processor

@@ -10,6 +10,8 @@ Keys:
   legible text for prompt adherence (docs/RESULTS.md, section 5), so it stays off
   (1) unless the folder's owner sets it after measuring. An official GLM-Image
   folder has no such file, and its AR stage has no guidance.
+- `preview_grid`, written by the prior stage: the preview grid its AR model writes
+  before the full grid, "official" (GLM-Image's) or "half" (blueprint.models.grid).
 
 A missing file means every default.
 """
@@ -81,3 +83,13 @@ def read_prior_guidance(model_dir: str | Path) -> float:
         return check_prior_guidance(value)
     except BlueprintError as e:
         raise BlueprintError(f"{Path(model_dir) / SETTINGS_FILE}: {e}") from None
+
+
+def read_preview_grid(model_dir: str | Path) -> str:
+    from blueprint.models.grid import PREVIEW_GRIDS
+
+    value = read_settings(model_dir).get("preview_grid", "official")
+    if value not in PREVIEW_GRIDS:
+        raise BlueprintError(f"{Path(model_dir) / SETTINGS_FILE}: preview_grid must be one of "
+                             f"{', '.join(PREVIEW_GRIDS)}, got {value!r}")
+    return value

@@ -112,7 +112,8 @@ def generate_prior_tokens(
     `progress(done, total)` is called after every generated token.
     `guidance` > 1 decodes each prompt beside the empty prompt (see the module docstring).
     """
-    token_h, token_w, prev_h, prev_w = image_grid(width, height)
+    # the processor's preview grid: its prompt and grids tell the model the same
+    token_h, token_w, prev_h, prev_w = image_grid(width, height, getattr(processor, "preview_grid", "official"))
     total = token_h * token_w + prev_h * prev_w + 1  # preview, full grid, end token
     guided = guidance != 1
     batch = list(prompts) + [""] * len(prompts) if guided else list(prompts)

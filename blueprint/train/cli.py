@@ -84,6 +84,10 @@ def register(subparsers) -> None:
     p.add_argument("--prompt-drop", type=float, default=0.1, metavar="P",
                    help="prior only: train this share of prompts as the empty prompt, so the prior can sample "
                         "with classifier-free guidance (blueprint generate --prior-guidance; default 0.1)")
+    p.add_argument("--preview-grid", default=None, choices=("official", "half"),
+                   help="prior only: the preview grid the AR model writes before the full grid: 'official' "
+                        "(GLM-Image's, about 256 tokens at any size) or 'half' (half the full grid per side); "
+                        "written to the folder's blueprint.json on export (default: the folder's, else official)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar (default on)")
     p.set_defaults(func=run)
 
@@ -143,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
                            extra_sizes=tuple(sizes[1:]),
                            batch_size=args.batch_size, seed=args.seed, conditioning=args.conditioning,
                            text_weight=args.text_weight, edge_weight=args.edge_weight, batch_reuse=args.batch_reuse,
-                           prompt_drop=args.prompt_drop)
+                           prompt_drop=args.prompt_drop, preview_grid=args.preview_grid)
     loop = LoopArgs(steps=args.steps, lr=args.lr, warmup=args.warmup, cooldown=args.cooldown, ema_decay=args.ema_decay,
                     ckpt_every=args.ckpt_every, log_every=args.log_every, keep_last=args.keep_last,
                     resume=args.resume, progress=args.progress, workers=workers,

@@ -10,7 +10,9 @@ generates at inference:
 - the prompt part comes from `processor.apply_chat_template(..., target_h,
   target_w)`, left-padded, as in the pipeline;
 - the targets are the frozen tokenizer's codes of a copy of the image resized
-  to the preview grid x 32 px (generated first), then of the image itself; the
+  to the preview grid x 32 px (generated first; GLM-Image's grid, or half the
+  full grid per side with `--preview-grid half`, which the stage records in the
+  folder's blueprint.json), then of the image itself; the
   end token is a target only when the head can emit it (Blueprint's own
   configurations make the head exactly the codebook, so it cannot, and the
   pipeline always generates the full length instead);
@@ -37,6 +39,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from blueprint.errors import BlueprintError
+from blueprint.models.grid import PREVIEW_GRIDS
+from blueprint.models.settings import update_settings
 from blueprint.train.data import TrainImages, to_uint8
 from blueprint.train.stage import StageArgs, check_prompt_drop
 from blueprint.train.tokenizer import (
@@ -65,19 +69,19 @@ def grids(image_grid_thw: torch.Tensor) -> tuple[int, int, int, int]:
     return token_h, token_w, prev_h, prev_w
 
 
-def image_targets(vle, image_processor, images, width: int, height: int) -> torch.Tensor:
+def image_targets(vle, image_processor, images, width: int, height: int, preview: str = "official") -> torch.Tensor:
     """(B, ph*pw + h*w [+ 1]) target ids: preview grid, full grid, then the end token if the head has it."""
-    return targets_of(vle, target_inputs(image_processor, images, width, height))
+    return targets_of(vle, target_inputs(image_processor, images, width, height, preview))
 
 
-def target_inputs(image_processor, images, width: int, height: int) -> dict:
+def target_inputs(image_processor, images, width: int, height: int, preview: str = "official") -> dict:
     """The host half of `image_targets`: the image processor's inputs for both grids.
 
     Images that make training targets go through it in the data workers, so the
     training process only runs the frozen tokenizer on them (`targets_of`)."""
     from blueprint.models import image_grid
 
-    token_h, token_w, prev_h, prev_w = image_grid(width, height)
+    token_h, token_w, prev_h, prev_w = image_grid(width, height, preview)
     preview_pixels, preview_grid = grid_pixel_values(images, prev_h, prev_w, image_processor)
     full_pixels, full_grid = grid_pixel_values(images, token_h, token_w, image_processor)
     return {"preview_pixels": preview_pixels, "preview_grid": preview_grid,
@@ -208,7 +212,8 @@ class PriorStage:
         batch = self.images.batch(step, rank, world_size)
         height, width = batch["pixels"].shape[-2:]
         images = list(to_uint8(batch["pixels"]).numpy())
-        return {"captions": batch["captions"], **target_inputs(self.processor.image_processor, images, width, height)}
+        return {"captions": batch["captions"],
+                **target_inputs(self.processor.image_processor, images, width, height, self.processor.preview_grid)}
 
     def make_batch(self, batch: dict, captions: list[str]) -> dict:
         """Teacher-forcing inputs (`sequence_inputs`) for a drawn batch, on the model's device."""
@@ -227,6 +232,8 @@ class PriorStage:
 
     def export(self, model_dir: Path) -> None:
         save_vle_parts(model_dir, {"model.language_model": self.vle.model.language_model, "lm_head": self.vle.lm_head})
+        # the pipeline must prompt this model with the preview grid it was trained on
+        update_settings(model_dir, preview_grid=self.processor.preview_grid)
 
 
 def make_stage(args: StageArgs) -> PriorStage:
@@ -245,4 +252,9 @@ def make_stage(args: StageArgs) -> PriorStage:
             f"codebook of {cfg.vq_config.num_embeddings} codes does not fit the AR head's "
             f"{cfg.text_config.vision_vocab_size} outputs"
         )
-    return PriorStage(args, vle, load_image_processor(model_dir))
+    processor = load_image_processor(model_dir)
+    if args.preview_grid is not None:
+        if args.preview_grid not in PREVIEW_GRIDS:
+            raise BlueprintError(f"preview-grid must be one of {', '.join(PREVIEW_GRIDS)}, got {args.preview_grid!r}")
+        processor.preview_grid = args.preview_grid
+    return PriorStage(args, vle, processor)

@@ -52,6 +52,7 @@ class StageArgs:
     text_weight: float = 4.0  # decoder, vae-decoder: extra loss weight at and beside text ink
     edge_weight: float = 0.0  # decoder only: extra loss weight at and beside colour edges (shapes, bars, borders)
     prompt_drop: float = 0.1  # prior only: share of prompts trained empty, for classifier-free guidance
+    preview_grid: str | None = None  # prior only: "official" or "half" (blueprint.models.grid); None: the folder's
     seed: int = 0
     init_from: Path | None = None  # a model folder whose earlier-stage components this stage needs
     device: str = "cpu"    # set by the loop before it calls make_stage ("cuda:<local rank>" on GPU)

@@ -167,12 +167,10 @@ def load_vle(model_dir: Path, device: str = "cpu"):
 
 
 def load_image_processor(model_dir: Path):
-    from transformers import GlmImageProcessor
+    """The folder's processor (the prompt tokenizer and the image processor), with its preview grid."""
+    from blueprint.models.processor import load_processor
 
-    path = Path(model_dir) / "processor"
-    if not (path / "processor_config.json").is_file():
-        raise BlueprintError(f"model folder is missing {path / 'processor_config.json'}")
-    return GlmImageProcessor.from_pretrained(path, local_files_only=True)
+    return load_processor(model_dir)
 
 
 def save_vle_parts(model_dir: Path, parts: dict[str, nn.Module]) -> None:
