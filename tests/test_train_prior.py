@@ -194,6 +194,29 @@ def test_half_preview_trains_is_recorded_and_generates(tmp_path):
     assert '"GlmImageProcessor"' in (run / "processor" / "processor_config.json").read_text()
 
 
+def test_a_resume_on_another_preview_grid_is_refused(tmp_path):
+    from blueprint.train.loop import LoopArgs, train
+
+    run = tmp_path / "run"
+    save_components(build_components("tiny", seed=0), run)
+
+    def prior(steps, **kw):
+        args = StageArgs(config="tiny", out_dir=run, size=SIZE, batch_size=2, **kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return train(P.make_stage, args, LoopArgs(steps=steps, ckpt_every=2, log_every=1, progress=False))
+
+    assert prior(4, preview_grid="half")["exported"]
+    # a killed run: checkpoint at 6, nothing exported, so the folder still says "half" (from step 4's export)
+    args = StageArgs(config="tiny", out_dir=run, size=SIZE, batch_size=2, preview_grid="half")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train(P.make_stage, args, LoopArgs(steps=8, stop_after=6, ckpt_every=2, log_every=1, progress=False))
+    with pytest.raises(BlueprintError, match="preview_grid 'half' -> 'official'"):
+        prior(8, preview_grid="official")
+    assert prior(8)["step"] == 8  # without the flag: the folder's grid, the run's own
+
+
 def test_a_bad_preview_grid_is_refused(tmp_path):
     from blueprint.models.io import load_components
     from blueprint.models.settings import update_settings

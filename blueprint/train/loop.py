@@ -261,7 +261,7 @@ def _train(make_stage, args: StageArgs, loop: LoopArgs, d: Dist) -> dict:
 
     meta = {"stage": stage.name, "config": args.config, "seed": args.seed, "batch_size": args.batch_size,
             "size": list(args.size), "extra_sizes": [list(x) for x in args.extra_sizes],
-            "data": args.data, "world_size": d.world_size,
+            "data": args.data, "world_size": d.world_size, "preview_grid": args.preview_grid,
             "loop": asdict(loop), "base_lr": base_lr, "ema_decay": ema_decay}
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if d.device.type == "cuda"
                 else contextlib.nullcontext())
@@ -351,8 +351,9 @@ def _check_same_run(state: dict, args: StageArgs, d: Dist) -> None:
     """A resumed run must draw the same batches: refuse a changed data setup."""
     now = {"config": args.config, "seed": args.seed, "batch_size": args.batch_size,
            "size": list(args.size), "extra_sizes": [list(x) for x in args.extra_sizes],
-           "data": args.data, "world_size": d.world_size}
-    recorded = {"extra_sizes": [], **state}  # checkpoints from before several sizes existed
+           "data": args.data, "world_size": d.world_size, "preview_grid": args.preview_grid}
+    # checkpoints from before several sizes, and before the preview grid choice, existed
+    recorded = {"extra_sizes": [], "preview_grid": args.preview_grid, **state}
     changed = [f"{k} {recorded.get(k)!r} -> {v!r}" for k, v in now.items() if recorded.get(k) != v]
     if changed:
         raise BlueprintError(

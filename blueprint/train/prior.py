@@ -257,4 +257,7 @@ def make_stage(args: StageArgs) -> PriorStage:
         if args.preview_grid not in PREVIEW_GRIDS:
             raise BlueprintError(f"preview-grid must be one of {', '.join(PREVIEW_GRIDS)}, got {args.preview_grid!r}")
         processor.preview_grid = args.preview_grid
+    # the grid in effect (the flag's, else the folder's) goes into the checkpoints, so that a
+    # resume which would train on another preview grid is refused
+    args.preview_grid = processor.preview_grid
     return PriorStage(args, vle, processor)
