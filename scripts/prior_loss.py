@@ -27,7 +27,8 @@ from blueprint.models import image_grid
 from blueprint.pipeline.cli import resolve_model_dir
 from blueprint.sizes import parse_size
 from blueprint.train.prior import image_targets, prompt_inputs, sequence_inputs, sequence_logits
-from blueprint.train.tokenizer import load_image_processor, load_vle
+from blueprint.models.processor import load_processor
+from blueprint.train.tokenizer import load_vle
 from eval_model import batches, pick_rows
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "heldout.jsonl"
@@ -68,7 +69,7 @@ def main() -> int:
         if not rows:
             raise BlueprintError(f"no benchmark rows at sizes {args.sizes}")
         model_dir = resolve_model_dir(args.model)
-        vle, processor = load_vle(model_dir), load_image_processor(model_dir)
+        vle, processor = load_vle(model_dir), load_processor(model_dir)
     except BlueprintError as e:
         print(f"prior_loss: error: {e}", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ from blueprint.errors import BlueprintError
 from blueprint.eval.score import read_text
 from blueprint.models import build_components, save_components
 from blueprint.models import glyph_layer as G
+from blueprint.models.processor import load_processor
 from blueprint.pipeline import BlueprintPipeline
 from blueprint.train import tokenizer as T
 from blueprint.train.semantic import CHAR_SUBGRID, SemanticHead, SemanticVocab, ink_presence
@@ -103,7 +104,7 @@ def test_text_presence_reads_tokens_as_the_head_reads_the_tokenizer(tmp_path):
     path = tmp_path / "run"
     save_components(build_components("tiny", seed=0), path)
     vle = T.load_vle(path)
-    processor = T.load_image_processor(path).image_processor
+    processor = load_processor(path).image_processor
     head = SemanticHead(vle.config.vq_config.embed_dim, vle.config.vq_config.num_embeddings,
                         SemanticVocab.from_data()).eval()
     image = render(spec_at(0, 128, 128)).image

@@ -15,7 +15,8 @@ from blueprint.pipeline import BlueprintPipeline
 from blueprint.pipeline.prior import generate_prior_tokens
 from blueprint.train import prior as P
 from blueprint.train.stage import StageArgs
-from blueprint.train.tokenizer import load_image_processor, load_vle
+from blueprint.models.processor import load_processor
+from blueprint.train.tokenizer import load_vle
 
 WIDTH, HEIGHT = 96, 64  # 2x3 full grid
 
@@ -52,7 +53,7 @@ def guided_greedy_reference(vle, processor, prompt: str, generated: torch.Tensor
 
 
 def test_guided_tokens_follow_the_guided_logits_of_both_rows(model_dir, vle):
-    processor = load_image_processor(model_dir)
+    processor = load_processor(model_dir)
     prompts = ['a red sign that says "OPEN"', "blue"]  # different lengths: padding must not matter
     token_h, token_w, prev_h, prev_w = image_grid(WIDTH, HEIGHT)
     n_new = prev_h * prev_w + token_h * token_w + 1
@@ -81,7 +82,7 @@ def test_guided_tokens_follow_the_guided_logits_of_both_rows(model_dir, vle):
 
 
 def test_guided_sampling_is_seeded_and_leaves_the_global_rng_alone(model_dir, vle):
-    processor = load_image_processor(model_dir)
+    processor = load_processor(model_dir)
     torch.manual_seed(123)
     state = torch.random.get_rng_state()
     a = generate_prior_tokens(vle, processor, ["a green poster"], WIDTH, HEIGHT, seed=5, guidance=2.0)

@@ -10,7 +10,8 @@ from blueprint.errors import BlueprintError
 from blueprint.models import build_components, image_grid, save_components
 from blueprint.train import prior as P
 from blueprint.train.stage import StageArgs
-from blueprint.train.tokenizer import draw_samples, image_tokens, load_image_processor, load_vle
+from blueprint.models.processor import load_processor
+from blueprint.train.tokenizer import draw_samples, image_tokens, load_vle
 
 SIZE = (128, 128)  # 4x4 full grid, 16x16 preview
 
@@ -41,7 +42,7 @@ def sharpen(vle, factor: float = 4.0) -> None:
 @pytest.mark.parametrize("preview", ["official", "half"])
 def test_teacher_forced_logits_equal_generation_logits(model_dir, preview):
     vle = load_vle(model_dir)
-    processor = load_image_processor(model_dir)
+    processor = load_processor(model_dir)
     processor.preview_grid = preview
     sharpen(vle)
     # two prompts of different lengths: left padding must not shift the positions
@@ -149,7 +150,7 @@ def test_export_then_generate_from_the_folder(model_dir, tmp_path):
     assert not torch.equal(vle.lm_head.weight, before.lm_head.weight)
     for a, b in zip(vle.model.visual.parameters(), before.model.visual.parameters()):
         assert torch.equal(a, b)
-    processor = load_image_processor(run)
+    processor = load_processor(run)
     width, height = 128, 96
     token_h, token_w, prev_h, prev_w = image_grid(width, height)
     prompt = P.prompt_inputs(processor, ['a poster that says "HELLO"'], width, height)
@@ -181,7 +182,7 @@ def test_half_preview_trains_is_recorded_and_generates(tmp_path):
         warnings.simplefilter("ignore")
         train(P.make_stage, args, LoopArgs(steps=2, ckpt_every=2, log_every=1, progress=False))
     assert read_settings(run)["preview_grid"] == "half"
-    processor = load_image_processor(run)  # the folder's setting, without the flag
+    processor = load_processor(run)  # the folder's setting, without the flag
     assert processor.preview_grid == "half"
     prompt = P.prompt_inputs(processor, ["blue"], 128, 96)
     suffix = processor.tokenizer.decode(prompt["input_ids"][0, -12:])

@@ -277,7 +277,8 @@ def test_fresh_prior_resets_the_language_model_keeps_the_tokenizer_and_can_add_w
     import blueprint.train.model_dir as model_dir_module
     from blueprint.train.loop import LoopArgs, train
     from blueprint.train.prior import make_stage
-    from blueprint.train.tokenizer import load_image_processor, load_vle
+    from blueprint.models.processor import load_processor
+    from blueprint.train.tokenizer import load_vle
 
     monkeypatch.setattr(model_dir_module, "MERGE_CAPTIONS", 200)  # merges from fewer captions: faster
     out = tmp_path / "run"
@@ -297,10 +298,10 @@ def test_fresh_prior_resets_the_language_model_keeps_the_tokenizer_and_can_add_w
     with pytest.raises(BlueprintError, match="merges"):
         fresh_prior(out, "tiny", prompt_merges=-1)
     assert "prior" in read_trained(out)  # the refused calls changed nothing
-    assert len(load_image_processor(out).tokenizer) == trained.get_input_embeddings().num_embeddings
+    assert len(load_processor(out).tokenizer) == trained.get_input_embeddings().num_embeddings
 
     fresh_prior(out, "tiny", seed=0, prompt_merges=30)
-    vle, tokenizer = load_vle(out), load_image_processor(out).tokenizer
+    vle, tokenizer = load_vle(out), load_processor(out).tokenizer
     for part in ("model.visual", "model.vqmodel"):  # the semantic tokenizer is kept
         kept, before = vle.get_submodule(part).state_dict(), trained.get_submodule(part).state_dict()
         assert all(torch.equal(kept[k], before[k]) for k in before)

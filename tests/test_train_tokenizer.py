@@ -9,6 +9,7 @@ from PIL import Image
 
 from blueprint.data.spec import Element, Spec
 from blueprint.errors import BlueprintError
+from blueprint.models.processor import load_processor
 from blueprint.models import build_components, load_components, save_components
 from blueprint.train import tokenizer as T
 from blueprint.train.stage import StageArgs
@@ -29,7 +30,7 @@ def make(out_dir: Path, batch_size: int = 4) -> T.TokenizerStage:
 
 
 def test_grid_pixel_values_equal_the_processor(model_dir):
-    image_processor = T.load_image_processor(model_dir).image_processor
+    image_processor = load_processor(model_dir).image_processor
     rng = np.random.default_rng(0)
     image = Image.fromarray(rng.integers(0, 256, (128, 192, 3), dtype=np.uint8))
     ours, grid = T.grid_pixel_values([image], 4, 6, image_processor)
@@ -43,7 +44,7 @@ def test_grid_pixel_values_equal_the_processor(model_dir):
 
 def test_image_tokens_equal_the_official_path(model_dir):
     vle = T.load_vle(model_dir)
-    image_processor = T.load_image_processor(model_dir).image_processor
+    image_processor = load_processor(model_dir).image_processor
     images = [Image.new("RGB", (128, 128), c) for c in ((200, 30, 30), (30, 30, 200))]
     ours = T.image_tokens(vle, image_processor, images, 4, 4)
     inputs = image_processor(images=images, return_tensors="pt")

@@ -19,6 +19,8 @@ import math
 
 import torch
 
+from blueprint.errors import BlueprintError
+
 AR_FACTOR = 32  # pixels per AR token (the processor halves the image, patch 16)
 
 
@@ -31,13 +33,18 @@ AR_FACTOR = 32  # pixels per AR token (the processor halves the image, patch 16)
 PREVIEW_GRIDS = ("official", "half")
 
 
+def check_preview_grid(value, name: str = "preview grid") -> str:
+    """`value` if it is one of PREVIEW_GRIDS; else a BlueprintError that calls it `name`."""
+    if value not in PREVIEW_GRIDS:
+        raise BlueprintError(f"{name} must be one of {', '.join(PREVIEW_GRIDS)}, got {value!r}")
+    return value
+
+
 def image_grid(width: int, height: int, preview: str = "official") -> tuple[int, int, int, int]:
     """(token_h, token_w, prev_h, prev_w) for a target image, as `GlmImageProcessor` with `preview`."""
     token_h, token_w = height // AR_FACTOR, width // AR_FACTOR
-    if preview == "half":
+    if check_preview_grid(preview) == "half":
         return token_h, token_w, max(1, token_h // 2), max(1, token_w // 2)
-    if preview != "official":
-        raise ValueError(f"preview grid must be one of {PREVIEW_GRIDS}, got {preview!r}")
     ratio = token_h / token_w
     prev_h = int(math.sqrt(ratio) * (AR_FACTOR // 2))
     prev_w = int(math.sqrt(1 / ratio) * (AR_FACTOR // 2))

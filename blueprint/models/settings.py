@@ -86,10 +86,7 @@ def read_prior_guidance(model_dir: str | Path) -> float:
 
 
 def read_preview_grid(model_dir: str | Path) -> str:
-    from blueprint.models.grid import PREVIEW_GRIDS
+    from blueprint.models.grid import check_preview_grid
 
-    value = read_settings(model_dir).get("preview_grid", "official")
-    if value not in PREVIEW_GRIDS:
-        raise BlueprintError(f"{Path(model_dir) / SETTINGS_FILE}: preview_grid must be one of "
-                             f"{', '.join(PREVIEW_GRIDS)}, got {value!r}")
-    return value
+    where = f"{Path(model_dir) / SETTINGS_FILE}: preview_grid"
+    return check_preview_grid(read_settings(model_dir).get("preview_grid", "official"), where)

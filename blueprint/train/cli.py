@@ -84,7 +84,7 @@ def register(subparsers) -> None:
     p.add_argument("--prompt-drop", type=float, default=0.1, metavar="P",
                    help="prior only: train this share of prompts as the empty prompt, so the prior can sample "
                         "with classifier-free guidance (blueprint generate --prior-guidance; default 0.1)")
-    p.add_argument("--preview-grid", default=None, choices=("official", "half"),
+    p.add_argument("--preview-grid", default=None, choices=("official", "half"),  # blueprint.models.grid.PREVIEW_GRIDS
                    help="prior only: the preview grid the AR model writes before the full grid: 'official' "
                         "(GLM-Image's, about 256 tokens at any size) or 'half' (half the full grid per side); "
                         "written to the folder's blueprint.json on export (default: the folder's, else official)")

@@ -67,7 +67,8 @@ from blueprint.train.data import TrainImages, to_uint8
 from blueprint.train.model_dir import load_component, load_glyph_tokenizer, require_trained, save_component
 from blueprint.models.conditioning import check_conditioning, write_conditioning
 from blueprint.train.stage import StageArgs, check_loss_weight
-from blueprint.train.tokenizer import grid_pixel_values, load_image_processor, load_vle, tokens_of
+from blueprint.models.processor import load_processor
+from blueprint.train.tokenizer import grid_pixel_values, load_vle, tokens_of
 
 DROP_PROB = 0.1       # per condition, for classifier-free guidance
 # `near_edges`: a step this large between neighbouring pixels (in [-1, 1], any channel) is
@@ -96,7 +97,7 @@ class DecoderStage:
         self.text_encoder = load_component(model_dir, "text_encoder", args.device).requires_grad_(False)
         self.glyph_tokenizer = load_glyph_tokenizer(model_dir)
         self.vle = load_vle(model_dir, args.device).requires_grad_(False)
-        self.image_processor = load_image_processor(model_dir).image_processor
+        self.image_processor = load_processor(model_dir).image_processor
         scheduler_file = model_dir / "scheduler" / "scheduler_config.json"
         if not scheduler_file.is_file():
             raise BlueprintError(f"model folder is missing {scheduler_file}")

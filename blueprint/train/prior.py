@@ -39,14 +39,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from blueprint.errors import BlueprintError
-from blueprint.models.grid import PREVIEW_GRIDS
+from blueprint.models.grid import check_preview_grid
+from blueprint.models.processor import load_processor
 from blueprint.models.settings import update_settings
 from blueprint.train.data import TrainImages, to_uint8
 from blueprint.train.stage import StageArgs, check_prompt_drop
 from blueprint.train.tokenizer import (
     grid_pixel_values,
     image_tokens,
-    load_image_processor,
     load_vle,
     save_vle_parts,
     tokens_of,
@@ -252,11 +252,9 @@ def make_stage(args: StageArgs) -> PriorStage:
             f"codebook of {cfg.vq_config.num_embeddings} codes does not fit the AR head's "
             f"{cfg.text_config.vision_vocab_size} outputs"
         )
-    processor = load_image_processor(model_dir)
+    processor = load_processor(model_dir)
     if args.preview_grid is not None:
-        if args.preview_grid not in PREVIEW_GRIDS:
-            raise BlueprintError(f"preview-grid must be one of {', '.join(PREVIEW_GRIDS)}, got {args.preview_grid!r}")
-        processor.preview_grid = args.preview_grid
+        processor.preview_grid = check_preview_grid(args.preview_grid, "preview-grid")
     # the grid in effect (the flag's, else the folder's) goes into the checkpoints, so that a
     # resume which would train on another preview grid is refused
     args.preview_grid = processor.preview_grid

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from blueprint.errors import BlueprintError
+from blueprint.models.processor import load_processor
 from blueprint.train.data import sample_indices
 from blueprint.train.semantic import (
     PX_PER_TOKEN,
@@ -164,13 +165,6 @@ def load_vle(model_dir: Path, device: str = "cpu"):
     if not (path / "model.safetensors").is_file() and not (path / "model.safetensors.index.json").is_file():
         raise BlueprintError(f"model folder is missing {path / 'model.safetensors'}")
     return GlmImageForConditionalGeneration.from_pretrained(path, use_safetensors=True).to(device).float().eval()
-
-
-def load_image_processor(model_dir: Path):
-    """The folder's processor (the prompt tokenizer and the image processor), with its preview grid."""
-    from blueprint.models.processor import load_processor
-
-    return load_processor(model_dir)
 
 
 def save_vle_parts(model_dir: Path, parts: dict[str, nn.Module]) -> None:
@@ -349,5 +343,5 @@ def make_stage(args: StageArgs) -> TokenizerStage:
     check_size(*args.size)
     model_dir = Path(args.init_from or args.out_dir)
     vle = load_vle(model_dir, args.device)
-    processor = load_image_processor(model_dir)
+    processor = load_processor(model_dir)
     return TokenizerStage(args, vle, processor.image_processor, SemanticVocab.from_data())
