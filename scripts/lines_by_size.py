@@ -29,6 +29,10 @@ def line_reads(report: dict, fonts: dict[str, dict[int, int]], engine: str) -> l
     """Per bucket, whether each text line of the report's images was read exactly."""
     out = [[] for _ in BUCKETS]
     for image in report["images"]:
+        if image["id"] not in fonts:
+            raise SystemExit(f"error: image {image['id']!r} is not a row of the benchmark")
+        if engine not in image["text"]:
+            raise SystemExit(f"error: image {image['id']!r} was not read by {engine!r}")
         for line in image["text"][engine]["lines"]:
             size = fonts[image["id"]][line["element_id"]]
             out[next(i for i, (lo, hi) in enumerate(BUCKETS) if lo <= size < hi)].append(bool(line["match"]))

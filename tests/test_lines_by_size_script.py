@@ -35,3 +35,10 @@ def test_lines_land_in_the_bucket_of_their_font_size(tmp_path):
 def test_a_missing_report_is_an_error(tmp_path):
     result = run(tmp_path)
     assert result.returncode == 1 and "no such report" in result.stderr and result.stdout == ""
+
+
+def test_a_report_of_another_benchmark_is_an_error(tmp_path):
+    report = {"images": [{"id": "nowhere-0000", "text": {"tesseract": {"lines": []}}}]}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    result = run(tmp_path)
+    assert result.returncode != 0 and "not a row of the benchmark" in result.stderr
