@@ -9,9 +9,9 @@
 # Measured on one H100 (docs/RESULTS.md, section 3): phase 1 works (3 minutes
 # gave the VAE, tokenizer and glyph encoder of the embedded model). Phase 2 did
 # NOT train there: its decoders ran at about 8 s per step, cause not found, and
-# the prior diverged at step 5 (eager attention on GPU is the untested fix). Since then
-# the image processing moved into the data workers and OMP_NUM_THREADS is capped (below):
-# both untested on a GPU.
+# the prior diverged at step 5 (eager attention and fp32 on GPU are the untested fixes).
+# Since then the image processing moved into the data workers and OMP_NUM_THREADS is
+# capped (below): both untested on a GPU.
 #
 # Why parallel: the `small` components are far too small to fill an H100, so
 # stages that do not depend on each other share it. vae, tokenizer and glyph
@@ -102,8 +102,10 @@ if [[ $phase == all || $phase == 2 ]]; then
     $BLUEPRINT train decoder --model-dir "$DIR" "${common[@]}" --size $SIZES --batch-size 64 --lr 3e-4 --warmup 200 \
         --workers 3 > "$DIR/logs/decoder.out" 2>&1 & pids+=($!)
     # Prior: the AR language model on the tokenizer's codes (writes vision_language_encoder/).
+    # fp32 by default: under bf16 autocast on an H100 it went to NaN at step 5 (docs/RESULTS.md
+    # section 3), and a model this small gains little from bf16. PRIOR_PRECISION=auto to try bf16.
     $BLUEPRINT train prior --model-dir "$DIR" "${common[@]}" --size $SIZES --batch-size 64 --lr 3e-4 --warmup 200 \
-        --workers 3 > "$DIR/logs/prior.out" 2>&1 & pids+=($!)
+        --precision "${PRIOR_PRECISION:-fp32}" --workers 3 > "$DIR/logs/prior.out" 2>&1 & pids+=($!)
     # VAE decoder side: sharpened for letters over the frozen encoder (latents unchanged, so it
     # runs beside the DiT; writes vae/, copied into the ablation folders when the phase ends).
     $BLUEPRINT train vae-decoder --model-dir "$DIR" "${common[@]}" --size $SIZES --batch-size 32 --lr 2e-4 --warmup 50 \

@@ -77,6 +77,15 @@ def test_main_exits_2_without_traceback(tmp_path, capsys):
     assert "unknown training stage" in err and "Traceback" not in err
 
 
+def test_unknown_precision_is_refused_by_the_parser(tmp_path, capsys):
+    from blueprint.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "vae", "--precision", "fp16", "--model-dir", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'fp16'" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
 def test_every_stage_name_resolves_to_a_factory():
     for name in cli.STAGES:
         assert callable(cli.resolve_stage(name).make_stage)

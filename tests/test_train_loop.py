@@ -192,7 +192,7 @@ def test_time_limit_stops_checkpoints_and_exports(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("bad", [{"steps": 0}, {"lr": -1.0}, {"ckpt_every": 0}, {"ema_decay": 1.5},
-                                 {"time_limit": 0.0}, {"cooldown": 4}, {"cooldown": -1}])
+                                 {"time_limit": 0.0}, {"cooldown": 4}, {"cooldown": -1}, {"precision": "fp16"}])
 def test_bad_loop_arguments(tmp_path, bad):
     with pytest.raises(BlueprintError):
         run_toy(tmp_path, **{"steps": 3, **bad})
@@ -214,6 +214,28 @@ def test_cooldown_added_on_resume_continues_the_same_run(tmp_path):
     run_toy(tmp_path, steps=10, cooldown=4)
     rates = [json.loads(line)["lr"] for line in (tmp_path / "logs" / "toy.jsonl").read_text().splitlines()]
     assert rates[:6] == [ToyStage.lr] * 6 and rates[6:] == pytest.approx([ToyStage.lr * k / 4 for k in (4, 3, 2, 1)])
+
+
+class DtypeStage(ToyStage):
+    """The toy stage, recording the dtype its network computes in at each step."""
+
+    seen: list = []
+
+    def loss(self, batch):
+        out = self.net(batch["x"])
+        DtypeStage.seen.append(out.dtype)
+        return ((out.float() - batch["y"]) ** 2).mean(), {}
+
+
+@pytest.mark.parametrize("precision, dtype", [("auto", torch.float32), ("fp32", torch.float32),
+                                              ("bf16", torch.bfloat16)])
+def test_precision_sets_the_forward_dtype_and_keeps_weights_fp32(tmp_path, precision, dtype):
+    DtypeStage.seen = []
+    args = StageArgs(config="tiny", out_dir=tmp_path, batch_size=8)
+    result = train(DtypeStage, args, LoopArgs(steps=4, ckpt_every=2, log_every=1, progress=False, precision=precision))
+    assert result["exported"] and DtypeStage.seen == [dtype] * 4  # on this CPU, auto is fp32
+    weights = load_file(tmp_path / "toy.safetensors")
+    assert all(w.dtype == torch.float32 and torch.isfinite(w).all() for w in weights.values())
 
 
 class _NanGradient(torch.autograd.Function):

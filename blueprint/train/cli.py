@@ -88,6 +88,10 @@ def register(subparsers) -> None:
                    help="prior only: the preview grid the AR model writes before the full grid: 'official' "
                         "(GLM-Image's, about 256 tokens at any size) or 'half' (half the full grid per side); "
                         "written to the folder's blueprint.json on export (default: the folder's, else official)")
+    p.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),  # blueprint.train.loop.PRECISIONS
+                   help="forward pass precision: auto (bf16 autocast on GPU, fp32 on CPU; default), bf16 "
+                        "(autocast on any device) or fp32 (no autocast: the fallback for a stage that "
+                        "diverges under bf16); weights and optimizer state are fp32 in every case")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar (default on)")
     p.set_defaults(func=run)
 
@@ -151,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     loop = LoopArgs(steps=args.steps, lr=args.lr, warmup=args.warmup, cooldown=args.cooldown, ema_decay=args.ema_decay,
                     ckpt_every=args.ckpt_every, log_every=args.log_every, keep_last=args.keep_last,
                     resume=args.resume, progress=args.progress, workers=workers,
-                    time_limit=args.time_limit)
+                    time_limit=args.time_limit, precision=args.precision)
     result = train(module.make_stage, stage_args, loop)
     if result["exported"]:
         loss = "" if result["loss"] is None else f" (loss {result['loss']:.4f})"

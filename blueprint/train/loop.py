@@ -3,7 +3,8 @@
 Explicit, in the spirit of DiT's train.py: one function, `train`, that
 
 1. joins the torchrun process group when launched under it (NCCL on GPU,
-   gloo on CPU) and picks the device: bf16 autocast on GPU, plain fp32 on CPU;
+   gloo on CPU) and picks the device, and the precision: by default bf16
+   autocast on GPU, plain fp32 on CPU (`LoopArgs.precision`);
 2. creates the model folder from the configuration if needed (rank 0);
 3. builds the stage, an AdamW optimizer over its trainable modules and,
    when the stage asks for it, an EMA of their weights;
@@ -43,6 +44,9 @@ from blueprint.train.model_dir import ensure_model_dir, mark_trained
 from blueprint.train.stage import Stage, StageArgs
 
 
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
 @dataclass
 class LoopArgs:
     steps: int = 1000                 # total optimizer steps (a resumed run continues up to this)
@@ -60,6 +64,7 @@ class LoopArgs:
     stop_after: int | None = None     # stop after this step without exporting (a planned interruption)
     workers: int = 0                  # processes that draw batches ahead (0: draw them inline)
     time_limit: float | None = None   # minutes: stop, checkpoint and export at the first step past it
+    precision: str = "auto"           # auto: bf16 autocast on GPU, fp32 on CPU; or bf16 / fp32 anywhere
 
     def check(self) -> None:
         if not isinstance(self.workers, int) or self.workers < 0:
@@ -76,6 +81,8 @@ class LoopArgs:
             raise BlueprintError("warmup, grad-clip and weight-decay must not be negative")
         if not isinstance(self.cooldown, int) or not 0 <= self.cooldown <= self.steps:
             raise BlueprintError(f"cooldown must be an integer in [0, steps={self.steps}], got {self.cooldown!r}")
+        if self.precision not in PRECISIONS:
+            raise BlueprintError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
             raise BlueprintError(f"ema-decay must be in [0, 1), got {self.ema_decay!r}")
 
@@ -89,6 +96,14 @@ def reseed(seed: int, step: int, rank: int) -> None:
 
 
 # --- pieces of a step --------------------------------------------------------
+
+def autocast_for(precision: str, device: torch.device):
+    """The context a step's forward runs in. The weights, gradients and AdamW stay fp32 in
+    every case: bf16 autocast only runs the matrix products in bf16."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
 
 class StepBatches(torch.utils.data.Dataset):
     """Item i is the batch of step `start + i`: lets DataLoader workers draw batches ahead.
@@ -263,8 +278,7 @@ def _train(make_stage, args: StageArgs, loop: LoopArgs, d: Dist) -> dict:
             "size": list(args.size), "extra_sizes": [list(x) for x in args.extra_sizes],
             "data": args.data, "world_size": d.world_size, "preview_grid": args.preview_grid,
             "loop": asdict(loop), "base_lr": base_lr, "ema_decay": ema_decay}
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if d.device.type == "cuda"
-                else contextlib.nullcontext())
+    autocast = autocast_for(loop.precision, d.device)
     end = min(loop.steps, loop.stop_after) if loop.stop_after else loop.steps
     bar = tqdm(total=loop.steps, initial=start, desc=f"train {stage.name}", disable=not (d.is_main and loop.progress))
     last_loss = None
