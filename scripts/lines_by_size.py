@@ -68,8 +68,9 @@ def line_reads(report: dict, texts: dict[str, list], engine: str) -> list[list[b
     """Per bucket, whether each text line of the report's images was read exactly in its box."""
     out = [[] for _ in BUCKETS]
     for image in report["images"]:
-        sizes = {e.id: e.font_size for e in texts[image["id"]]} if image["id"] in texts else {}
-        for line in checked_reading(image, texts, engine)["lines"]:
+        reading = checked_reading(image, texts, engine)
+        sizes = {e.id: e.font_size for e in texts[image["id"]]}
+        for line in reading["lines"]:
             out[bucket_of(sizes[line["element_id"]])].append(bool(line["match"]))
     return out
 
