@@ -34,9 +34,10 @@ VD_STEPS=${VAE_DECODER_STEPS:-3200}
 [[ $VD_STEPS =~ ^[0-9]+$ ]] || { echo "train_cpu: VAE_DECODER_STEPS must be a whole number, got '$VD_STEPS'" >&2; exit 2; }
 common=(--config small --model-dir "$DIR" --size 256x256,384x256 --time-limit "$MINUTES"
         --ckpt-every 100 --log-every 10 --workers 0 --no-progress)
+PRECISION=${PRECISION:-$($PY -c "from blueprint.pipeline.precision import native_bf16; print('bf16' if native_bf16('cpu') else 'fp32')")}
+[[ $PRECISION == bf16 || $PRECISION == fp32 ]] || { echo "train_cpu: PRECISION must be bf16 or fp32, got '$PRECISION'" >&2; exit 2; }
 mkdir -p "$DIR/logs"
 export OMP_NUM_THREADS=1   # one core per stage
-PRECISION=${PRECISION:-$($PY -c "from blueprint.pipeline.precision import native_bf16; print('bf16' if native_bf16('cpu') else 'fp32')")}
 $PY -m blueprint.cli train decoder "${common[@]}" --batch-size 8 --lr 3e-4 --warmup 100 --batch-reuse 2 \
     --precision "$PRECISION" --steps "${DECODER_STEPS:-1000000}" --cooldown "${DECODER_COOLDOWN:-0}" > "$DIR/logs/decoder-cpu.out" 2>&1 & p1=$!
 # --prompt-drop 0: the committed prior trained on every prompt (guidance for the AR stage

@@ -60,6 +60,9 @@ if [[ "${1:-}" == "--micro" ]]; then
 fi
 
 DIR=${1:-runs/small}
+PRIOR_PRECISION=${PRIOR_PRECISION:-fp32}
+[[ $PRIOR_PRECISION =~ ^(auto|bf16|fp32)$ ]] \
+    || { echo "train_small: PRIOR_PRECISION must be auto, bf16 or fp32, got '$PRIOR_PRECISION'" >&2; exit 2; }
 common=(--config small --steps 1000000 --time-limit "$MINUTES" --ckpt-every 1000 --log-every 25 --no-progress)
 # The decoder and the prior train at every size of the benchmark, one size per step in turn.
 SIZES=256x256,384x256,256x384,512x256
@@ -105,7 +108,7 @@ if [[ $phase == all || $phase == 2 ]]; then
     # fp32 by default: under bf16 autocast on an H100 it went to NaN at step 5 (docs/RESULTS.md
     # section 3), and a model this small gains little from bf16. PRIOR_PRECISION=auto to try bf16.
     $BLUEPRINT train prior --model-dir "$DIR" "${common[@]}" --size $SIZES --batch-size 64 --lr 3e-4 --warmup 200 \
-        --precision "${PRIOR_PRECISION:-fp32}" --workers 3 > "$DIR/logs/prior.out" 2>&1 & pids+=($!)
+        --precision "$PRIOR_PRECISION" --workers 3 > "$DIR/logs/prior.out" 2>&1 & pids+=($!)
     # VAE decoder side: sharpened for letters over the frozen encoder (latents unchanged, so it
     # runs beside the DiT; writes vae/, copied into the ablation folders when the phase ends).
     $BLUEPRINT train vae-decoder --model-dir "$DIR" "${common[@]}" --size $SIZES --batch-size 32 --lr 2e-4 --warmup 50 \
