@@ -21,7 +21,12 @@ embedded model) end to end, the typeset glyph layer included (in the glyph
 column), over held-out benchmark prompts of the requested size, one per
 kind, after one warm-up call; it prints the per-stage mean, min and max:
 
-    python scripts/bench_pipeline.py --model default --size 256x256 --threads 2 [--precision auto]
+    python scripts/bench_pipeline.py --model default --size 256x256 --threads 2 [--precision auto] [--compile]
+
+--compile compiles the AR decode step and the DiT first (`BlueprintPipeline.compile`).
+The warm-up is then two calls with prompts of different lengths, because the AR
+stage compiles twice (the second time it marks the prompt length dynamic and
+compiles nothing more); its time is printed beside the table.
 """
 
 from __future__ import annotations
@@ -80,7 +85,7 @@ def bench_diffusers(components, prompt, width, height, steps, guidance, seed, cl
 
 
 def bench_model(model: str, width, height, steps, guidance, seed, clock, benchmark: str, n: int,
-                precision: str, prior_guidance: float | None) -> None:
+                precision: str, prior_guidance: float | None, compile_: bool = False) -> None:
     """Per-stage times of a trained model folder over n held-out prompts (one per kind first)."""
     from blueprint.eval.benchmark import load_benchmark
     from blueprint.pipeline import BlueprintPipeline
@@ -102,13 +107,16 @@ def bench_model(model: str, width, height, steps, guidance, seed, clock, benchma
     model_dir = resolve_model_dir(None if model == "default" else model)
     pipe = BlueprintPipeline.from_pretrained(model_dir, precision=precision)
     pipe.clock = clock
+    if compile_:
+        pipe.compile()
     kw = dict(height=height, width=width, num_inference_steps=steps, guidance_scale=guidance, seed=seed,
               prior_guidance=prior_guidance)
-    pipe(prompts[0], **kw)  # warm-up
+    warm_up = sum(pipe(p, **kw).timings["total"] for p in prompts[:2 if compile_ else 1])
     times = [pipe(p, **kw).timings for p in prompts]
     print(f"# {model_dir.name}: {len(prompts)} held-out prompts at {width}x{height}, "
           f"DiT and VAE in {pipe.transformer.dtype} (--precision {precision}), "
-          f"prior guidance {pipe.prior_guidance if prior_guidance is None else prior_guidance}")
+          f"prior guidance {pipe.prior_guidance if prior_guidance is None else prior_guidance}, "
+          f"{'compiled' if compile_ else 'eager'}; warm-up {warm_up:.1f} s")
     print()
     print("| stage | mean (s) | min (s) | max (s) |")
     print("|---|---|---|---|")
@@ -137,6 +145,8 @@ def main() -> None:
                         help="--model only: dtype of the DiT and the VAE (blueprint.pipeline.precision)")
     parser.add_argument("--prior-guidance", type=float, default=None,
                         help="--model only: AR classifier-free guidance, 1 = off (default: the model's)")
+    parser.add_argument("--compile", action="store_true",
+                        help="--model only: compile the AR decode step and the DiT (BlueprintPipeline.compile)")
     args = parser.parse_args()
 
     from blueprint.models import build_components, count_parameters
@@ -152,7 +162,7 @@ def main() -> None:
     if args.model is not None:
         try:
             bench_model(args.model, width, height, steps, args.guidance, args.seed, clock, args.benchmark,
-                        args.prompts, args.precision, args.prior_guidance)
+                        args.prompts, args.precision, args.prior_guidance, args.compile)
         except BlueprintError as e:
             raise SystemExit(f"bench_pipeline: error: {e}") from None
         return

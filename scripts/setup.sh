@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One-shot set-up for a fresh machine: system packages (tesseract OCR and the
-# fonts the data engine renders with), then a virtual environment in .venv with
+# One-shot set-up for a fresh machine: system packages (tesseract OCR, the
+# fonts the data engine renders with, g++), then a virtual environment in .venv with
 # every Python dependency pinned in pyproject.toml.
 #   scripts/setup.sh          run-time dependencies
 #   scripts/setup.sh --dev    plus the test tools
@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 extras=""
 [[ "${1:-}" == "--dev" ]] && extras="[dev]"
 
-apt_packages=(tesseract-ocr tesseract-ocr-eng fonts-dejavu-core fonts-liberation2)
+# g++: torch.compile builds its CPU kernels with it (BlueprintPipeline.compile)
+apt_packages=(tesseract-ocr tesseract-ocr-eng fonts-dejavu-core fonts-liberation2 g++)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -29,7 +29,8 @@ and no component is copied. `set_precision("bf16")` (or "auto") runs the DiT
 and the VAE in bfloat16 where the hardware has it, about 1.75x faster on an
 AMX CPU (`blueprint.pipeline.precision`); the noise, the Euler update, the AR
 prior and the glyph encoder stay float32. The parity with diffusers is for
-the default, fp32.
+the default, fp32. `compile()` compiles the AR decode step and the DiT for a
+process that generates many images (`blueprint.pipeline.compiled`).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ from blueprint.models.attention import install_masked_attention
 from blueprint.models.conditioning import check_conditioning
 from blueprint.models.glyph_layer import fold_ink, glyph_channels_of, layout_ink, text_presence
 from blueprint.models.settings import check_prior_guidance, read_prior_guidance
+from blueprint.pipeline.compiled import compile_transformer, pad_glyphs, prior_generate_kwargs
 from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, MAX_BATCH, MAX_PROMPT_TOKENS, MAX_STEPS
 from blueprint.pipeline.precision import resolve_precision
 from blueprint.pipeline.prior import generate_prior_tokens
@@ -132,6 +134,7 @@ class BlueprintPipeline:
         self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale)
         # Clock for `timings`; a benchmark on a shared machine may use time.process_time.
         self.clock: Callable[[], float] = time.perf_counter
+        self.compiled_transformer = None  # set by `compile()`
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path, dtype: torch.dtype = torch.float32, device: str = "cpu",
@@ -156,6 +159,12 @@ class BlueprintPipeline:
             # torch's own `to`: diffusers' override warns about fp32-only modules even when a model
             # has none (these have none), and adds nothing else for a plain in-memory module.
             torch.nn.Module.to(module, dtype)
+        return self
+
+    def compile(self) -> "BlueprintPipeline":
+        """Compile the AR decode step and the DiT (`blueprint.pipeline.compiled`): the first
+        call at each size and batch compiles, later ones run faster."""
+        self.compiled_transformer = compile_transformer(self.transformer)
         return self
 
     def to(self, device: str | torch.device) -> "BlueprintPipeline":
@@ -236,7 +245,7 @@ class BlueprintPipeline:
         whole = self.conditioning == "prompt"
         cond, _ = encode_glyphs(self.tokenizer, self.text_encoder, prompts, self.device, whole_prompt=whole)
         if guidance <= 1:
-            return cond, None
+            return pad_glyphs(cond, None) if self.compiled_transformer is not None else (cond, None)
         uncond, _ = encode_glyphs(self.tokenizer, self.text_encoder, [""] * len(prompts), self.device)
         width = max(cond.shape[1], uncond.shape[1])
         embeds = torch.zeros(2 * len(prompts), width, cond.shape[2], dtype=cond.dtype, device=self.device)
@@ -244,6 +253,8 @@ class BlueprintPipeline:
         for rows, part in ((slice(0, len(prompts)), cond), (slice(len(prompts), None), uncond)):
             embeds[rows, width - part.shape[1]:] = part
             mask[rows, width - part.shape[1]:] = True
+        if self.compiled_transformer is not None:
+            return pad_glyphs(embeds, mask)
         return embeds, (None if bool(mask.all()) else mask)
 
     def _glyph_layer(self, prompts: list[str], prior_ids: torch.Tensor, width: int, height: int):
@@ -264,6 +275,7 @@ class BlueprintPipeline:
 
     def _denoise(self, glyph, mask, prior_ids, ink, width, height, steps, guidance, generator, callback):
         dit = self.transformer
+        forward = dit if self.compiled_transformer is None else self.compiled_transformer
         batch = prior_ids.shape[0]
         shape = (batch, dit.config.out_channels, height // self.vae_scale, width // self.vae_scale)
         latents = randn_tensor(shape, generator=generator, device=self.device, dtype=glyph.dtype)
@@ -289,7 +301,7 @@ class BlueprintPipeline:
         for i, t in enumerate(timesteps):
             x = latents.to(dit.dtype)
             x = torch.cat([x, x]) if guided else x
-            velocity = dit(
+            velocity = forward(
                 hidden_states=x if layer is None else torch.cat([x, layer], dim=1),
                 encoder_hidden_states=glyph,
                 prior_token_id=prior_ids,
@@ -367,6 +379,7 @@ class BlueprintPipeline:
                 prior_token_ids = generate_prior_tokens(
                     self.vision_language_encoder, self.processor, prompts, width, height,
                     seed, temperature, top_p, progress, prior_guidance,
+                    prior_generate_kwargs() if self.compiled_transformer is not None else None,
                 )
             lap("prior")
             ink = self._glyph_layer(prompts, prior_token_ids, width, height) if glyph_ink is None else glyph_ink

@@ -105,12 +105,14 @@ def generate_prior_tokens(
     top_p: float | None = None,
     progress: Callable[[int, int], None] | None = None,
     guidance: float = 1.0,
+    generate_kwargs: dict | None = None,
 ) -> torch.Tensor:
     """Sample prior tokens: (B, (H/16)*(W/16)) codebook ids on the decoder's patch grid.
 
     `temperature`/`top_p` of None take the model's generation config.
     `progress(done, total)` is called after every generated token.
     `guidance` > 1 decodes each prompt beside the empty prompt (see the module docstring).
+    `generate_kwargs` go to `generate` as they are (the compiled path's static cache).
     """
     # the processor's preview grid: its prompt and grids tell the model the same
     token_h, token_w, prev_h, prev_w = image_grid(width, height, getattr(processor, "preview_grid", "official"))
@@ -145,6 +147,7 @@ def generate_prior_tokens(
             logits_processor=logits_processor,
             stopping_criteria=stopping,
             **sampling,
+            **(generate_kwargs or {}),
         )
     generated = out[: len(prompts), prompt_len:]
     large = generated[:, prev_h * prev_w: prev_h * prev_w + token_h * token_w]

@@ -1,0 +1,64 @@
+"""Optional `torch.compile` of the pipeline's two hot loops, for a process that
+generates many images (the server, an evaluation, a batch from the command line).
+
+The first call at a new shape compiles, which takes tens of seconds on a CPU;
+the calls after it at that shape run faster (`scripts/bench_pipeline.py
+--compile` measures both). A single image from a fresh process is faster
+without it, so it is off by default.
+
+- **The AR prior** is a few million parameters decoding ~320 tokens one at a
+  time, so on a CPU its time is per-op overhead, not arithmetic: about 800
+  small ops a token, a third of the time in the dynamic KV cache's
+  concatenations. `generate` with a static cache runs the decode step that
+  transformers compiles itself (`CompileConfig`). transformers compiles on a
+  GPU by default and on a CPU only when asked (`_compile_all_devices`), which
+  `prior_generate_kwargs` does. Sampling is unchanged: the same tokens as the
+  eager path for the same seed (tests/test_pipeline_compile.py).
+- **The DiT** is compiled whole with `dynamic=False`: one graph per batch,
+  image size and guidance on or off. The glyph sequence's length follows the
+  prompt's quoted text, so each new prompt would recompile; `pad_glyphs` pads
+  it on the left to a multiple of `GLYPH_BUCKET` tokens and masks the pads
+  out of attention (`blueprint.models.attention`), so prompts of one size
+  share a graph. Fused kernels round differently, so images match the eager
+  path's to within a few levels of 255, not bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from transformers import CompileConfig
+
+# Glyph sequences are padded to a multiple of this many tokens when compiled.
+GLYPH_BUCKET = 32
+
+
+def prior_generate_kwargs() -> dict:
+    """Extra `generate` arguments that make transformers compile the AR decode step."""
+    config = CompileConfig(fullgraph=False, dynamic=None)
+    # transformers' own switch to compile off-GPU too (read in `_valid_auto_compile_criteria`)
+    config._compile_all_devices = True
+    return {"cache_implementation": "static", "compile_config": config}
+
+
+def compile_transformer(transformer):
+    """The DiT's forward, compiled for fixed shapes (see the module docstring)."""
+    return torch.compile(transformer, dynamic=False)
+
+
+def pad_glyphs(embeds: torch.Tensor, mask: torch.Tensor | None,
+               bucket: int = GLYPH_BUCKET) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-pad (B, L, D) glyph embeddings to a multiple of `bucket` tokens.
+
+    Returns (embeds, mask): the new pads are masked out (False); the tokens
+    that were there keep their mask, all True where `mask` is None (the
+    official pipeline's unmasked left padding inside a batch stays unmasked).
+    """
+    batch, length, _ = embeds.shape
+    width = max(bucket, math.ceil(length / bucket) * bucket)
+    padded = embeds.new_zeros(batch, width, embeds.shape[2])
+    padded[:, width - length:] = embeds
+    new_mask = torch.zeros(batch, width, dtype=torch.bool, device=embeds.device)
+    new_mask[:, width - length:] = True if mask is None else mask
+    return padded, new_mask
