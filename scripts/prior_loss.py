@@ -1,6 +1,7 @@
 """Held-out loss of a model folder's prior: teacher-forced, no sampling.
 
     python scripts/prior_loss.py [--model DIR] [--per-kind 8] [--sizes 256x256,384x256] [--batch 8]
+        [--prompts true|other|empty]
 
 For each held-out benchmark row, the prompt and the frozen tokenizer's codes of
 the row's ground-truth render (what the prior is trained to write) go through
@@ -11,6 +12,11 @@ left: mostly the background colour). The words of the benchmark were never
 trained on, so this measures how the prior generalises, in a minute, where
 generating and scoring images (scripts/eval_model.py) takes many; a lower
 loss is not the same thing as better images, so both are worth reading.
+
+--prompts other gives each row the prompt of another row of the same size
+(the next one), --prompts empty the empty prompt, with the same targets. The
+loss they add to the true prompt's is what the prior reads from its prompt:
+a prior that ignored its prompt would lose nothing.
 """
 
 import argparse
@@ -35,15 +41,16 @@ BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "heldout.jsonl"
 
 
 @torch.inference_mode()
-def row_losses(vle, processor, rows) -> dict[str, torch.Tensor]:
-    """Per-row mean CE and accuracy of the preview and the full grid, for rows of one size."""
+def row_losses(vle, processor, rows, prompts: list[str]) -> dict[str, torch.Tensor]:
+    """Per-row mean CE and accuracy of the preview and the full grid, for rows of one size,
+    each row's targets after the given prompt."""
     from blueprint.data.render import render
 
     width, height = rows[0].width, rows[0].height
     _, _, prev_h, prev_w = image_grid(width, height, processor.preview_grid)
     images = [np.asarray(render(row.spec).image.convert("RGB")) for row in rows]
     targets = image_targets(vle, processor.image_processor, images, width, height, processor.preview_grid)
-    inputs = sequence_inputs(vle, prompt_inputs(processor, [r.prompt for r in rows], width, height), targets)
+    inputs = sequence_inputs(vle, prompt_inputs(processor, prompts, width, height), targets)
     logits = sequence_logits(vle, inputs)
     n = targets.shape[1]  # the image targets are the last n labels
     logits, labels = logits[:, -n:], inputs["labels"][:, -n:]
@@ -54,12 +61,27 @@ def row_losses(vle, processor, rows) -> dict[str, torch.Tensor]:
             "preview_acc": hit[:, :p].mean(1), "full_acc": hit[:, p:].mean(1)}
 
 
+def given_prompts(rows, mode: str) -> dict[str, str]:
+    """Row id -> the prompt its targets follow: its own, the next row's of the same size, or ""."""
+    if mode == "empty":
+        return {r.id: "" for r in rows}
+    by_size: dict[tuple[int, int], list] = {}
+    for r in rows:
+        by_size.setdefault((r.width, r.height), []).append(r)
+    if mode == "other" and any(len(group) < 2 for group in by_size.values()):
+        raise BlueprintError("--prompts other needs at least two rows of each size")
+    shift = 1 if mode == "other" else 0
+    return {r.id: group[(i + shift) % len(group)].prompt for group in by_size.values() for i, r in enumerate(group)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model folder (default: the embedded model)")
     parser.add_argument("--per-kind", type=int, default=8)
     parser.add_argument("--sizes", default="256x256,384x256")
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--prompts", choices=("true", "other", "empty"), default="true",
+                        help="the prompt each row's targets follow (see the module docstring)")
     args = parser.parse_args()
     try:
         sizes = {parse_size(s) for s in args.sizes.split(",")}
@@ -68,6 +90,7 @@ def main() -> int:
         rows = pick_rows(load_benchmark(BENCHMARK)[0], args.per_kind, sizes)
         if not rows:
             raise BlueprintError(f"no benchmark rows at sizes {args.sizes}")
+        prompts = given_prompts(rows, args.prompts)
         model_dir = resolve_model_dir(args.model)
         vle, processor = load_vle(model_dir), load_processor(model_dir)
     except BlueprintError as e:
@@ -76,10 +99,11 @@ def main() -> int:
 
     parts: dict[str, list[torch.Tensor]] = {}
     for chunk in batches(rows, args.batch):
-        for key, values in row_losses(vle, processor, chunk).items():
+        for key, values in row_losses(vle, processor, chunk, [prompts[r.id] for r in chunk]).items():
             parts.setdefault(key, []).append(values)
     mean = {key: torch.cat(v).mean().item() for key, v in parts.items()}
-    print(f"prior of {args.model or 'the embedded model'}: {len(rows)} held-out rows at {args.sizes}")
+    print(f"prior of {args.model or 'the embedded model'}: {len(rows)} held-out rows at {args.sizes}, "
+          f"{args.prompts} prompts")
     print("| grid | cross-entropy | top-1 accuracy |\n|---|---|---|")
     print(f"| preview | {mean['preview_ce']:.3f} | {mean['preview_acc']:.3f} |")
     print(f"| full | {mean['full_ce']:.3f} | {mean['full_acc']:.3f} |")
