@@ -50,6 +50,8 @@ def folder_without_captions(tmp_path):
     (["decoder", "--edge-weight", "-0.5"], "edge-weight must be a finite number >= 0"),
     (["decoder", "--edge-weight", "nan"], "edge-weight must be a finite number >= 0"),
     (["vae-decoder", "--text-weight", "inf"], "text-weight must be a finite number >= 0"),
+    (["prior", "--prompt-drop", "1"], "prompt-drop must be in \\[0, 1\\)"),
+    (["prior", "--token-noise", "-0.1"], "token-noise must be in \\[0, 1\\)"),
     (["decoder", "--steps", "10", "--cooldown", "11"], "cooldown must be an integer in"),
 ])
 def test_bad_input_is_a_clear_error_and_creates_nothing(tmp_path, argv, message):

@@ -108,6 +108,30 @@ def test_batch_layout_matches_the_pipeline(model_dir):
     assert not torch.equal(other["full_pixels"], drawn["full_pixels"])
 
 
+def test_token_noise_replaces_only_image_tokens_the_model_reads(model_dir):
+    stage = make(model_dir, token_noise=0.5)
+    drawn = stage.batch(0, 0, 1)
+    clean = stage.make_batch(drawn, drawn["captions"])
+    torch.manual_seed(0)
+    noisy = P.noisy_image_inputs(clean, 0.5, stage.vle.config.vq_config.num_embeddings)
+    assert torch.equal(noisy["labels"], clean["labels"]) and torch.equal(noisy["position_ids"], clean["position_ids"])
+    changed = noisy["input_ids"] != clean["input_ids"]
+    image = torch.zeros_like(changed)
+    image[:, 1:] = clean["labels"][:, :-1] != -100
+    assert not (changed & ~image).any()  # the prompt and its padding are never touched
+    share = changed[image].float().mean().item()
+    assert 0.35 < share < 0.55, share  # 0.5 drawn, minus random codes equal to the true one (1 in 128)
+    assert noisy["input_ids"][image].max() < stage.vle.config.vq_config.num_embeddings
+    # the stage applies it in `loss`: same batch and seed, a different loss than without noise
+    torch.manual_seed(1)
+    loss_noisy, _ = stage.loss(drawn)
+    torch.manual_seed(1)
+    loss_clean, _ = make(model_dir).loss(drawn)
+    assert loss_noisy.item() != loss_clean.item()
+    with pytest.raises(BlueprintError, match="token-noise"):
+        make(model_dir, token_noise=1.0)
+
+
 def test_prior_overfits_a_fixed_batch_and_freezes_the_tokenizer(model_dir):
     torch.manual_seed(0)
     stage = make(model_dir)

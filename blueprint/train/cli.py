@@ -84,6 +84,10 @@ def register(subparsers) -> None:
     p.add_argument("--prompt-drop", type=float, default=0.1, metavar="P",
                    help="prior only: train this share of prompts as the empty prompt, so the prior can sample "
                         "with classifier-free guidance (blueprint generate --prior-guidance; default 0.1)")
+    p.add_argument("--token-noise", type=float, default=0.0, metavar="P",
+                   help="prior only: replace this share of the image tokens the prior reads (never the ones it "
+                        "must predict) by random codes, so it leans on its prompt more than on copying the "
+                        "tokens before (default 0)")
     p.add_argument("--preview-grid", default=None, choices=("official", "half"),  # blueprint.models.grid.PREVIEW_GRIDS
                    help="prior only: the preview grid the AR model writes before the full grid: 'official' "
                         "(GLM-Image's, about 256 tokens at any size) or 'half' (half the full grid per side); "
@@ -117,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     from blueprint.train.data import check_data
     from blueprint.train.loop import LoopArgs, train
     from blueprint.train.model_dir import require_trained
-    from blueprint.train.stage import StageArgs, check_loss_weight, check_prompt_drop
+    from blueprint.train.stage import StageArgs, check_loss_weight, check_prompt_drop, check_share
 
     module = resolve_stage(args.stage)
     if args.config not in CONFIGS:
@@ -136,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
     check_loss_weight("text-weight", args.text_weight)
     check_loss_weight("edge-weight", args.edge_weight)
     check_prompt_drop(args.prompt_drop)
+    check_share("token-noise", args.token_noise)
     check_data(args.data)
     if getattr(module, "NEEDS", ()):
         # Refuse before the model folder is created; `make_stage` checks again (and warns for tiny).
@@ -151,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
                            extra_sizes=tuple(sizes[1:]),
                            batch_size=args.batch_size, seed=args.seed, conditioning=args.conditioning,
                            text_weight=args.text_weight, edge_weight=args.edge_weight, batch_reuse=args.batch_reuse,
-                           prompt_drop=args.prompt_drop, preview_grid=args.preview_grid)
+                           prompt_drop=args.prompt_drop, token_noise=args.token_noise,
+                           preview_grid=args.preview_grid)
     loop = LoopArgs(steps=args.steps, lr=args.lr, warmup=args.warmup, cooldown=args.cooldown, ema_decay=args.ema_decay,
                     ckpt_every=args.ckpt_every, log_every=args.log_every, keep_last=args.keep_last,
                     resume=args.resume, progress=args.progress, workers=workers,

@@ -21,6 +21,10 @@ generates at inference:
   empty prompt, so the same model also learns the unconditional grid
   distribution that classifier-free guidance in the pipeline contrasts with
   (`blueprint/pipeline/prior.py`; GLM-Image itself has no AR guidance);
+- with `--token-noise P` (default 0), a share P of the image tokens the
+  model *reads* is replaced by random codes before the forward; the labels it
+  must predict stay true. Copying the tokens before it then pays less, and
+  reading the prompt more (`noisy_image_inputs`);
 - positions: `generate` runs `get_rope_index` on the prompt and then feeds the
   i-th generated token at the i-th entry of the decode positions it cached
   (2-D M-RoPE per grid, preview first). The model's own forward cannot infer
@@ -43,7 +47,7 @@ from blueprint.models.grid import check_preview_grid
 from blueprint.models.processor import load_processor
 from blueprint.models.settings import update_settings
 from blueprint.train.data import TrainImages, to_uint8
-from blueprint.train.stage import StageArgs, check_prompt_drop
+from blueprint.train.stage import StageArgs, check_prompt_drop, check_share
 from blueprint.train.tokenizer import (
     grid_pixel_values,
     image_tokens,
@@ -159,6 +163,18 @@ def sequence_inputs(vle, prompt: dict, targets: torch.Tensor) -> dict:
     }
 
 
+def noisy_image_inputs(inputs: dict, share: float, codebook: int) -> dict:
+    """`sequence_inputs` with a share of the image tokens fed as input replaced by random
+    codes (the global RNG); prompt tokens, padding and labels are left as they are."""
+    ids, labels = inputs["input_ids"], inputs["labels"]
+    # input t is the token that label t-1 names, so it is an image token where that label is one
+    image = torch.zeros_like(ids, dtype=torch.bool)
+    image[:, 1:] = labels[:, :-1] != -100
+    hit = image & (torch.rand(ids.shape) < share).to(ids.device)
+    random = torch.randint(0, codebook, ids.shape).to(ids)
+    return {**inputs, "input_ids": torch.where(hit, random, ids)}
+
+
 def sequence_logits(vle, inputs: dict) -> torch.Tensor:
     """(B, L, vision vocab) fp32 logits of a teacher-forced sequence from `sequence_inputs`."""
     out = vle(
@@ -189,6 +205,7 @@ class PriorStage:
         self.vle = vle
         self.processor = processor
         self.prompt_drop = check_prompt_drop(args.prompt_drop)
+        self.token_noise = check_share("token-noise", args.token_noise)
         self.images = TrainImages(args.data, args.size, args.batch_size, args.seed,  # engine or a folder
                                   extra_sizes=args.extra_sizes)
         if str(args.device).startswith("cuda"):
@@ -228,7 +245,10 @@ class PriorStage:
         # The global RNG: the loop reseeds it every step, so the drops are exact on resume.
         drop = (torch.rand(len(batch["captions"])) < self.prompt_drop).tolist()
         captions = ["" if d else c for c, d in zip(batch["captions"], drop)]
-        return sequence_loss(self.vle, self.make_batch(batch, captions))
+        inputs = self.make_batch(batch, captions)
+        if self.token_noise:
+            inputs = noisy_image_inputs(inputs, self.token_noise, self.vle.config.vq_config.num_embeddings)
+        return sequence_loss(self.vle, inputs)
 
     def export(self, model_dir: Path) -> None:
         save_vle_parts(model_dir, {"model.language_model": self.vle.model.language_model, "lm_head": self.vle.lm_head})

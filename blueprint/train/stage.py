@@ -52,6 +52,7 @@ class StageArgs:
     text_weight: float = 4.0  # decoder, vae-decoder: extra loss weight at and beside text ink
     edge_weight: float = 0.0  # decoder only: extra loss weight at and beside colour edges (shapes, bars, borders)
     prompt_drop: float = 0.1  # prior only: share of prompts trained empty, for classifier-free guidance
+    token_noise: float = 0.0  # prior only: share of the image tokens it reads replaced by random codes
     preview_grid: str | None = None  # prior only: "official" or "half" (blueprint.models.grid); None: the folder's
     seed: int = 0
     init_from: Path | None = None  # a model folder whose earlier-stage components this stage needs
@@ -68,8 +69,13 @@ def check_loss_weight(name: str, value: float) -> float:
 
 def check_prompt_drop(value: float) -> float:
     """The prior's share of empty prompts: a probability below 1 (all empty learns nothing)."""
+    return check_share("prompt-drop", value)
+
+
+def check_share(name: str, value: float) -> float:
+    """A share of a batch (prompt-drop, token-noise): in [0, 1)."""
     if not 0 <= value < 1:
-        raise BlueprintError(f"prompt-drop must be in [0, 1), got {value}")
+        raise BlueprintError(f"{name} must be in [0, 1), got {value}")
     return value
 
 
