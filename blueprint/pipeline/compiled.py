@@ -1,5 +1,5 @@
 """Optional `torch.compile` of the pipeline's two hot loops, for a process that
-generates many images (the server, an evaluation, a batch from the command line).
+generates many images (an evaluation, a long-running service).
 
 The first call at a new shape compiles, which takes tens of seconds on a CPU;
 the calls after it at that shape run faster (`scripts/bench_pipeline.py
@@ -7,9 +7,9 @@ the calls after it at that shape run faster (`scripts/bench_pipeline.py
 without it, so it is off by default.
 
 - **The AR prior** is a few million parameters decoding ~320 tokens one at a
-  time, so on a CPU its time is per-op overhead, not arithmetic: about 800
-  small ops a token, a third of the time in the dynamic KV cache's
-  concatenations. `generate` with a static cache runs the decode step that
+  time, so on a CPU its time is per-op overhead, not arithmetic: most ops
+  take a few microseconds, and a fifth of the time goes to the dynamic KV
+  cache's concatenations. `generate` with a static cache runs the decode step that
   transformers compiles itself (`CompileConfig`). transformers compiles on a
   GPU by default and on a CPU only when asked (`_compile_all_devices`), which
   `prior_generate_kwargs` does. Sampling is unchanged: the same tokens as the

@@ -24,7 +24,8 @@ generates at inference:
 - with `--token-noise P` (default 0), a share P of the image tokens the
   model *reads* is replaced by random codes before the forward; the labels it
   must predict stay true. Copying the tokens before it then pays less, and
-  reading the prompt more (`noisy_image_inputs`);
+  reading the prompt more (`noisy_image_inputs`); at CPU scale it did not
+  make the prior read its prompt more (docs/RESULTS.md §5);
 - positions: `generate` runs `get_rope_index` on the prompt and then feeds the
   i-th generated token at the i-th entry of the decode positions it cached
   (2-D M-RoPE per grid, preview first). The model's own forward cannot infer
