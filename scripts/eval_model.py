@@ -43,7 +43,7 @@ from blueprint.eval import evaluate, load_benchmark
 from blueprint.pipeline import BlueprintPipeline
 from blueprint.pipeline.pipeline import check_sampling
 from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, PRECISIONS
-from blueprint.pipeline.cli import resolve_model_dir
+from blueprint.cli.generate import resolve_model_dir
 from blueprint.sizes import parse_size
 
 

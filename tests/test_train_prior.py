@@ -158,7 +158,7 @@ def test_prior_overfits_a_fixed_batch_and_freezes_the_tokenizer(model_dir):
 
 
 def test_export_then_generate_from_the_folder(model_dir, tmp_path):
-    from blueprint.train.cli import resolve_stage  # noqa: F401  (the CLI maps "prior" to this module)
+    from blueprint.cli.train import resolve_stage  # noqa: F401  (the CLI maps "prior" to this module)
     from blueprint.train.loop import LoopArgs, train
 
     run = tmp_path / "run"

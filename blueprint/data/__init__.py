@@ -7,7 +7,7 @@
 Kinds: sign, poster, label, menu, chart, scene (`KINDS`). Colours come from
 one named palette (`PALETTE`, `nearest_color`); the character map indexes
 `CHARSET`. Training streams are in `blueprint.data.dataset`, shards in
-`blueprint.data.shards`, the command line in `blueprint.data.cli`.
+`blueprint.data.shards`, the command line in `blueprint.cli.data`.
 """
 
 from blueprint.data.colors import PALETTE, nearest_color

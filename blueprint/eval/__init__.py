@@ -4,7 +4,7 @@ Text is read by real OCR (`ocr.py`: tesseract, RapidOCR) and scored by word
 accuracy, NED and per-element exact match (`text.py`); prompt adherence is
 measured from pixels, GenEval style (`adherence.py`). `score.py` scores one
 image, `harness.py` a benchmark (`evaluate`), `report.py` writes the results,
-`benchmark.py` loads benchmark files, `cli.py` is `blueprint eval`.
+`benchmark.py` loads benchmark files, the command line is `blueprint.cli.eval`.
 
     from blueprint.eval import evaluate, load_benchmark
     rows, _ = load_benchmark("benchmarks/heldout.jsonl")
@@ -15,7 +15,7 @@ image, `harness.py` a benchmark (`evaluate`), `report.py` writes the results,
 import importlib
 
 # The public names, and the module each lives in. They are imported on first
-# use (PEP 562) because `blueprint.eval.cli` is imported by `blueprint --help`,
+# use (PEP 562) because `blueprint.cli.eval` is imported by `blueprint --help`,
 # which should not pay for numpy, scipy and PIL.
 _API = {
     "BenchmarkRow": "blueprint.eval.benchmark",

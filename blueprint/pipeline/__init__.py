@@ -5,7 +5,7 @@
     out = pipe('A red sign that reads "OPEN"', height=256, width=256, seed=0)
     out.images[0].save("open.png")
 
-`blueprint generate` (blueprint/pipeline/cli.py) is the command-line front end.
+`blueprint generate` (blueprint/cli/generate.py) is the command-line front end.
 The pipeline classes are imported lazily so that the CLI starts fast.
 """
 

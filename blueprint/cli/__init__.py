@@ -1,7 +1,7 @@
-"""`blueprint` command line: one sub-command per stage.
+"""`blueprint` command line: one sub-command per feature.
 
-Each stage owns its sub-commands in `blueprint/<stage>/cli.py` through a
-`register(subparsers)` function. Those modules import heavy libraries (torch,
+Each command group is a module of this package (`data`, `eval`, `train`,
+`generate`) with a `register(subparsers)` function. Those modules import heavy libraries (torch,
 OCR engines) inside their handlers, so `blueprint --help` stays fast.
 """
 
@@ -12,18 +12,18 @@ import sys
 
 from blueprint.errors import BlueprintError
 
-STAGE_CLIS = (
-    "blueprint.data.cli",      # blueprint data preview | shards
-    "blueprint.eval.cli",      # blueprint eval
-    "blueprint.train.cli",     # blueprint train STAGE
-    "blueprint.pipeline.cli",  # blueprint generate
+COMMANDS = (
+    "blueprint.cli.data",      # blueprint data preview | shards
+    "blueprint.cli.eval",      # blueprint eval
+    "blueprint.cli.train",     # blueprint train STAGE
+    "blueprint.cli.generate",  # blueprint generate
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="blueprint", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for module_name in STAGE_CLIS:
+    for module_name in COMMANDS:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as e:
