@@ -87,3 +87,17 @@ def test_eight_heldout_prompts_read_back_by_ocr(pipe):
     accuracy = overall["tesseract"]["word_accuracy"]
     assert overall["n"] == 8
     assert accuracy >= WORD_ACCURACY_FLOOR, f"word accuracy {accuracy:.3f} on 8 held-out prompts"
+
+
+def test_default_model_matches_its_stored_reference_image():
+    """The same prompt and seed give the same fp32 image as the one stored when the
+    layers were reorganised: code moves may not change what the embedded model draws."""
+    from PIL import Image
+
+    pipe = BlueprintPipeline.from_pretrained(resolve_model_dir(None), precision="fp32")
+    out = pipe('A poster on a navy background. The title "JAZZ NIGHT" in yellow',
+               height=256, width=384, seed=7, num_inference_steps=8)
+    got = np.asarray(out.images[0]).astype(int)
+    want = np.asarray(Image.open("tests/data/reference-default-fp32.png").convert("RGB")).astype(int)
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= 1, "the embedded model's fp32 image differs from the stored reference"
