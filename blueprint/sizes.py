@@ -1,13 +1,14 @@
 """Image sizes: the one place that says which sizes Blueprint accepts.
 
-Height and width must be multiples of 32 because the autoregressive token grid
-is H/32 x W/32 and the diffusion decoder's patch grid (VAE /8, patch 2) is
-H/16 x W/16 = that grid upsampled 2x.
+Height and width must be multiples of PX_PER_TOKEN because the autoregressive
+token grid is H/PX_PER_TOKEN x W/PX_PER_TOKEN and the DiT's patch grid (VAE /8,
+patch 2) is that grid upsampled 2x (PX_PER_DIT_TOKEN).
 """
 
 from blueprint.errors import BlueprintError
 
-MULTIPLE = 32
+PX_PER_TOKEN = 32                    # one AR token covers 32x32 px (the processor halves, patch 16)
+PX_PER_DIT_TOKEN = PX_PER_TOKEN // 2  # one DiT token (and prior id on the DiT grid) covers 16x16 px
 MIN_SIDE = 128
 MAX_SIDE = 1024
 MAX_ASPECT = 2.0  # longer side / shorter side
@@ -24,8 +25,8 @@ def check_size(
     for name, v in (("width", width), ("height", height)):
         if not isinstance(v, int) or isinstance(v, bool):
             raise BlueprintError(f"{name} must be an integer, got {v!r}")
-        if v % MULTIPLE:
-            raise BlueprintError(f"{name} {v} is not a multiple of {MULTIPLE}")
+        if v % PX_PER_TOKEN:
+            raise BlueprintError(f"{name} {v} is not a multiple of {PX_PER_TOKEN}")
         if not min_side <= v <= max_side:
             raise BlueprintError(f"{name} {v} is out of range [{min_side}, {max_side}]")
     if max(width, height) / min(width, height) > MAX_ASPECT:

@@ -35,19 +35,19 @@ export OMP_NUM_THREADS=1
 pids=()
 for row in "${ROWS[@]}"; do
     dir=$RUN-$row
-    if [[ ! -d $dir/checkpoints/decoder ]]; then   # a new row: copy the base, reset its DiT
+    if [[ ! -d $dir/checkpoints/dit ]]; then   # a new row: copy the base, reset its DiT
         rm -rf "$dir" && mkdir -p "$dir/logs"
         (cd "$BASE" && tar cf - --exclude=./checkpoints --exclude=./logs .) | (cd "$dir" && tar xf -)
-        $PY -c "import sys; from blueprint.train.model_dir import fresh_decoder; fresh_decoder(sys.argv[1], 'small', 0)" "$dir"
+        $PY -c "import sys; from blueprint.train.model_dir import fresh_dit; fresh_dit(sys.argv[1], 'small', 0)" "$dir"
     fi
-    $PY -m blueprint.cli train decoder --config small --model-dir "$dir" --conditioning "${COND[$row]}" \
+    $PY -m blueprint.cli train dit --config small --model-dir "$dir" --conditioning "${COND[$row]}" \
         --size 256x256,384x256 --time-limit "$MINUTES" --steps 1000000 --ckpt-every 100 --log-every 10 \
         --workers 0 --no-progress --batch-size 8 --lr 3e-4 --warmup 100 --batch-reuse 2 \
-        > "$dir/logs/decoder-cpu.out" 2>&1 & pids+=($!)
+        > "$dir/logs/dit-cpu.out" 2>&1 & pids+=($!)
 done
 failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
-(( failed == 0 )) || { tail -n 20 "$RUN"-*/logs/decoder-cpu.out; exit 1; }
+(( failed == 0 )) || { tail -n 20 "$RUN"-*/logs/dit-cpu.out; exit 1; }
 
 unset OMP_NUM_THREADS
 args=()

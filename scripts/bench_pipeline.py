@@ -37,7 +37,8 @@ import time
 import torch
 
 from blueprint.errors import BlueprintError
-from blueprint.pipeline.limits import DEFAULT_GUIDANCE, PRECISIONS
+from blueprint.choices import PRECISIONS
+from blueprint.pipeline.limits import DEFAULT_GUIDANCE
 
 STAGES = ("prior", "glyph", "denoise", "decode", "total")
 
@@ -142,7 +143,7 @@ def main() -> None:
     parser.add_argument("--benchmark", default="benchmarks/heldout.jsonl", help="prompts for --model")
     parser.add_argument("--prompts", type=int, default=12, help="how many held-out prompts --model times")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
-                        help="--model only: dtype of the DiT and the VAE (blueprint.pipeline.precision)")
+                        help="--model only: dtype of the DiT and the VAE (blueprint.models.precision)")
     parser.add_argument("--prior-guidance", type=float, default=None,
                         help="--model only: AR classifier-free guidance, 1 = off (default: the model's)")
     parser.add_argument("--compile", action="store_true",

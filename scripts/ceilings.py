@@ -28,7 +28,7 @@ from blueprint.eval import load_benchmark
 from blueprint.eval.score import read_text
 from blueprint.models.glyph_layer import layout_ink
 from blueprint.sizes import parse_size
-from blueprint.train.semantic import CHAR_SUBGRID, ink_presence
+from blueprint.models.image_tokenizer import CHAR_SUBGRID, ink_presence
 
 
 def main() -> int:
@@ -42,7 +42,7 @@ def main() -> int:
     if args.vae:
         from pathlib import Path
 
-        from blueprint.train.model_dir import load_component
+        from blueprint.models.folder import load_component
 
         try:
             vae = load_component(Path(args.vae), "vae")

@@ -42,7 +42,8 @@ from blueprint.errors import BlueprintError
 from blueprint.eval import evaluate, load_benchmark
 from blueprint.pipeline import BlueprintPipeline
 from blueprint.pipeline.pipeline import check_sampling
-from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, PRECISIONS
+from blueprint.choices import PRECISIONS
+from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from blueprint.cli.generate import resolve_model_dir
 from blueprint.sizes import parse_size
 
@@ -100,7 +101,7 @@ def main() -> int:
     parser.add_argument("--prior-guidance", type=float, default=None,
                         help="AR classifier-free guidance, 1 = off (default: the model's)")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
-                        help="dtype of the DiT and the VAE (blueprint.pipeline.precision)")
+                        help="dtype of the DiT and the VAE (blueprint.models.precision)")
     parser.add_argument("--engine", default="tesseract")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--device", default="cpu")

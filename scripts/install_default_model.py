@@ -20,7 +20,7 @@ import torch
 
 from blueprint.models import load_components, save_components
 from blueprint.models.settings import SETTINGS_FILE
-from blueprint.train.tokenizer import HEAD_DIR
+from blueprint.models.image_tokenizer import HEAD_DIR
 
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "blueprint" / "weights" / "default"
 

@@ -33,8 +33,7 @@ from blueprint.models import image_grid
 from blueprint.cli.generate import resolve_model_dir
 from blueprint.sizes import parse_size
 from blueprint.train.prior import image_targets, prompt_inputs, sequence_inputs, sequence_logits
-from blueprint.models.processor import load_processor
-from blueprint.train.tokenizer import load_vle
+from blueprint.models.folder import load_component
 from eval_model import batches, pick_rows
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "heldout.jsonl"
@@ -92,7 +91,7 @@ def main() -> int:
             raise BlueprintError(f"no benchmark rows at sizes {args.sizes}")
         prompts = given_prompts(rows, args.prompts)
         model_dir = resolve_model_dir(args.model)
-        vle, processor = load_vle(model_dir), load_processor(model_dir)
+        vle, processor = load_component(model_dir, "vision_language_encoder"), load_component(model_dir, "processor")
     except BlueprintError as e:
         print(f"prior_loss: error: {e}", file=sys.stderr)
         return 2

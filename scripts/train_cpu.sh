@@ -34,12 +34,12 @@ VD_STEPS=${VAE_DECODER_STEPS:-3200}
 [[ $VD_STEPS =~ ^[0-9]+$ ]] || { echo "train_cpu: VAE_DECODER_STEPS must be a whole number, got '$VD_STEPS'" >&2; exit 2; }
 common=(--config small --model-dir "$DIR" --size 256x256,384x256 --time-limit "$MINUTES"
         --ckpt-every 100 --log-every 10 --workers 0 --no-progress)
-PRECISION=${PRECISION:-$($PY -c "from blueprint.pipeline.precision import native_bf16; print('bf16' if native_bf16('cpu') else 'fp32')")}
+PRECISION=${PRECISION:-$($PY -c "from blueprint.models.precision import native_bf16; print('bf16' if native_bf16('cpu') else 'fp32')")}
 [[ $PRECISION == bf16 || $PRECISION == fp32 ]] || { echo "train_cpu: PRECISION must be bf16 or fp32, got '$PRECISION'" >&2; exit 2; }
 mkdir -p "$DIR/logs"
 export OMP_NUM_THREADS=1   # one core per stage
-$PY -m blueprint.cli train decoder "${common[@]}" --batch-size 8 --lr 3e-4 --warmup 100 --batch-reuse 2 \
-    --precision "$PRECISION" --steps "${DECODER_STEPS:-1000000}" --cooldown "${DECODER_COOLDOWN:-0}" > "$DIR/logs/decoder-cpu.out" 2>&1 & p1=$!
+$PY -m blueprint.cli train dit "${common[@]}" --batch-size 8 --lr 3e-4 --warmup 100 --batch-reuse 2 \
+    --precision "$PRECISION" --steps "${DECODER_STEPS:-1000000}" --cooldown "${DECODER_COOLDOWN:-0}" > "$DIR/logs/dit-cpu.out" 2>&1 & p1=$!
 # --prompt-drop 0: the committed prior trained on every prompt (guidance for the AR stage
 # came later and did not pay at this scale, docs/RESULTS.md section 5); PROMPT_DROP=0.1 enables it.
 $PY -m blueprint.cli train prior "${common[@]}" --batch-size 8 --lr 3e-4 --warmup 100 --prompt-drop "${PROMPT_DROP:-0}" \

@@ -83,10 +83,10 @@ if [[ $phase == all || $phase == 1 ]]; then
     $BLUEPRINT train vae --model-dir "$DIR" "${common[@]}" --size 256x256 --batch-size 32 --lr 5e-4 --warmup 200 --workers 4 \
         > "$DIR/logs/vae.out" 2>&1 & p1=$!
     # Semantic tokenizer: the AR model's vision tower + VQ (writes vision_language_encoder/, semantic_head/).
-    $BLUEPRINT train tokenizer --model-dir "$DIR" "${common[@]}" --size 256x256 --batch-size 32 --warmup 200 --workers 5 \
+    $BLUEPRINT train image-tokenizer --model-dir "$DIR" "${common[@]}" --size 256x256 --batch-size 32 --warmup 200 --workers 5 \
         > "$DIR/logs/tokenizer.out" 2>&1 & p2=$!
     # Glyph encoder: T5 over ByT5 bytes, contrastive against rendered words (writes text_encoder/).
-    $BLUEPRINT train glyph --model-dir "$DIR" "${common[@]}" --size 256x256 --batch-size 256 --lr 3e-4 --warmup 100 --workers 3 \
+    $BLUEPRINT train glyph-encoder --model-dir "$DIR" "${common[@]}" --size 256x256 --batch-size 256 --lr 3e-4 --warmup 100 --workers 3 \
         > "$DIR/logs/glyph.out" 2>&1 & p3=$!
     wait_all $p1 $p2 $p3 || { tail -n 20 "$DIR"/logs/*.out; $PY scripts/train_report.py "$DIR"; exit 1; }
 fi
@@ -102,7 +102,7 @@ if [[ $phase == all || $phase == 2 ]]; then
     fi
     pids=()
     # Decoder: the DiT by flow matching on normalised VAE latents + the glyph layer, EMA 0.999 (writes transformer/).
-    $BLUEPRINT train decoder --model-dir "$DIR" "${common[@]}" --size $SIZES --batch-size 64 --lr 3e-4 --warmup 200 \
+    $BLUEPRINT train dit --model-dir "$DIR" "${common[@]}" --size $SIZES --batch-size 64 --lr 3e-4 --warmup 200 \
         --workers 3 > "$DIR/logs/decoder.out" 2>&1 & pids+=($!)
     # Prior: the AR language model on the tokenizer's codes (writes vision_language_encoder/).
     # fp32 by default: under bf16 autocast on an H100 it went to NaN at step 5 (docs/RESULTS.md
@@ -114,7 +114,7 @@ if [[ $phase == all || $phase == 2 ]]; then
     $BLUEPRINT train vae-decoder --model-dir "$DIR" "${common[@]}" --size $SIZES --batch-size 32 --lr 2e-4 --warmup 50 \
         --workers 2 > "$DIR/logs/vae-decoder.out" 2>&1 & pids+=($!)
     for cond in "${conds[@]}"; do
-        $BLUEPRINT train decoder --model-dir "$DIR-$cond" --conditioning "$cond" "${common[@]}" --size $SIZES \
+        $BLUEPRINT train dit --model-dir "$DIR-$cond" --conditioning "$cond" "${common[@]}" --size $SIZES \
             --batch-size 64 --lr 3e-4 --warmup 200 --workers 3 > "$DIR/logs/decoder-$cond.out" 2>&1 & pids+=($!)
     done
     wait_all "${pids[@]}" || { tail -n 20 "$DIR"/logs/*.out; $PY scripts/train_report.py "$DIR"; exit 1; }

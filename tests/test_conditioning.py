@@ -47,7 +47,7 @@ def test_prompt_conditioning_skips_the_prior_and_reads_the_whole_prompt():
 
 def test_decoder_trained_on_the_prompt_is_recorded_and_followed(tmp_path):
     model_dir = tmp_path / "run"
-    args = ["train", "decoder", "--config", "tiny", "--model-dir", str(model_dir), "--steps", "2",
+    args = ["train", "dit", "--config", "tiny", "--model-dir", str(model_dir), "--steps", "2",
             "--batch-size", "2", "--size", "128x128", "--conditioning", "prompt", "--no-progress"]
     with pytest.warns(UserWarning):  # tiny allows untrained prerequisites, with a warning
         assert main(args) == 0

@@ -11,10 +11,9 @@ from blueprint.errors import BlueprintError
 from blueprint.eval.score import read_text
 from blueprint.models import build_components, save_components
 from blueprint.models import glyph_layer as G
-from blueprint.models.processor import load_processor
+from blueprint.models.folder import load_component
+from blueprint.models.image_tokenizer import CHAR_SUBGRID, SemanticHead, SemanticVocab, grid_pixel_values, ink_presence, quantize
 from blueprint.pipeline import BlueprintPipeline
-from blueprint.train import tokenizer as T
-from blueprint.train.semantic import CHAR_SUBGRID, SemanticHead, SemanticVocab, ink_presence
 from blueprint.train.stage import StageArgs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -103,14 +102,14 @@ def test_typesetting_from_a_perfect_blueprint_reads_back():
 def test_text_presence_reads_tokens_as_the_head_reads_the_tokenizer(tmp_path):
     path = tmp_path / "run"
     save_components(build_components("tiny", seed=0), path)
-    vle = T.load_vle(path)
-    processor = load_processor(path).image_processor
+    vle = load_component(path, "vision_language_encoder")
+    processor = load_component(path, "processor").image_processor
     head = SemanticHead(vle.config.vq_config.embed_dim, vle.config.vq_config.num_embeddings,
                         SemanticVocab.from_data()).eval()
     image = render(spec_at(0, 128, 128)).image
-    pixel_values, grid = T.grid_pixel_values([image], 4, 4, processor)
+    pixel_values, grid = grid_pixel_values([image], 4, 4, processor)
     with torch.no_grad():
-        out = T.quantize(vle, pixel_values, grid)
+        out = quantize(vle, pixel_values, grid)
         want = head(out.quantized_last_hidden_state)["ink"].softmax(-1)[..., 1] > 0.5  # (1, 4, 4, 16)
     got = G.text_presence(vle, head, out.image_tokens.view(1, 16), 4, 4)               # (1, 16, 16)
     want = want.view(1, 4, 4, 4, 4).permute(0, 1, 3, 2, 4).reshape(1, 16, 16).numpy()

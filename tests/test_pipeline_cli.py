@@ -6,7 +6,7 @@ from PIL import Image
 
 from blueprint import cli
 from blueprint.models import build_components, save_components
-from blueprint.pipeline import cli as generate_cli
+from blueprint.cli import generate as generate_cli
 
 
 @pytest.fixture(scope="module", autouse=True)

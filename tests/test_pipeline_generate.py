@@ -179,7 +179,7 @@ def test_bf16_precision_runs_the_dit_and_vae_in_bf16_and_stays_close():
 
 
 def test_auto_precision_follows_the_hardware(monkeypatch):
-    from blueprint.pipeline import precision
+    from blueprint.models import precision
 
     monkeypatch.setattr(precision, "native_bf16", lambda device: False)
     assert precision.resolve_precision("auto", "cpu") == torch.float32

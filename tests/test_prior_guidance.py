@@ -15,8 +15,7 @@ from blueprint.pipeline import BlueprintPipeline
 from blueprint.pipeline.prior import generate_prior_tokens
 from blueprint.train import prior as P
 from blueprint.train.stage import StageArgs
-from blueprint.models.processor import load_processor
-from blueprint.train.tokenizer import load_vle
+from blueprint.models.folder import load_component
 
 WIDTH, HEIGHT = 96, 64  # 2x3 full grid
 
@@ -29,7 +28,7 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def vle(model_dir):
-    vle = load_vle(model_dir)
+    vle = load_component(model_dir, "vision_language_encoder")
     with torch.no_grad():  # a random tiny model's logits barely depend on the prompt; make them
         for name, p in vle.model.language_model.named_parameters():
             if name.endswith(("q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight")):
@@ -53,7 +52,7 @@ def guided_greedy_reference(vle, processor, prompt: str, generated: torch.Tensor
 
 
 def test_guided_tokens_follow_the_guided_logits_of_both_rows(model_dir, vle):
-    processor = load_processor(model_dir)
+    processor = load_component(model_dir, "processor")
     prompts = ['a red sign that says "OPEN"', "blue"]  # different lengths: padding must not matter
     token_h, token_w, prev_h, prev_w = image_grid(WIDTH, HEIGHT)
     n_new = prev_h * prev_w + token_h * token_w + 1
@@ -82,7 +81,7 @@ def test_guided_tokens_follow_the_guided_logits_of_both_rows(model_dir, vle):
 
 
 def test_guided_sampling_is_seeded_and_leaves_the_global_rng_alone(model_dir, vle):
-    processor = load_processor(model_dir)
+    processor = load_component(model_dir, "processor")
     torch.manual_seed(123)
     state = torch.random.get_rng_state()
     a = generate_prior_tokens(vle, processor, ["a green poster"], WIDTH, HEIGHT, seed=5, guidance=2.0)

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from blueprint.errors import BlueprintError
-from blueprint.train import cli
+from blueprint.cli import train as cli
 
 
 def parse(argv):
@@ -42,17 +42,17 @@ def folder_without_captions(tmp_path):
     (["vae", "--steps", "0"], "steps must be a positive integer"),
     (["vae", "--batch-size", "0"], "batch-size"),
     (["vae", "--size", "256x256,384x256"], "trains at one size"),
-    (["decoder", "--size", "256x256,256x256"], "lists a size twice"),
-    (["decoder", "--size", "256x256,100x100"], "not a multiple of 32"),
-    (["decoder", "--time-limit", "0"], "time-limit must be a positive number"),
-    (["decoder", "--batch-reuse", "0"], "batch-reuse must be a positive integer"),
-    (["decoder", "--text-weight", "-1"], "text-weight must be a finite number >= 0"),
-    (["decoder", "--edge-weight", "-0.5"], "edge-weight must be a finite number >= 0"),
-    (["decoder", "--edge-weight", "nan"], "edge-weight must be a finite number >= 0"),
+    (["dit", "--size", "256x256,256x256"], "lists a size twice"),
+    (["dit", "--size", "256x256,100x100"], "not a multiple of 32"),
+    (["dit", "--time-limit", "0"], "time-limit must be a positive number"),
+    (["dit", "--batch-reuse", "0"], "batch-reuse must be a positive integer"),
+    (["dit", "--text-weight", "-1"], "text-weight must be a finite number >= 0"),
+    (["dit", "--edge-weight", "-0.5"], "edge-weight must be a finite number >= 0"),
+    (["dit", "--edge-weight", "nan"], "edge-weight must be a finite number >= 0"),
     (["vae-decoder", "--text-weight", "inf"], "text-weight must be a finite number >= 0"),
     (["prior", "--prompt-drop", "1"], "prompt-drop must be in \\[0, 1\\)"),
     (["prior", "--token-noise", "-0.1"], "token-noise must be in \\[0, 1\\)"),
-    (["decoder", "--steps", "10", "--cooldown", "11"], "cooldown must be an integer in"),
+    (["dit", "--steps", "10", "--cooldown", "11"], "cooldown must be an integer in"),
 ])
 def test_bad_input_is_a_clear_error_and_creates_nothing(tmp_path, argv, message):
     model_dir = tmp_path / "run"
@@ -93,10 +93,34 @@ def test_every_stage_name_resolves_to_a_factory():
         assert callable(cli.resolve_stage(name).make_stage)
 
 
-def test_decoder_before_its_prerequisites_is_refused_outside_tiny(tmp_path):
+@pytest.mark.parametrize("old,new", [("decoder", "dit"), ("tokenizer", "image-tokenizer"), ("glyph", "glyph-encoder")])
+def test_a_retired_stage_name_says_its_new_name_and_creates_nothing(tmp_path, old, new):
     model_dir = tmp_path / "run"
-    with pytest.raises(BlueprintError, match="needs the trained vae, tokenizer, glyph"):
-        run(["decoder", "--config", "small", "--model-dir", str(model_dir)])
+    with pytest.raises(BlueprintError, match=f"'{old}' is now called '{new}'"):
+        run([old, "--config", "tiny", "--model-dir", str(model_dir)])
+    assert not model_dir.exists()
+
+
+def test_a_folder_trained_before_the_renames_still_reads_its_record_and_refuses_old_checkpoints(tmp_path):
+    import json
+
+    from blueprint.models import build_components, save_components
+    from blueprint.train.model_dir import ensure_model_dir, mark_trained, read_trained
+
+    run_dir = save_components(build_components("tiny", seed=0), tmp_path / "old")
+    (run_dir / "trained.json").write_text(json.dumps({"_config": "tiny", "decoder": {"steps": 5}, "glyph": {"steps": 2}}))
+    assert {"dit", "glyph-encoder"} <= set(read_trained(run_dir))
+    mark_trained(run_dir, "prior", "tiny", 3)  # rewriting the record moves the old names over
+    assert set(json.loads((run_dir / "trained.json").read_text())) == {"_config", "dit", "glyph-encoder", "prior"}
+    (run_dir / "checkpoints" / "decoder" / "step_00000005").mkdir(parents=True)
+    with pytest.raises(BlueprintError, match="rename it to .*checkpoints/dit"):
+        ensure_model_dir(run_dir, "tiny", seed=0)
+
+
+def test_dit_before_its_prerequisites_is_refused_outside_tiny(tmp_path):
+    model_dir = tmp_path / "run"
+    with pytest.raises(BlueprintError, match="needs the trained vae, image-tokenizer, glyph-encoder"):
+        run(["dit", "--config", "small", "--model-dir", str(model_dir)])
     assert not model_dir.exists()
     with pytest.raises(BlueprintError, match="'vae-decoder' needs the trained vae in"):
         run(["vae-decoder", "--config", "small", "--model-dir", str(model_dir)])
@@ -105,16 +129,16 @@ def test_decoder_before_its_prerequisites_is_refused_outside_tiny(tmp_path):
 
 def test_micro_run_trains_exports_and_resumes(tmp_path, capsys):
     model_dir = tmp_path / "run"
-    base = ["glyph", "--config", "tiny", "--model-dir", str(model_dir), "--batch-size", "4",
+    base = ["glyph-encoder", "--config", "tiny", "--model-dir", str(model_dir), "--batch-size", "4",
             "--log-every", "1", "--ckpt-every", "2", "--no-progress"]
     assert run([*base, "--steps", "2"]) == 0
-    assert "trained glyph to step 2" in capsys.readouterr().out
+    assert "trained glyph-encoder to step 2" in capsys.readouterr().out
     assert run([*base, "--steps", "3"]) == 0  # resumes at 2, trains one more step
-    steps = [json.loads(line)["step"] for line in (model_dir / "logs" / "glyph.jsonl").read_text().splitlines()]
+    steps = [json.loads(line)["step"] for line in (model_dir / "logs" / "glyph-encoder.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3]
-    assert json.loads((model_dir / "trained.json").read_text())["glyph"]["steps"] == 3
+    assert json.loads((model_dir / "trained.json").read_text())["glyph-encoder"]["steps"] == 3
     assert run([*base, "--steps", "3"]) == 0  # finished already: nothing to train, exports again
-    assert "trained glyph to step 3;" in capsys.readouterr().out
-    assert len((model_dir / "logs" / "glyph.jsonl").read_text().splitlines()) == 3
+    assert "trained glyph-encoder to step 3;" in capsys.readouterr().out
+    assert len((model_dir / "logs" / "glyph-encoder.jsonl").read_text().splitlines()) == 3
     from blueprint.models import load_components
     assert load_components(model_dir)["text_encoder"] is not None

@@ -10,8 +10,9 @@ from blueprint.errors import BlueprintError
 from blueprint.models import build_components, image_grid, save_components
 from blueprint.train import prior as P
 from blueprint.train.stage import StageArgs
-from blueprint.models.processor import load_processor
-from blueprint.train.tokenizer import draw_samples, image_tokens, load_vle
+from blueprint.models.folder import load_component
+from blueprint.models.image_tokenizer import image_tokens, perfect_prior_ids
+from blueprint.train.image_tokenizer import draw_samples
 
 SIZE = (128, 128)  # 4x4 full grid, 16x16 preview
 
@@ -41,8 +42,8 @@ def sharpen(vle, factor: float = 4.0) -> None:
 
 @pytest.mark.parametrize("preview", ["official", "half"])
 def test_teacher_forced_logits_equal_generation_logits(model_dir, preview):
-    vle = load_vle(model_dir)
-    processor = load_processor(model_dir)
+    vle = load_component(model_dir, "vision_language_encoder")
+    processor = load_component(model_dir, "processor")
     processor.preview_grid = preview
     sharpen(vle)
     # two prompts of different lengths: left padding must not shift the positions
@@ -98,7 +99,7 @@ def test_batch_layout_matches_the_pipeline(model_dir):
     full = image_tokens(vle, processor.image_processor, [s["pixels"] for s in samples], token_h, token_w)
     assert torch.equal(targets[:, -token_h * token_w:], full)
     # what `eval_model.py --true-blueprint` feeds the decoder: those targets on the DiT patch grid
-    perfect = P.perfect_prior_ids(vle, processor.image_processor, [s["pixels"] for s in samples], *SIZE)
+    perfect = perfect_prior_ids(vle, processor.image_processor, [s["pixels"] for s in samples], *SIZE)
     assert perfect.shape == (2, 4 * token_h * token_w)
     assert torch.equal(perfect.view(2, 2 * token_h, 2 * token_w)[:, ::2, ::2].reshape(2, -1), full)
     # same (seed, step, rank) -> same batch; another rank -> another batch
@@ -168,13 +169,13 @@ def test_export_then_generate_from_the_folder(model_dir, tmp_path):
         warnings.simplefilter("ignore")
         result = train(P.make_stage, args, LoopArgs(steps=3, lr=3e-3, ckpt_every=3, log_every=1, progress=False))
     assert result["exported"] and result["step"] == 3
-    before = load_vle(model_dir)  # same seed, untrained
-    vle = load_vle(run)
+    before = load_component(model_dir, "vision_language_encoder")  # same seed, untrained
+    vle = load_component(run, "vision_language_encoder")
     # the language model changed; the tokenizer was left alone
     assert not torch.equal(vle.lm_head.weight, before.lm_head.weight)
     for a, b in zip(vle.model.visual.parameters(), before.model.visual.parameters()):
         assert torch.equal(a, b)
-    processor = load_processor(run)
+    processor = load_component(run, "processor")
     width, height = 128, 96
     token_h, token_w, prev_h, prev_w = image_grid(width, height)
     prompt = P.prompt_inputs(processor, ['a poster that says "HELLO"'], width, height)
@@ -206,13 +207,13 @@ def test_half_preview_trains_is_recorded_and_generates(tmp_path):
         warnings.simplefilter("ignore")
         train(P.make_stage, args, LoopArgs(steps=2, ckpt_every=2, log_every=1, progress=False))
     assert read_settings(run)["preview_grid"] == "half"
-    processor = load_processor(run)  # the folder's setting, without the flag
+    processor = load_component(run, "processor")  # the folder's setting, without the flag
     assert processor.preview_grid == "half"
     prompt = P.prompt_inputs(processor, ["blue"], 128, 96)
     suffix = processor.tokenizer.decode(prompt["input_ids"][0, -12:])
     assert suffix.endswith(f"<sop>3 4<eop><sop>1 2<eop>{processor.tokenizer.bos_token}")
     totals = []
-    ids = generate_prior_tokens(load_vle(run), processor, ["blue"], 128, 96, seed=0,
+    ids = generate_prior_tokens(load_component(run, "vision_language_encoder"), processor, ["blue"], 128, 96, seed=0,
                                 progress=lambda done, total: totals.append(total))
     assert totals[0] == 1 * 2 + 3 * 4 + 1 and ids.shape == (1, 6 * 8)
     # the folder keeps the official processor files: only blueprint.json says "half"
@@ -243,7 +244,7 @@ def test_a_resume_on_another_preview_grid_is_refused(tmp_path):
 
 
 def test_a_bad_preview_grid_is_refused(tmp_path):
-    from blueprint.models.io import load_components
+    from blueprint.models.folder import load_components
     from blueprint.models.settings import update_settings
 
     run = tmp_path / "run"

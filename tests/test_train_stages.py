@@ -15,11 +15,11 @@ import pytest
 import torch
 
 from blueprint.errors import BlueprintError
-from blueprint.train import decoder, glyph, vae
+from blueprint.train import dit, glyph_encoder, vae
 from blueprint.train.loop import LoopArgs, train
 from blueprint.train.model_dir import (
     ensure_model_dir,
-    fresh_decoder,
+    fresh_dit,
     fresh_prior,
     load_component,
     mark_trained,
@@ -30,7 +30,7 @@ from blueprint.train.model_dir import (
 from blueprint.models.grid import upsample_prior_tokens
 from blueprint.train.data import to_uint8
 from blueprint.train.stage import StageArgs
-from blueprint.train.tokenizer import image_tokens
+from blueprint.models.image_tokenizer import image_tokens
 
 SIZE = (128, 128)  # the smallest size `tiny` accepts
 
@@ -74,9 +74,9 @@ def test_vae_overfits_a_fixed_batch(model_dir):
 
 
 def test_glyph_overfits_a_fixed_batch(model_dir):
-    stage = glyph.make_stage(args_for(model_dir, 8))
+    stage = glyph_encoder.make_stage(args_for(model_dir, 8))
     batch = stage.batch(0, 0, 1)
-    assert len(set(batch["words"])) == 8 and batch["crops"].shape == (8, 1, glyph.CROP_H, glyph.CROP_W)
+    assert len(set(batch["words"])) == 8 and batch["crops"].shape == (8, 1, glyph_encoder.CROP_H, glyph_encoder.CROP_W)
     assert stage.batch(0, 0, 1)["words"] == batch["words"] and stage.batch(1, 0, 1)["words"] != batch["words"]
     losses = overfit(stage, batch, steps=15, lr=2e-3)
     assert losses[-1] < losses[0] / 10, losses
@@ -86,13 +86,13 @@ def test_glyph_words_respect_the_split():
     import random
 
     from blueprint.data.words import text_split_ok
-    words = glyph.draw_words(random.Random(0), "heldout", 20)
+    words = glyph_encoder.draw_words(random.Random(0), "heldout", 20)
     assert all(text_split_ok(w, "heldout") for w in words)
 
 
 def test_decoder_overfits_a_fixed_batch(model_dir):
     with pytest.warns(UserWarning, match="untrained"):
-        stage = decoder.make_stage(args_for(model_dir, 2))
+        stage = dit.make_stage(args_for(model_dir, 2))
     batch = stage.batch(0, 0, 1)
     cond = stage.conditions(batch, torch.tensor([False, True]))
     assert cond["latents"].shape == (2, 4, 16, 16)
@@ -108,17 +108,17 @@ def test_decoder_overfits_a_fixed_batch(model_dir):
 def test_text_weight_marks_inked_cells_and_their_neighbours():
     ink = torch.zeros(1, 1, 64, 64)
     ink[0, 0, 20, 21] = 1  # one ink pixel in latent cell (2, 2) of an x8 grid
-    weight = decoder.text_weight_map(ink, 8, 4.0)
+    weight = dit.text_weight_map(ink, 8, 4.0)
     assert weight.shape == (1, 1, 8, 8)
     heavy = (weight[0, 0] == 5).nonzero().tolist()
     assert heavy == [[r, c] for r in (1, 2, 3) for c in (1, 2, 3)]  # the cell and its 8 neighbours
     assert int((weight == 1).sum()) == 64 - 9
-    assert torch.equal(decoder.text_weight_map(ink, 8, 0.0), torch.ones(1, 1, 8, 8))
+    assert torch.equal(dit.text_weight_map(ink, 8, 0.0), torch.ones(1, 1, 8, 8))
 
 
 def test_text_weight_changes_the_loss_only_where_there_is_ink(model_dir):
     with pytest.warns(UserWarning, match="untrained"):
-        plain = decoder.make_stage(StageArgs(config="tiny", out_dir=model_dir, size=SIZE, batch_size=2, text_weight=0))
+        plain = dit.make_stage(StageArgs(config="tiny", out_dir=model_dir, size=SIZE, batch_size=2, text_weight=0))
     batch = plain.batch(0, 0, 1)
     assert batch["ink"].sum() > 0
     torch.manual_seed(0)
@@ -136,19 +136,19 @@ def test_text_weight_changes_the_loss_only_where_there_is_ink(model_dir):
 
 def test_edges_mark_the_outline_of_a_shape_and_not_flat_colour():
     pixels = torch.full((1, 3, 128, 128), -0.2)
-    assert decoder.near_edges(pixels, 8).sum() == 0  # one flat colour: no edge anywhere
+    assert dit.near_edges(pixels, 8).sum() == 0  # one flat colour: no edge anywhere
     pixels[:, 0, 32:96, 32:96] = 0.9                  # a red square over latent cells 4..11
-    near = decoder.near_edges(pixels, 8)[0, 0]
+    near = dit.near_edges(pixels, 8)[0, 0]
     assert near.shape == (16, 16)
     assert near[4, 8] == 1 and near[8, 4] == 1 and near[3, 8] == 1  # its outline, and the cells beside it
     assert near[8, 8] == 0 and near[0, 0] == 0 and near[8, 14] == 0  # its flat inside, the flat background
     pixels[:, 1, :, :64] += 0.1                       # a faint step (shading, noise) is no edge
-    assert torch.equal(decoder.near_edges(pixels, 8)[0, 0], near)
+    assert torch.equal(dit.near_edges(pixels, 8)[0, 0], near)
 
 
 def test_edge_weight_changes_the_loss(model_dir):
     with pytest.warns(UserWarning, match="untrained"):
-        stage = decoder.make_stage(StageArgs(config="tiny", out_dir=model_dir, size=SIZE, batch_size=2))
+        stage = dit.make_stage(StageArgs(config="tiny", out_dir=model_dir, size=SIZE, batch_size=2))
     batch = stage.batch(0, 0, 1)
     torch.manual_seed(0)
     text_only, _ = stage.loss(batch)
@@ -167,7 +167,7 @@ def test_edge_weight_changes_the_loss(model_dir):
 
 def test_batch_reuse_shares_the_batch_and_its_encodings(model_dir, monkeypatch):
     with pytest.warns(UserWarning, match="untrained"):
-        stage = decoder.make_stage(StageArgs(config="tiny", out_dir=model_dir, size=SIZE, batch_size=2, batch_reuse=2))
+        stage = dit.make_stage(StageArgs(config="tiny", out_dir=model_dir, size=SIZE, batch_size=2, batch_reuse=2))
     first, second, third = (stage.batch(step, 0, 1) for step in (4, 5, 6))
     assert torch.equal(first["pixels"], second["pixels"]) and not torch.equal(first["pixels"], third["pixels"])
     calls = []
@@ -187,17 +187,17 @@ def test_batch_reuse_shares_the_batch_and_its_encodings(model_dir, monkeypatch):
 def test_negative_text_weight_is_refused(model_dir):
     with pytest.raises(BlueprintError, match="text-weight"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        decoder.make_stage(StageArgs(config="tiny", out_dir=model_dir, size=SIZE, batch_size=2, text_weight=-1))
+        dit.make_stage(StageArgs(config="tiny", out_dir=model_dir, size=SIZE, batch_size=2, text_weight=-1))
 
 
 def test_prerequisites_error_outside_tiny(tmp_path):
     with pytest.raises(BlueprintError, match="blueprint train vae"):
-        require_trained(tmp_path, "decoder", decoder.NEEDS, "small")
-    for name in decoder.NEEDS:
+        require_trained(tmp_path, "dit", dit.NEEDS, "small")
+    for name in dit.NEEDS:
         mark_trained(tmp_path, name, "small", 10)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        require_trained(tmp_path, "decoder", decoder.NEEDS, "small")
+        require_trained(tmp_path, "dit", dit.NEEDS, "small")
 
 
 def test_vae_export_writes_latent_statistics(tmp_path, monkeypatch):
@@ -215,9 +215,9 @@ def test_vae_export_writes_latent_statistics(tmp_path, monkeypatch):
 
 def test_glyph_export_measures_heldout_words(tmp_path):
     out = tmp_path / "run"
-    train(glyph.make_stage, args_for(out, 8), LoopArgs(steps=2, log_every=1, progress=False))
-    report = json.loads((out / "logs" / "glyph_eval.json").read_text())
-    assert report["heldout_words"] == glyph.EVAL_WORDS
+    train(glyph_encoder.make_stage, args_for(out, 8), LoopArgs(steps=2, log_every=1, progress=False))
+    report = json.loads((out / "logs" / "glyph-encoder-eval.json").read_text())
+    assert report["heldout_words"] == glyph_encoder.EVAL_WORDS
     assert 0 <= report["text_to_glyph_top1"] <= report["text_to_glyph_top5"] <= 1
     assert (out / "text_encoder" / "model.safetensors").is_file()
 
@@ -226,14 +226,14 @@ def test_decoder_resume_is_exact_and_exports_loadable_ema(tmp_path):
     def run(out, stop_after=None):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return train(decoder.make_stage, args_for(out, 1),
+            return train(dit.make_stage, args_for(out, 1),
                          LoopArgs(steps=4, ckpt_every=2, log_every=1, stop_after=stop_after, progress=False))
 
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     run(straight)
     run(resumed, stop_after=3)
     run(resumed)
-    log = lambda p: [json.loads(line)["loss"] for line in (p / "logs" / "decoder.jsonl").read_text().splitlines()]  # noqa: E731
+    log = lambda p: [json.loads(line)["loss"] for line in (p / "logs" / "dit.jsonl").read_text().splitlines()]  # noqa: E731
     assert len(log(straight)) == 4 and log(straight) == log(resumed)
     a = load_component(straight, "transformer").state_dict()
     b = load_component(resumed, "transformer").state_dict()
@@ -242,7 +242,7 @@ def test_decoder_resume_is_exact_and_exports_loadable_ema(tmp_path):
     assert load_components(straight)["transformer"] is not None
 
 
-def test_fresh_decoder_resets_the_dit_and_keeps_the_rest(tmp_path):
+def test_fresh_dit_resets_the_dit_and_keeps_the_rest(tmp_path):
     from blueprint.models import build_components
 
     out = tmp_path / "run"
@@ -253,42 +253,40 @@ def test_fresh_decoder_resets_the_dit_and_keeps_the_rest(tmp_path):
             p.add_(1.0)
     save_component(trained, out, "transformer")
     text_before = (out / "text_encoder" / "model.safetensors").read_bytes()
-    for name in ("vae", "decoder"):
+    for name in ("vae", "dit"):
         mark_trained(out, name, "tiny", 10)
 
-    (out / "checkpoints" / "decoder").mkdir(parents=True)
-    (out / "checkpoints" / "decoder" / "step-00000010").mkdir()
+    (out / "checkpoints" / "dit").mkdir(parents=True)
+    (out / "checkpoints" / "dit" / "step-00000010").mkdir()
     with pytest.raises(BlueprintError, match="checkpoints"):
-        fresh_decoder(out, "tiny")
-    assert "decoder" in read_trained(out)  # the refused call changed nothing
-    (out / "checkpoints" / "decoder" / "step-00000010").rmdir()
+        fresh_dit(out, "tiny")
+    assert "dit" in read_trained(out)  # the refused call changed nothing
+    (out / "checkpoints" / "dit" / "step-00000010").rmdir()
 
-    fresh_decoder(out, "tiny", seed=0)
+    fresh_dit(out, "tiny", seed=0)
     fresh = load_component(out, "transformer").state_dict()
     reference = build_components("tiny", seed=0)["transformer"].state_dict()
     assert all(torch.equal(fresh[k], reference[k]) for k in reference)
     assert set(read_trained(out)) == {"_config", "vae"}
     assert (out / "text_encoder" / "model.safetensors").read_bytes() == text_before
     with pytest.raises(BlueprintError, match="not a model folder"):
-        fresh_decoder(tmp_path / "missing", "tiny")
+        fresh_dit(tmp_path / "missing", "tiny")
 
 
 def test_fresh_prior_resets_the_language_model_keeps_the_tokenizer_and_can_add_words(tmp_path, monkeypatch):
     import blueprint.train.model_dir as model_dir_module
     from blueprint.train.loop import LoopArgs, train
     from blueprint.train.prior import make_stage
-    from blueprint.models.processor import load_processor
-    from blueprint.train.tokenizer import load_vle
 
     monkeypatch.setattr(model_dir_module, "MERGE_CAPTIONS", 200)  # merges from fewer captions: faster
     out = tmp_path / "run"
     ensure_model_dir(out, "tiny", seed=0)
-    trained = load_vle(out)
+    trained = load_component(out, "vision_language_encoder")
     with torch.no_grad():  # stand-in for a trained prior over a trained tokenizer
         for p in trained.parameters():
             p.add_(1.0)
     save_component(trained, out, "vision_language_encoder")
-    for name in ("tokenizer", "prior"):
+    for name in ("image-tokenizer", "prior"):
         mark_trained(out, name, "tiny", 10)
 
     (out / "checkpoints" / "prior" / "step-00000010").mkdir(parents=True)
@@ -298,17 +296,17 @@ def test_fresh_prior_resets_the_language_model_keeps_the_tokenizer_and_can_add_w
     with pytest.raises(BlueprintError, match="merges"):
         fresh_prior(out, "tiny", prompt_merges=-1)
     assert "prior" in read_trained(out)  # the refused calls changed nothing
-    assert len(load_processor(out).tokenizer) == trained.get_input_embeddings().num_embeddings
+    assert len(load_component(out, "processor").tokenizer) == trained.get_input_embeddings().num_embeddings
 
     fresh_prior(out, "tiny", seed=0, prompt_merges=30)
-    vle, tokenizer = load_vle(out), load_processor(out).tokenizer
+    vle, tokenizer = load_component(out, "vision_language_encoder"), load_component(out, "processor").tokenizer
     for part in ("model.visual", "model.vqmodel"):  # the semantic tokenizer is kept
         kept, before = vle.get_submodule(part).state_dict(), trained.get_submodule(part).state_dict()
         assert all(torch.equal(kept[k], before[k]) for k in before)
     assert not torch.equal(vle.lm_head.weight, trained.lm_head.weight)
     assert len(tokenizer) == vle.get_input_embeddings().num_embeddings == len(trained.get_input_embeddings().weight) + 30
     assert "Ġon" in tokenizer.tokenize("a sign on a wall")
-    assert set(read_trained(out)) == {"_config", "tokenizer"}
+    assert set(read_trained(out)) == {"_config", "image-tokenizer"}
     # the prior stage trains on the new vocabulary
     result = train(make_stage, StageArgs(config="tiny", out_dir=out, size=SIZE, batch_size=2),
                    LoopArgs(steps=2, ckpt_every=2, log_every=1, progress=False))

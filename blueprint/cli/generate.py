@@ -15,7 +15,8 @@ import argparse
 from pathlib import Path
 
 from blueprint.errors import BlueprintError
-from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, PRECISIONS
+from blueprint.choices import PRECISIONS
+from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS
 
 # The trained embedded model, when the package ships one.
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "weights" / "default"

@@ -2,8 +2,8 @@
 
     blueprint train vae --config tiny --model-dir runs/tiny --steps 20
 
-Stages run in order into one model folder (vae, tokenizer, glyph, decoder,
-prior); each reads what earlier stages wrote and writes back its own
+Stages run in order into one model folder (vae, image-tokenizer, glyph-encoder,
+dit, prior); each reads what earlier stages wrote and writes back its own
 component(s). `vae-decoder` is optional and may run at any point after `vae`:
 it sharpens the VAE's decoder side and leaves the latent space as it is.
 Under `torchrun --nproc_per_node N -m blueprint.cli train ...` the same
@@ -13,27 +13,13 @@ command trains data-parallel. Heavy imports happen in the handler.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import warnings
 from pathlib import Path
 
+from blueprint.choices import CONDITIONINGS, PRECISIONS, PREVIEW_GRIDS
 from blueprint.errors import BlueprintError
-
-# Stage name -> module exposing `make_stage(StageArgs) -> Stage` (imported lazily).
-STAGES = {
-    "vae": "blueprint.train.vae",
-    "vae-decoder": "blueprint.train.vae_decoder",
-    "tokenizer": "blueprint.train.tokenizer",
-    "glyph": "blueprint.train.glyph",
-    "decoder": "blueprint.train.decoder",
-    "prior": "blueprint.train.prior",
-}
-
-
-# Stages whose batches may change size from step to step (blueprint.train.data.TrainImages).
-MULTI_SIZE_STAGES = ("vae-decoder", "decoder", "prior")
-
+from blueprint.train.registry import MULTI_SIZE_STAGES, STAGES, resolve_stage
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -41,17 +27,17 @@ def register(subparsers) -> None:
         description=__doc__.splitlines()[0],
     )
     p.add_argument("stage", help=f"one of: {', '.join(STAGES)}")
-    p.add_argument("--config", default="tiny", help="model configuration: tiny (default), small, official")
+    p.add_argument("--config", default="tiny", help="model configuration (blueprint/models/configs.py): tiny (default), small or official")
     p.add_argument("--model-dir", required=True, type=Path, help="run folder: components, checkpoints, logs")
     p.add_argument("--steps", type=int, default=1000, help="total optimizer steps (default 1000)")
-    p.add_argument("--batch-size", type=int, default=8, help="images (glyph: words) per step per process (default 8)")
+    p.add_argument("--batch-size", type=int, default=8, help="images (glyph-encoder: words) per step per process (default 8)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: the stage's own)")
     p.add_argument("--warmup", type=int, default=0, help="linear learning-rate warm-up steps (default 0)")
     p.add_argument("--cooldown", type=int, default=0, metavar="N",
                    help="decay the learning rate linearly towards 0 over the last N of --steps (default 0: none)")
     p.add_argument("--ema-decay", type=float, default=None, help="EMA decay (default: the stage's own)")
     p.add_argument("--size", default="256x256",
-                   help="training image size WIDTHxHEIGHT (default 256x256); vae-decoder, decoder and prior also "
+                   help="training image size WIDTHxHEIGHT (default 256x256); vae-decoder, dit and prior also "
                         "take a comma-separated list, one size per step in turn (e.g. 256x256,384x256,256x384)")
     p.add_argument("--data", default="engine", help="'engine' (procedural data, default) or a folder of images + .txt captions")
     p.add_argument("--seed", type=int, default=0, help="data and initialisation seed (default 0)")
@@ -65,20 +51,20 @@ def register(subparsers) -> None:
     p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
                    help="stop, checkpoint and export at the first step after this many minutes of training "
                         "(a fixed GPU budget; the steps reached are logged)")
-    p.add_argument("--conditioning", default="blueprint", choices=("blueprint", "prompt", "noglyph"),
-                   help="decoder only: 'blueprint' (prior tokens + quoted text + typeset glyph layer, the design), "
+    p.add_argument("--conditioning", default="blueprint", choices=CONDITIONINGS,
+                   help="dit only: 'blueprint' (prior tokens + quoted text + typeset glyph layer, the design), "
                         "'prompt' (no prior tokens, no glyph layer, the whole prompt through the text encoder: the "
                         "pure-diffusion baseline) or 'noglyph' (the design without the glyph layer)")
     p.add_argument("--batch-reuse", type=int, default=1, metavar="N",
-                   help="decoder only: train N steps in a row on each rendered batch (fresh noise, timesteps and "
+                   help="dit only: train N steps in a row on each rendered batch (fresh noise, timesteps and "
                         "drops), running the frozen VAE encoder and tokenizer once per batch: about 1.5x the "
                         "steps on a CPU at N=2 (default 1)")
     p.add_argument("--text-weight", type=float, default=4.0,
-                   help="decoder and vae-decoder: extra loss weight at and beside text ink (latent cells for the "
-                        "decoder, pixels for vae-decoder), so letter strokes are not drowned by flat "
+                   help="dit and vae-decoder: extra loss weight at and beside text ink (latent cells for the "
+                        "DiT, pixels for vae-decoder), so letter strokes are not drowned by flat "
                         "backgrounds (default 4; 0 = unweighted)")
     p.add_argument("--edge-weight", type=float, default=0.0,
-                   help="decoder only: extra loss weight on latent cells at and beside colour edges of the "
+                   help="dit only: extra loss weight on latent cells at and beside colour edges of the "
                         "image (shapes, chart bars, panel borders: what the text weight leaves at weight 1); "
                         "works on folder data too (default 0)")
     p.add_argument("--prompt-drop", type=float, default=0.1, metavar="P",
@@ -88,11 +74,11 @@ def register(subparsers) -> None:
                    help="prior only: replace this share of the image tokens the prior reads (never the ones it "
                         "must predict) by random codes, so it leans on its prompt more than on copying the "
                         "tokens before (default 0)")
-    p.add_argument("--preview-grid", default=None, choices=("official", "half"),  # blueprint.models.grid.PREVIEW_GRIDS
+    p.add_argument("--preview-grid", default=None, choices=PREVIEW_GRIDS,
                    help="prior only: the preview grid the AR model writes before the full grid: 'official' "
                         "(GLM-Image's, about 256 tokens at any size) or 'half' (half the full grid per side); "
                         "written to the folder's blueprint.json on export (default: the folder's, else official)")
-    p.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),  # blueprint.train.loop.PRECISIONS
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="forward pass precision: auto (bf16 autocast on GPU, fp32 on CPU; default), bf16 "
                         "(autocast on any device) or fp32 (no autocast: the fallback for a stage that "
                         "diverges under bf16); weights and optimizer state are fp32 in every case")
@@ -100,23 +86,10 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def resolve_stage(name: str):
-    """The module of a stage name (it exposes `make_stage`, and `NEEDS` if it has prerequisites)."""
-    if name not in STAGES:
-        raise BlueprintError(f"unknown training stage {name!r}; expected one of {', '.join(STAGES)}")
-    try:
-        module = importlib.import_module(STAGES[name])
-    except ModuleNotFoundError as e:
-        if e.name != STAGES[name]:
-            raise
-        raise BlueprintError(f"training stage {name!r} is not available in this installation") from None
-    return module
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from blueprint.models import CONFIGS
+    from blueprint.models import get_config
     from blueprint.sizes import parse_size
     from blueprint.train.data import check_data
     from blueprint.train.loop import LoopArgs, train
@@ -124,9 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from blueprint.train.stage import StageArgs, check_loss_weight, check_prompt_drop, check_share
 
     module = resolve_stage(args.stage)
-    if args.config not in CONFIGS:
-        raise BlueprintError(f"unknown model configuration {args.config!r}; expected one of {', '.join(CONFIGS)}")
-    cfg = CONFIGS[args.config]
+    cfg = get_config(args.config)
     sizes = [parse_size(part, cfg.min_side, cfg.max_side) for part in args.size.split(",")]
     if len(sizes) > 1 and args.stage not in MULTI_SIZE_STAGES:
         raise BlueprintError(f"stage {args.stage!r} trains at one size; several sizes apply to "

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from blueprint.choices import CONDITIONINGS
 from blueprint.errors import BlueprintError
 from blueprint.models.settings import read_settings, update_settings
 
-CONDITIONINGS = ("blueprint", "prompt", "noglyph")
 
 
 def check_conditioning(conditioning: str) -> str:

@@ -22,7 +22,7 @@ equal its out_channels (the official checkpoint) simply has no glyph layer.
 
 Where the text goes. In training, the ink is the data engine's own character
 map (exact). At sampling time it comes from the blueprint: the semantic
-head (blueprint/train/semantic.py) reads, from each generated token, whether
+head (blueprint/models/image_tokenizer.py) reads, from each generated token, whether
 its 8x8-pixel sub-cells hold characters; connected runs of such sub-cells are
 text lines, and the prompt's quoted texts are typeset into them in reading
 order (`text_boxes`, `typeset`).
@@ -35,8 +35,13 @@ import re
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageDraw
+from scipy import ndimage
 
+from blueprint.data.fonts import get_font
 from blueprint.errors import BlueprintError
+from blueprint.models.glyph_encoder import QUOTE_PATTERNS
+from blueprint.models.image_tokenizer import CHAR_SUBGRID
 
 INK_THRESHOLD = 128      # anti-aliased coverage (0..255) from which a pixel counts as ink
 MIN_FONT, MAX_FONT = 8, 64
@@ -76,11 +81,9 @@ def ink_from_char_map(char_map: torch.Tensor) -> torch.Tensor:
 def quoted_spans(prompt: str) -> list[tuple[str, int, int]]:
     """(text, start, end) of each quoted span of a prompt, in reading order.
 
-    The quote styles are the glyph encoder's (blueprint.models.glyph); unlike
+    The quote styles are the glyph encoder's (blueprint.models.glyph_encoder); unlike
     the encoder, which groups them by style, typesetting needs them in order."""
-    from blueprint.models.glyph import _QUOTES
-
-    spans = [(m.group(1), m.start(), m.end()) for pattern in _QUOTES for m in pattern.finditer(prompt)]
+    spans = [(m.group(1), m.start(), m.end()) for pattern in QUOTE_PATTERNS for m in pattern.finditer(prompt)]
     return sorted((s for s in spans if s[0].strip()), key=lambda s: s[1])
 
 
@@ -111,8 +114,6 @@ def text_boxes(presence: np.ndarray, cell: int, n: int, width: int, height: int)
     cut in two (across, if it is more than one line tall, else along) until
     there are enough; with none, the texts are stacked down the middle.
     """
-    from scipy import ndimage
-
     if n == 0:
         return []
     joined = ndimage.binary_closing(presence, structure=np.ones((1, 3), bool)) | presence
@@ -158,8 +159,6 @@ def reading_order(boxes: list[list[int]]) -> list[list[int]]:
 def fit_font(text: str, face: str, box: list[int], width: int):
     """The largest font of `face` whose rendering of `text` fits the box's height and,
     allowing for a box that is a little short, the width (never wider than the image)."""
-    from blueprint.data.fonts import get_font
-
     box_w, box_h = box[2] - box[0], (box[3] - box[1]) * LINE_FILL
     max_w = min(width - 4, box_w + 16)
     best = get_font(face, MIN_FONT)
@@ -174,8 +173,6 @@ def fit_font(text: str, face: str, box: list[int], width: int):
 
 def typeset(texts: list[str], faces: list[str], boxes: list[list[int]], width: int, height: int) -> np.ndarray:
     """(height, width) uint8 ink in {0, 1}: each text centred in its box, clipped to the image."""
-    from PIL import Image, ImageDraw
-
     if not (len(texts) == len(faces) == len(boxes)):
         raise BlueprintError(f"typeset needs one face and one box per text, got {len(texts)}/{len(faces)}/{len(boxes)}")
     canvas = Image.new("L", (width, height), 0)
@@ -199,8 +196,7 @@ def text_presence(vle, head, ar_ids: torch.Tensor, grid_h: int, grid_w: int) -> 
     A token id is looked up in the VQ codebook exactly as the tokenizer hands it
     to the semantic head in training (unit vectors), and the head's ink output
     says, per sub-cell, how likely it holds characters."""
-    from blueprint.train.semantic import CHAR_SUBGRID as S
-
+    S = CHAR_SUBGRID
     codebook = F.normalize(vle.model.vqmodel.quantize.embedding.weight.float(), dim=-1)
     b = ar_ids.shape[0]
     quantized = codebook[ar_ids.reshape(b, grid_h, grid_w)].permute(0, 3, 1, 2)  # (B, E, h, w)

@@ -8,7 +8,7 @@ training so both see the same conventions:
 - `upsample_prior_tokens`: AR grid ids -> DiT patch-grid ids (x2 nearest);
 - `normalize_latents` / `denormalize_latents`: `(z - mean) / std` with the VAE
   config's per-channel statistics (`scaling_factor` is not used);
-- `shift_mu` / `shift_sigmas`: the resolution-dependent timestep shift.
+- `shift_mu`: the strength of the resolution-dependent timestep shift.
   The DiT is conditioned on the *raw* timestep t (in [0, 1000)) while the
   noise level is the shifted sigma(t / 1000).
 """
@@ -18,10 +18,12 @@ from __future__ import annotations
 import math
 
 import torch
+from diffusers.pipelines.glm_image.pipeline_glm_image import calculate_shift
 
+from blueprint.choices import PREVIEW_GRIDS
 from blueprint.errors import BlueprintError
+from blueprint.sizes import PX_PER_TOKEN
 
-AR_FACTOR = 32  # pixels per AR token (the processor halves the image, patch 16)
 
 
 # The preview grid the AR stage writes before the full grid (a model folder's `preview_grid`
@@ -30,7 +32,6 @@ AR_FACTOR = 32  # pixels per AR token (the processor halves the image, patch 16)
 #   At 1024² that is half the 32x32 grid per side; at 256² it is 16x16, four times the 8x8 grid
 #   it is meant to preview, and 80% of what the AR stage writes;
 # - "half": half the full grid per side at every size (GLM-Image's own ratio at 1024²).
-PREVIEW_GRIDS = ("official", "half")
 
 
 def check_preview_grid(value, name: str = "preview grid") -> str:
@@ -42,12 +43,12 @@ def check_preview_grid(value, name: str = "preview grid") -> str:
 
 def image_grid(width: int, height: int, preview: str = "official") -> tuple[int, int, int, int]:
     """(token_h, token_w, prev_h, prev_w) for a target image, as `GlmImageProcessor` with `preview`."""
-    token_h, token_w = height // AR_FACTOR, width // AR_FACTOR
+    token_h, token_w = height // PX_PER_TOKEN, width // PX_PER_TOKEN
     if check_preview_grid(preview) == "half":
         return token_h, token_w, max(1, token_h // 2), max(1, token_w // 2)
     ratio = token_h / token_w
-    prev_h = int(math.sqrt(ratio) * (AR_FACTOR // 2))
-    prev_w = int(math.sqrt(1 / ratio) * (AR_FACTOR // 2))
+    prev_h = int(math.sqrt(ratio) * (PX_PER_TOKEN // 2))
+    prev_w = int(math.sqrt(1 / ratio) * (PX_PER_TOKEN // 2))
     return token_h, token_w, prev_h, prev_w
 
 
@@ -82,12 +83,8 @@ def vae_scale_factor(vae) -> int:
 
 
 def shift_mu(height: int, width: int, scheduler_config, vae_scale: int = 8, patch_size: int = 2) -> float:
-    """mu = sqrt(seq / base_seq) * max_shift + base_shift, seq = DiT image tokens."""
+    """The scheduler's shift strength for an image size: diffusers' GLM-Image `calculate_shift`
+    of the DiT's image sequence length (the sigmas are then shifted by the scheduler's `time_shift`)."""
     seq = ((height // vae_scale) * (width // vae_scale)) // (patch_size ** 2)
-    base_seq = scheduler_config.get("base_image_seq_len", 256)
-    return (seq / base_seq) ** 0.5 * scheduler_config.get("max_shift", 0.75) + scheduler_config.get("base_shift", 0.25)
-
-
-def shift_sigmas(sigmas: torch.Tensor, mu: float) -> torch.Tensor:
-    """The "linear" time shift of FlowMatchEulerDiscreteScheduler: mu / (mu + 1/sigma - 1)."""
-    return mu / (mu + (1 / sigmas - 1))
+    return calculate_shift(seq, scheduler_config.get("base_image_seq_len", 256),
+                           scheduler_config.get("base_shift", 0.25), scheduler_config.get("max_shift", 0.75))

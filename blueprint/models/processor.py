@@ -23,7 +23,8 @@ hand it that for free and make the sequence about a third as long
 
 `BlueprintProcessor` is the official processor with one choice opened up: the
 preview grid of text-to-image prompts (`preview_grid`, blueprint.models.grid).
-Folders load through `load_processor`, which sets it from blueprint.json.
+Folders load through `blueprint.models.folder.load_component(dir, "processor")`,
+which sets it from blueprint.json.
 """
 
 from __future__ import annotations
@@ -154,13 +155,17 @@ class BlueprintProcessor(GlmImageProcessor):
         return official.save_pretrained(save_directory, **kwargs)
 
 
-def load_processor(model_dir: str | Path) -> BlueprintProcessor:
-    """A model folder's processor (MODEL_DIR/processor), with the folder's preview grid."""
-    from blueprint.models.settings import read_preview_grid
+def prompt_inputs(processor, prompts: list[str], width: int, height: int, device="cpu") -> dict:
+    """Tokenised AR inputs for text to image (left-padded batch) with the target grids appended.
 
-    path = Path(model_dir) / "processor"
-    if not (path / "processor_config.json").is_file():
-        raise BlueprintError(f"model folder is missing {path / 'processor_config.json'}")
-    processor = BlueprintProcessor.from_pretrained(path, local_files_only=True)
-    processor.preview_grid = read_preview_grid(model_dir)
-    return processor
+    The one definition of the AR prompt: the pipeline samples after it and the
+    prior stage trains after it, so the two cannot drift apart."""
+    messages = [[{"role": "user", "content": [{"type": "text", "text": p}]}] for p in prompts]
+    inputs = processor.apply_chat_template(
+        messages,
+        tokenize=True,
+        return_dict=True,
+        return_tensors="pt",
+        processor_kwargs={"target_h": height, "target_w": width, "padding": len(prompts) > 1},
+    )
+    return dict(inputs.to(device))

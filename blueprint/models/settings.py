@@ -18,14 +18,14 @@ A missing file means every default.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
-import os
 from pathlib import Path
 from typing import Callable
 
 from blueprint.errors import BlueprintError
+from blueprint.files import atomic_write_json, locked
+from blueprint.models.grid import check_preview_grid
 
 SETTINGS_FILE = "blueprint.json"
 
@@ -50,17 +50,10 @@ def update_json_object(path: Path, change: Callable[[dict], None]) -> None:
     Stages may train side by side into one folder and finish together
     (scripts/train_cpu.sh), so the read-modify-write holds an exclusive lock."""
     path = Path(path)
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(path):
         value = read_json_object(path)
         change(value)
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        with open(tmp, "w") as f:
-            json.dump(value, f, indent=1)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # a reader never sees half a file
+        atomic_write_json(path, value)
 
 
 def read_settings(model_dir: str | Path) -> dict:
@@ -86,7 +79,5 @@ def read_prior_guidance(model_dir: str | Path) -> float:
 
 
 def read_preview_grid(model_dir: str | Path) -> str:
-    from blueprint.models.grid import check_preview_grid
-
     where = f"{Path(model_dir) / SETTINGS_FILE}: preview_grid"
     return check_preview_grid(read_settings(model_dir).get("preview_grid", "official"), where)

@@ -9,5 +9,3 @@ MAX_STEPS = 1000
 MAX_BATCH = 64  # prompts per call: the AR stage decodes them in lockstep
 DEFAULT_STEPS = 20
 DEFAULT_GUIDANCE = 3.0
-# dtype choices for the DiT and the VAE (blueprint.pipeline.precision)
-PRECISIONS = ("auto", "fp32", "bf16")

@@ -27,7 +27,7 @@ one batched forward (the shorter glyph sequence is padded and masked out,
 see `blueprint.models.attention`), everything runs under `inference_mode`,
 and no component is copied. `set_precision("bf16")` (or "auto") runs the DiT
 and the VAE in bfloat16 where the hardware has it, about 1.75x faster on an
-AMX CPU (`blueprint.pipeline.precision`); the noise, the Euler update, the AR
+AMX CPU (`blueprint.models.precision`); the noise, the Euler update, the AR
 prior and the glyph encoder stay float32. The parity with diffusers is for
 the default, fp32. `compile()` compiles the AR decode step and the DiT for a
 process that generates many images (`blueprint.pipeline.compiled`).
@@ -62,13 +62,15 @@ from blueprint.models import (
 )
 from blueprint.models.attention import install_masked_attention
 from blueprint.models.conditioning import check_conditioning
+from blueprint.models.folder import has_semantic_head, load_semantic_head
+from blueprint.models.image_tokenizer import CHAR_SUBGRID
 from blueprint.models.glyph_layer import fold_ink, glyph_channels_of, layout_ink, text_presence
 from blueprint.models.settings import check_prior_guidance, read_prior_guidance
+from blueprint.models.precision import resolve_precision
 from blueprint.pipeline.compiled import compile_transformer, pad_glyphs, prior_generate_kwargs
 from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, MAX_BATCH, MAX_PROMPT_TOKENS, MAX_STEPS
-from blueprint.pipeline.precision import resolve_precision
 from blueprint.pipeline.prior import generate_prior_tokens
-from blueprint.sizes import check_size
+from blueprint.sizes import PX_PER_DIT_TOKEN, PX_PER_TOKEN, check_size
 
 
 # callback(stage, step, total): stage "prior" counts AR tokens, "denoise" DiT steps.
@@ -117,7 +119,7 @@ def check_sampling(steps, guidance, temperature, top_p, seed, prior_guidance=Non
 class BlueprintPipeline:
     def __init__(self, components: dict[str, object], conditioning: str = "blueprint", semantic_head=None,
                  prior_guidance: float = 1.0):
-        """`semantic_head` (blueprint.train.semantic.SemanticHead) reads text lines off the AR
+        """`semantic_head` (blueprint.models.image_tokenizer.SemanticHead) reads text lines off the AR
         tokens for the glyph layer; without it a glyph layer stays empty. `prior_guidance` is
         the AR stage's default classifier-free guidance (blueprint.models.settings)."""
         self.conditioning = check_conditioning(conditioning)  # see blueprint.models.conditioning
@@ -141,10 +143,8 @@ class BlueprintPipeline:
                         precision: str = "fp32"):
         """Load a model folder. `precision` ("fp32", "bf16", "auto") then sets the DiT and the
         VAE's dtype (`set_precision`); "fp32" keeps every component at `dtype`."""
-        from blueprint.train.tokenizer import HEAD_DIR, load_semantic_head
-
         resolve_precision(precision, device)  # a bad value fails before the model loads
-        head = load_semantic_head(Path(model_dir)) if (Path(model_dir) / HEAD_DIR).is_dir() else None
+        head = load_semantic_head(model_dir) if has_semantic_head(model_dir) else None
         pipe = cls(load_components(model_dir, dtype=dtype), read_conditioning(model_dir), head,
                    read_prior_guidance(model_dir)).to(device)
         if precision != "fp32":
@@ -153,7 +153,7 @@ class BlueprintPipeline:
 
     def set_precision(self, precision: str) -> "BlueprintPipeline":
         """Run the DiT and the VAE in bfloat16 ("bf16"), float32 ("fp32"), or bfloat16 where the
-        device has it in hardware ("auto"); see `blueprint.pipeline.precision`."""
+        device has it in hardware ("auto"); see `blueprint.models.precision`."""
         dtype = resolve_precision(precision, self.device)
         for module in (self.transformer, self.vae):
             # torch's own `to`: diffusers' override warns about fp32-only modules even when a model
@@ -200,7 +200,7 @@ class BlueprintPipeline:
             ids = torch.as_tensor(ids)
         except (TypeError, ValueError, RuntimeError) as e:
             raise BlueprintError(f"prior_token_ids must be a tensor of integer ids: {e}") from None
-        want = (batch, (height // 16) * (width // 16))
+        want = (batch, (height // PX_PER_DIT_TOKEN) * (width // PX_PER_DIT_TOKEN))
         if ids.dtype.is_floating_point or ids.dtype == torch.bool or tuple(ids.shape) != want:
             raise BlueprintError(
                 f"prior_token_ids must be integer ids of shape {want}, got {ids.dtype} {tuple(ids.shape)}"
@@ -265,13 +265,11 @@ class BlueprintPipeline:
             return None
         if self.conditioning != "blueprint" or self.semantic_head is None:
             return torch.zeros(len(prompts), 1, height, width)
-        from blueprint.train.semantic import CHAR_SUBGRID
-
-        grid_h, grid_w = height // 32, width // 32
+        grid_h, grid_w = height // PX_PER_TOKEN, width // PX_PER_TOKEN
         # the DiT grid is the AR grid upsampled x2 (nearest): every other id is the AR token
         ar_ids = prior_ids.view(len(prompts), 2 * grid_h, 2 * grid_w)[:, ::2, ::2]
         presence = text_presence(self.vision_language_encoder, self.semantic_head, ar_ids, grid_h, grid_w)
-        return layout_ink(prompts, presence, 32 // CHAR_SUBGRID, width, height)
+        return layout_ink(prompts, presence, PX_PER_TOKEN // CHAR_SUBGRID, width, height)
 
     def _denoise(self, glyph, mask, prior_ids, ink, width, height, steps, guidance, generator, callback):
         dit = self.transformer

@@ -37,6 +37,7 @@ from transformers import (
 )
 
 from blueprint.models.grid import image_grid, upsample_prior_tokens
+from blueprint.models.processor import prompt_inputs
 
 
 class _CodebookOnly(LogitsProcessor):
@@ -79,19 +80,6 @@ class _Progress(StoppingCriteria):
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
         self.callback(input_ids.shape[1] - self.prompt_len, self.total)
         return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-
-
-def prompt_inputs(processor, prompts: list[str], width: int, height: int, device) -> dict:
-    """Tokenised AR inputs (left-padded batch) with the target grids appended."""
-    messages = [[{"role": "user", "content": [{"type": "text", "text": p}]}] for p in prompts]
-    inputs = processor.apply_chat_template(
-        messages,
-        tokenize=True,
-        return_dict=True,
-        return_tensors="pt",
-        processor_kwargs={"target_h": height, "target_w": width, "padding": len(prompts) > 1},
-    )
-    return inputs.to(device)
 
 
 def generate_prior_tokens(

@@ -1,35 +1,33 @@
 """The model folder a run trains into, and which stages have trained it.
 
 One folder per run: it starts as `build_components(config)` saved in diffusers
-layout, and each stage writes back the component(s) it trains. `trained.json`
-at its root records which stages finished (with their configuration and step
-count) so a later stage can refuse to start on an untrained prerequisite.
-diffusers and Blueprint loaders ignore the extra file.
+layout, and each stage writes back the component(s) it trains (through
+blueprint.models.folder, like every load and save). `trained.json` at its root
+records which stages finished (with their configuration and step count) so a
+later stage can refuse to start on an untrained prerequisite. diffusers and
+Blueprint loaders ignore the extra file.
 """
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from pathlib import Path
 
+from blueprint.data.dataset import spec_at
 from blueprint.errors import BlueprintError
+from blueprint.models.build import build_components, get_config
+from blueprint.models.folder import load_component, save_component, save_components
+from blueprint.models.processor import learn_prompt_merges
 from blueprint.models.settings import read_json_object, update_json_object
+from blueprint.train.registry import RENAMED_STAGES
 
 TRAINED_FILE = "trained.json"
 
 
-def check_config(config: str) -> None:
-    from blueprint.models import CONFIGS
-
-    if config not in CONFIGS:
-        raise BlueprintError(f"unknown model configuration {config!r}; expected one of {', '.join(CONFIGS)}")
-
-
 def ensure_model_dir(model_dir: Path, config: str, seed: int) -> None:
     """Create the model folder from the configuration unless it already holds one."""
-    check_config(config)
+    get_config(config)
     model_dir = Path(model_dir)
     if (model_dir / "model_index.json").is_file():
         recorded = read_trained(model_dir).get("_config")
@@ -37,18 +35,32 @@ def ensure_model_dir(model_dir: Path, config: str, seed: int) -> None:
             raise BlueprintError(
                 f"model folder {model_dir} was built with configuration {recorded!r}, not {config!r}"
             )
+        check_no_renamed_checkpoints(model_dir)
         return
     if model_dir.exists() and not model_dir.is_dir():
         raise BlueprintError(f"model folder {model_dir} exists and is not a folder")
-    from blueprint.models import build_components, save_components
-
-    model_dir.mkdir(parents=True, exist_ok=True)
     save_components(build_components(config, seed=seed), model_dir)
     _update_trained(model_dir, lambda record: record.update({"_config": config}))
 
 
+def check_no_renamed_checkpoints(model_dir: Path) -> None:
+    """Checkpoints or logs under a stage's old name would be silently ignored by a resume: say so."""
+    for old, new in RENAMED_STAGES.items():
+        for found, wanted in ((model_dir / "checkpoints" / old, model_dir / "checkpoints" / new),
+                              (model_dir / "logs" / f"{old}.jsonl", model_dir / "logs" / f"{new}.jsonl")):
+            if found.exists() and not wanted.exists():
+                raise BlueprintError(
+                    f"{found} is from before stage {old!r} was renamed {new!r}; rename it to {wanted} to resume it"
+                )
+
+
 def read_trained(model_dir: Path) -> dict:
-    return read_json_object(Path(model_dir) / TRAINED_FILE)
+    """The folder's record of trained stages, with stages of their old names under the new ones."""
+    record = read_json_object(Path(model_dir) / TRAINED_FILE)
+    for old, new in RENAMED_STAGES.items():
+        if old in record:
+            record.setdefault(new, record.pop(old))
+    return record
 
 
 def mark_trained(model_dir: Path, stage: str, config: str, steps: int) -> None:
@@ -61,7 +73,13 @@ def mark_trained(model_dir: Path, stage: str, config: str, steps: int) -> None:
 
 def _update_trained(model_dir: Path, change) -> None:
     """Apply `change(record)` to the folder's record (locked: stages may finish together)."""
-    update_json_object(Path(model_dir) / TRAINED_FILE, change)
+    def renamed_then(record: dict) -> None:
+        for old, new in RENAMED_STAGES.items():
+            if old in record:
+                record.setdefault(new, record.pop(old))
+        change(record)
+
+    update_json_object(Path(model_dir) / TRAINED_FILE, renamed_then)
 
 
 def require_trained(model_dir: Path, stage: str, needs: tuple[str, ...], config: str) -> None:
@@ -84,60 +102,7 @@ def require_trained(model_dir: Path, stage: str, needs: tuple[str, ...], config:
     raise BlueprintError(message)
 
 
-# --- one component at a time ---------------------------------------------------
-
-def _component_class(name: str):
-    if name == "vae":
-        from diffusers import AutoencoderKL
-        return AutoencoderKL
-    if name == "transformer":
-        from diffusers import GlmImageTransformer2DModel
-        return GlmImageTransformer2DModel
-    if name == "text_encoder":
-        from transformers import T5EncoderModel
-        return T5EncoderModel
-    raise ValueError(f"no loader for component {name!r}")
-
-
-def load_component(model_dir: Path, name: str, device: str = "cpu"):
-    """One weight-bearing component of the folder (vae, transformer, text_encoder), fp32, eval mode."""
-    path = Path(model_dir) / name
-    if not (path / "config.json").is_file():
-        raise BlueprintError(f"model folder is missing {path / 'config.json'}")
-    try:
-        module = _component_class(name).from_pretrained(path, use_safetensors=True)
-    except (OSError, ValueError, KeyError) as e:
-        raise BlueprintError(f"cannot load {path}: {e}") from None
-    return module.to(device).float().eval()
-
-
-def load_glyph_tokenizer(model_dir: Path):
-    from transformers import ByT5Tokenizer
-
-    path = Path(model_dir) / "tokenizer"
-    if not (path / "tokenizer_config.json").is_file():
-        raise BlueprintError(f"model folder is missing {path / 'tokenizer_config.json'}")
-    return ByT5Tokenizer.from_pretrained(path, local_files_only=True)
-
-
-def save_component(module, model_dir: Path, name: str) -> Path:
-    """Write one component's config + safetensors weights into `model_dir/name`.
-
-    Saved to a temporary sibling folder first, then each file is moved into
-    place with `os.replace`, so a reader never sees a truncated file.
-    """
-    import shutil
-
-    path = Path(model_dir) / name
-    tmp = path.with_name(f"{name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    module.save_pretrained(tmp, safe_serialization=True)
-    path.mkdir(parents=True, exist_ok=True)
-    for f in tmp.iterdir():
-        os.replace(f, path / f.name)
-    tmp.rmdir()
-    return path
-
+# --- fresh components, for comparisons at equal budget ------------------------------
 
 def _check_restartable(model_dir: Path, stage: str) -> Path:
     """A model folder whose `stage` can start again from fresh weights: no checkpoints of it,
@@ -151,20 +116,18 @@ def _check_restartable(model_dir: Path, stage: str) -> Path:
     return model_dir
 
 
-def fresh_decoder(model_dir: Path, config: str, seed: int = 0) -> None:
-    """Replace the folder's DiT by a freshly initialised one and forget that the decoder trained.
+def fresh_dit(model_dir: Path, config: str, seed: int = 0) -> None:
+    """Replace the folder's DiT by a freshly initialised one and forget that the dit stage trained.
 
-    For an ablation at equal budget: every row's decoder starts from the same random
-    weights over the same trained vae, tokenizer, glyph encoder (and prior), so only
-    the conditioning differs. Refuses a folder that holds decoder checkpoints, which
+    For an ablation at equal budget: every row's DiT starts from the same random
+    weights over the same trained vae, image tokenizer, glyph encoder (and prior), so only
+    the conditioning differs. Refuses a folder that holds dit checkpoints, which
     would otherwise resume the old run over the fresh weights.
     """
-    from blueprint.models import build_components
-
-    check_config(config)
-    model_dir = _check_restartable(model_dir, "decoder")
+    get_config(config)
+    model_dir = _check_restartable(model_dir, "dit")
     save_component(build_components(config, seed=seed)["transformer"], model_dir, "transformer")
-    _update_trained(model_dir, lambda record: record.pop("decoder", None))
+    _update_trained(model_dir, lambda record: record.pop("dit", None))
 
 
 # Engine captions (training split) the prompt merges of `fresh_prior` are learned from.
@@ -174,7 +137,7 @@ MERGE_CAPTIONS = 20000
 def fresh_prior(model_dir: Path, config: str, seed: int = 0, prompt_merges: int = 0) -> None:
     """Replace the folder's AR language model by a freshly initialised one and forget that the prior trained.
 
-    The AR model's vision tower and VQ (the trained semantic tokenizer, which
+    The AR model's vision tower and VQ (the trained image tokenizer, which
     makes the prior's targets) are kept. With `prompt_merges` > 0 the prompt
     vocabulary also gains that many BPE merges, learned from the engine's
     training captions (`blueprint.models.processor`), and the processor in the
@@ -182,12 +145,7 @@ def fresh_prior(model_dir: Path, config: str, seed: int = 0, prompt_merges: int 
     priors at equal budget from the same start. Refuses a folder that holds
     prior checkpoints, which would otherwise resume the old run.
     """
-    from blueprint.data.dataset import spec_at
-    from blueprint.models import build_components
-    from blueprint.models.processor import learn_prompt_merges
-    from blueprint.train.tokenizer import load_vle
-
-    check_config(config)
+    get_config(config)
     if not isinstance(prompt_merges, int) or prompt_merges < 0:
         raise BlueprintError(f"prompt merges must be a whole number >= 0, got {prompt_merges!r}")
     model_dir = _check_restartable(model_dir, "prior")
@@ -196,7 +154,7 @@ def fresh_prior(model_dir: Path, config: str, seed: int = 0, prompt_merges: int 
         captions = [spec_at(i, 256, 256, split="train", seed=seed).caption for i in range(MERGE_CAPTIONS)]
         merges = learn_prompt_merges(captions, prompt_merges)
     built = build_components(config, seed=seed, prompt_merges=merges)
-    vle, trained = built["vision_language_encoder"], load_vle(model_dir)
+    vle, trained = built["vision_language_encoder"], load_component(model_dir, "vision_language_encoder")
     for part in ("model.visual", "model.vqmodel"):
         vle.get_submodule(part).load_state_dict(trained.get_submodule(part).state_dict())
     # The record first: a call killed half way leaves a folder that says its prior is

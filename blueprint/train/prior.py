@@ -44,28 +44,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from blueprint.errors import BlueprintError
-from blueprint.models.grid import check_preview_grid
-from blueprint.models.processor import load_processor
+from blueprint.models.folder import load_component, save_component_parts
+from blueprint.models.grid import check_preview_grid, image_grid
+from blueprint.models.image_tokenizer import grid_pixel_values, tokens_of
+from blueprint.models.processor import prompt_inputs
 from blueprint.models.settings import update_settings
-from blueprint.train.data import TrainImages, to_uint8
+from blueprint.sizes import check_size
+from blueprint.train.data import TrainImages, check_data, to_uint8
+from blueprint.train.model_dir import require_trained
 from blueprint.train.stage import StageArgs, check_prompt_drop, check_share
-from blueprint.train.tokenizer import (
-    grid_pixel_values,
-    image_tokens,
-    load_vle,
-    save_vle_parts,
-    tokens_of,
-)
-
-
-def prompt_inputs(processor, captions: list[str], width: int, height: int) -> dict:
-    """The AR prompt exactly as the pipeline builds it at inference (t2i), on the CPU.
-
-    Training calls the pipeline's own function so the two cannot drift apart.
-    """
-    from blueprint.pipeline.prior import prompt_inputs as pipeline_prompt_inputs
-
-    return dict(pipeline_prompt_inputs(processor, captions, width, height, device="cpu"))
 
 
 def grids(image_grid_thw: torch.Tensor) -> tuple[int, int, int, int]:
@@ -84,8 +71,6 @@ def target_inputs(image_processor, images, width: int, height: int, preview: str
 
     Images that make training targets go through it in the data workers, so the
     training process only runs the frozen tokenizer on them (`targets_of`)."""
-    from blueprint.models import image_grid
-
     token_h, token_w, prev_h, prev_w = image_grid(width, height, preview)
     preview_pixels, preview_grid = grid_pixel_values(images, prev_h, prev_w, image_processor)
     full_pixels, full_grid = grid_pixel_values(images, token_h, token_w, image_processor)
@@ -102,22 +87,6 @@ def targets_of(vle, inputs: dict) -> torch.Tensor:
     if end_id < vle.config.text_config.vision_vocab_size:
         parts.append(torch.full((len(full), 1), end_id, dtype=full.dtype, device=full.device))
     return torch.cat(parts, dim=1)
-
-
-def perfect_prior_ids(vle, image_processor, images, width: int, height: int) -> torch.Tensor:
-    """(B, (H/16)*(W/16)) decoder prior ids of what a perfect prior would write for `images`:
-    the frozen tokenizer's full-grid codes (the training targets), upsampled as the pipeline does.
-
-    Passed as the pipeline's `prior_token_ids`, they take the prior out of an evaluation
-    (`scripts/eval_model.py --true-blueprint`), so prior and decoder errors can be told apart.
-    """
-    from blueprint.models import image_grid
-    from blueprint.models.grid import upsample_prior_tokens
-
-    token_h, token_w, _, _ = image_grid(width, height)
-    with torch.inference_mode():
-        full = image_tokens(vle, image_processor, images, token_h, token_w)
-    return upsample_prior_tokens(full, token_h, token_w)
 
 
 def decode_positions(vle, prompt: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -252,28 +221,24 @@ class PriorStage:
         return sequence_loss(self.vle, inputs)
 
     def export(self, model_dir: Path) -> None:
-        save_vle_parts(model_dir, {"model.language_model": self.vle.model.language_model, "lm_head": self.vle.lm_head})
+        save_component_parts(model_dir, "vision_language_encoder", {"model.language_model": self.vle.model.language_model, "lm_head": self.vle.lm_head})
         # the pipeline must prompt this model with the preview grid it was trained on
         update_settings(model_dir, preview_grid=self.processor.preview_grid)
 
 
 def make_stage(args: StageArgs) -> PriorStage:
-    from blueprint.sizes import check_size
-    from blueprint.train.data import check_data
-    from blueprint.train.model_dir import require_trained
-
     check_data(args.data)
     check_size(*args.size)
     model_dir = Path(args.init_from or args.out_dir)
-    require_trained(model_dir, "prior", ("tokenizer",), args.config)
-    vle = load_vle(model_dir, args.device)
+    require_trained(model_dir, "prior", ("image-tokenizer",), args.config)
+    vle = load_component(model_dir, "vision_language_encoder", args.device)
     cfg = vle.config
     if cfg.vq_config.num_embeddings > cfg.text_config.vision_vocab_size:
         raise BlueprintError(
             f"codebook of {cfg.vq_config.num_embeddings} codes does not fit the AR head's "
             f"{cfg.text_config.vision_vocab_size} outputs"
         )
-    processor = load_processor(model_dir)
+    processor = load_component(model_dir, "processor")
     if args.preview_grid is not None:
         processor.preview_grid = check_preview_grid(args.preview_grid, "preview-grid")
     # the grid in effect (the flag's, else the folder's) goes into the checkpoints, so that a

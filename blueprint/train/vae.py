@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from blueprint.train.data import TrainImages
-from blueprint.train.model_dir import load_component, save_component
+from blueprint.models.folder import load_component, save_component
 from blueprint.train.stage import StageArgs
 
 EDGE_WEIGHT = 0.5

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from blueprint.errors import BlueprintError
 from blueprint.train.data import TrainImages
-from blueprint.train.model_dir import load_component, save_component
+from blueprint.models.folder import load_component, save_component
 from blueprint.train.stage import StageArgs, check_loss_weight
 from blueprint.train.vae import EDGE_WEIGHT, edge_l1
 

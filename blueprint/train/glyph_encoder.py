@@ -1,24 +1,23 @@
-"""Stage `glyph`: pretrain the glyph encoder (T5 over ByT5 bytes) on rendered text.
+"""Stage `glyph-encoder`: pretrain the glyph encoder (T5 over ByT5 bytes) on rendered text.
 
 As in Glyph-ByT5, the text encoder learns embeddings that match how the text
 *looks*: a small CNN encodes a rendered crop of a word, the T5 encoder reads
 the word's bytes, and a CLIP-style contrastive loss pulls each word's pooled
 T5 embedding towards its own crop and away from the other words in the batch.
-The decoder later reads the same T5's per-byte outputs (through
-`blueprint.models.encode_glyphs`), which then carry how the text looks.
+The DiT later reads the same T5's per-byte outputs (through
+`blueprint.models.glyph_encoder.encode_glyphs`), which then carry how the text looks.
 
 Words come from the data engine's "train" split (`blueprint.data.words`), drawn
 in its fonts with random face, size, offset and contrast (so `--data` must be
 `engine`, and `--size` does not apply). At export the stage
 measures top-1 retrieval accuracy on words of the "heldout" split that training
-never sees, and writes it to `logs/glyph_eval.json` (chance is 1/N). Only
+never sees, and writes it to `logs/glyph-encoder-eval.json` (chance is 1/N). Only
 `text_encoder/` goes into the model folder; the CNN and projection heads are
 training aids and stay in the checkpoints.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from pathlib import Path
@@ -26,10 +25,15 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageDraw
 from torch import nn
 
+from blueprint.data.fonts import get_font
+from blueprint.data.spec import FONT_FACES
+from blueprint.data.words import TextMaker
 from blueprint.errors import BlueprintError
-from blueprint.train.model_dir import load_component, load_glyph_tokenizer, save_component
+from blueprint.files import atomic_write_json
+from blueprint.models.folder import load_component, save_component
 from blueprint.train.stage import StageArgs
 
 CROP_H, CROP_W = 32, 128   # rendered word crops (grayscale)
@@ -60,11 +64,6 @@ class GlyphImageEncoder(nn.Module):
 
 def render_word(word: str, rng: random.Random) -> np.ndarray:
     """One word as a (CROP_H, CROP_W) float crop in [-1, 1], random face/size/offset/contrast."""
-    from PIL import Image, ImageDraw
-
-    from blueprint.data.fonts import get_font
-    from blueprint.data.spec import FONT_FACES
-
     face = rng.choice(FONT_FACES)
     size = rng.randint(14, 26)
     font = get_font(face, size)
@@ -83,8 +82,6 @@ def render_word(word: str, rng: random.Random) -> np.ndarray:
 
 def draw_words(rng: random.Random, split: str, n: int) -> list[str]:
     """n distinct words of a split: real words, names, pseudo-words, letters, prices, numbers."""
-    from blueprint.data.words import TextMaker
-
     maker = TextMaker(rng, split)
     makers = (maker.title, maker.name, maker.pseudo, maker.letters, maker.price, maker.number)
     words: list[str] = []
@@ -96,8 +93,8 @@ def draw_words(rng: random.Random, split: str, n: int) -> list[str]:
     return words
 
 
-class GlyphStage:
-    name = "glyph"
+class GlyphEncoderStage:
+    name = "glyph-encoder"
     lr = 3e-4
     ema_decay = None
 
@@ -106,7 +103,7 @@ class GlyphStage:
             raise BlueprintError("the glyph stage trains on words it renders itself; use --data engine")
         self.args = args
         model_dir = Path(args.init_from or args.out_dir)
-        self.tokenizer = load_glyph_tokenizer(model_dir)
+        self.tokenizer = load_component(model_dir, "tokenizer")
         self.text_encoder = load_component(model_dir, "text_encoder", args.device)
         d_model = self.text_encoder.config.d_model
         self.heads = nn.ModuleDict({
@@ -164,11 +161,11 @@ class GlyphStage:
         result = self.heldout_accuracy()
         logs = Path(self.args.out_dir) / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        (logs / "glyph_eval.json").write_text(json.dumps(result, indent=1))
-        print(f"glyph: held-out retrieval top-1 {result['text_to_glyph_top1']:.3f} "
+        atomic_write_json(logs / "glyph-encoder-eval.json", result)
+        print(f"glyph-encoder: held-out retrieval top-1 {result['text_to_glyph_top1']:.3f} "
               f"(text->glyph), {result['glyph_to_text_top1']:.3f} (glyph->text), chance {result['chance']:.3f}")
         save_component(self.text_encoder, model_dir, "text_encoder")
 
 
-def make_stage(args: StageArgs) -> GlyphStage:
-    return GlyphStage(args)
+def make_stage(args: StageArgs) -> GlyphEncoderStage:
+    return GlyphEncoderStage(args)

@@ -24,7 +24,7 @@ import torch
 # Longest glyph sequence per string, in ByT5 tokens (bytes + EOS); longer strings are cut.
 MAX_GLYPH_TOKENS = 2048
 
-_QUOTES = (
+QUOTE_PATTERNS = (
     re.compile(r"'([^']*)'"),
     re.compile("\u201c([^\u201c\u201d]*)\u201d"),
     re.compile(r'"([^"]*)"'),
@@ -35,7 +35,7 @@ _QUOTES = (
 def get_glyph_texts(prompt: str) -> list[str]:
     """The quoted substrings of one prompt, in diffusers' order (by quote style)."""
     texts: list[str] = []
-    for pattern in _QUOTES:
+    for pattern in QUOTE_PATTERNS:
         texts += pattern.findall(prompt)
     return texts
 

@@ -2,13 +2,12 @@
 
 The DiT's steps and the VAE decode are most of a generation's compute, and
 both are plain matrix multiplies and convolutions that bfloat16 serves well:
-on a CPU with AMX or AVX512-BF16 (recent Xeons) oneDNN runs them up to twice
-as fast as float32 (1.75x for the embedded model's denoising, docs/RESULTS.md
-section 7). On a CPU without those instructions bfloat16 is emulated and
-*slower*, so "auto" only picks it where the hardware has it.
+on a CPU with AMX or AVX512-BF16 oneDNN runs them much faster than float32
+(docs/RESULTS.md has the speeds). On a CPU without those instructions bfloat16
+is emulated and *slower*, so "auto" only picks it where the hardware has it.
 
 The AR prior and the glyph encoder stay in float32 whatever is chosen: the
-prior samples from a softmax over 1,024 codes one token at a time (its time
+prior samples from a softmax over its codebook one token at a time (its time
 goes to per-token overhead, not arithmetic), and the glyph encoder runs once.
 The Euler update itself is always done in float32 (`BlueprintPipeline._denoise`).
 
@@ -22,7 +21,7 @@ from __future__ import annotations
 import torch
 
 from blueprint.errors import BlueprintError
-from blueprint.pipeline.limits import PRECISIONS
+from blueprint.choices import PRECISIONS
 
 
 def native_bf16(device: str | torch.device) -> bool:
@@ -38,10 +37,15 @@ def native_bf16(device: str | torch.device) -> bool:
     return False
 
 
-def resolve_precision(precision: str, device: str | torch.device) -> torch.dtype:
-    """The dtype for the DiT and the VAE: float32 or bfloat16."""
+def check_precision(precision: str) -> str:
     if precision not in PRECISIONS:
         raise BlueprintError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return precision
+
+
+def resolve_precision(precision: str, device: str | torch.device) -> torch.dtype:
+    """The dtype for the DiT and the VAE: float32 or bfloat16."""
+    check_precision(precision)
     if precision == "auto":
         precision = "bf16" if native_bf16(device) else "fp32"
     return torch.bfloat16 if precision == "bf16" else torch.float32

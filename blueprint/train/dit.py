@@ -1,13 +1,13 @@
-"""Stage `decoder`: the DiT (`GlmImageTransformer2DModel`) by flow matching.
+"""Stage `dit`: the DiT (`GlmImageTransformer2DModel`) by flow matching.
 
 Everything it is conditioned on comes from frozen, already-trained parts of
 the same model folder, computed exactly as at sampling time:
 
 - latents: the VAE posterior mean, normalised with the VAE config's
   `latents_mean` / `latents_std` (written by the `vae` stage);
-- prior tokens: the real image through the semantic tokenizer (the AR model's
-  vision tower + VQ, `blueprint.train.tokenizer.image_tokens`) on the
-  H/32 x W/32 grid, upsampled x2 nearest to the DiT's patch grid;
+- prior tokens: the real image through the image tokenizer (the AR model's
+  vision tower + VQ, `blueprint.models.image_tokenizer.image_tokens`) on the
+  AR grid, upsampled x2 nearest to the DiT's patch grid;
 - glyph embeddings: the caption's quoted text through ByT5 + T5
   (`blueprint.models.encode_glyphs`, the pipeline's own helper);
 - glyph layer (when the DiT has input channels for it): the engine's exact
@@ -17,8 +17,8 @@ the same model folder, computed exactly as at sampling time:
 - size: `target_size` = (H, W) in pixels, `crop_coords` = (0, 0).
 
 The official timestep convention: a raw timestep t in 1..1000 gives
-sigma = t / 1000, shifted for the resolution (`shift_sigmas`, mu from
-`shift_mu`); the model sees `t - 1`, the input is (1 - s) x0 + s noise at the
+sigma = t / 1000, shifted for the resolution (the scheduler's `time_shift`,
+mu from `shift_mu`); the model sees `t - 1`, the input is (1 - s) x0 + s noise at the
 shifted s, and the target is the flow velocity `noise - x0`.
 
 For classifier-free guidance, prior tokens are dropped (`prior_token_drop`),
@@ -55,36 +55,36 @@ The stage keeps an EMA of the weights and exports it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from blueprint.errors import BlueprintError
-from blueprint.models.glyph_layer import fold_ink, glyph_channels_of
-from blueprint.train.data import TrainImages, to_uint8
-from blueprint.train.model_dir import load_component, load_glyph_tokenizer, require_trained, save_component
 from blueprint.models.conditioning import check_conditioning, write_conditioning
+from blueprint.models.folder import load_component, save_component
+from blueprint.models.glyph_encoder import encode_glyphs
+from blueprint.models.glyph_layer import fold_ink, glyph_channels_of
+from blueprint.models.grid import normalize_latents, shift_mu, upsample_prior_tokens, vae_scale_factor
+from blueprint.models.image_tokenizer import grid_pixel_values, tokens_of
+from blueprint.sizes import PX_PER_DIT_TOKEN, PX_PER_TOKEN
+from blueprint.train.data import TrainImages, to_uint8
+from blueprint.train.model_dir import require_trained
 from blueprint.train.stage import StageArgs, check_loss_weight
-from blueprint.models.processor import load_processor
-from blueprint.train.tokenizer import grid_pixel_values, load_vle, tokens_of
 
 DROP_PROB = 0.1       # per condition, for classifier-free guidance
 # `near_edges`: a step this large between neighbouring pixels (in [-1, 1], any channel) is
 # an edge; the palette's colours differ by more, JPEG-free renders' flat areas by nothing.
 EDGE_STEP = 0.3
-NEEDS = ("vae", "tokenizer", "glyph")
+NEEDS = ("vae", "image-tokenizer", "glyph-encoder")
 
 
-class DecoderStage:
-    name = "decoder"
+class DitStage:
+    name = "dit"
     lr = 2e-4
     ema_decay = 0.999
 
     def __init__(self, args: StageArgs):
-        from blueprint.models import shift_mu, vae_scale_factor
-
         self.args = args
         self.conditioning = check_conditioning(args.conditioning)
         model_dir = Path(args.init_from or args.out_dir)
@@ -95,17 +95,15 @@ class DecoderStage:
                                   extra_sizes=args.extra_sizes)
         self.vae = load_component(model_dir, "vae", args.device).requires_grad_(False)
         self.text_encoder = load_component(model_dir, "text_encoder", args.device).requires_grad_(False)
-        self.glyph_tokenizer = load_glyph_tokenizer(model_dir)
-        self.vle = load_vle(model_dir, args.device).requires_grad_(False)
-        self.image_processor = load_processor(model_dir).image_processor
-        scheduler_file = model_dir / "scheduler" / "scheduler_config.json"
-        if not scheduler_file.is_file():
-            raise BlueprintError(f"model folder is missing {scheduler_file}")
-        scheduler_config = json.loads(scheduler_file.read_text())
+        self.glyph_tokenizer = load_component(model_dir, "tokenizer")
+        self.vle = load_component(model_dir, "vision_language_encoder", args.device).requires_grad_(False)
+        self.image_processor = load_component(model_dir, "processor").image_processor
+        self.scheduler = load_component(model_dir, "scheduler")
+        scheduler_config = self.scheduler.config
 
         patch = self.transformer.config.patch_size
-        if vae_scale_factor(self.vae) * patch != 16:
-            raise BlueprintError(f"VAE scale x DiT patch must be 16 (the AR grid x2), got "
+        if vae_scale_factor(self.vae) * patch != PX_PER_DIT_TOKEN:
+            raise BlueprintError(f"VAE scale x DiT patch must be {PX_PER_DIT_TOKEN} (the AR grid x2), got "
                                  f"{vae_scale_factor(self.vae)} x {patch}")
         # the resolution shift of the noise schedule, per training size (as the pipeline sets it)
         self.mu = {(w, h): shift_mu(h, w, scheduler_config, vae_scale_factor(self.vae), patch)
@@ -130,7 +128,7 @@ class DecoderStage:
         # hold up every GPU step in the training process.
         height, width = out["pixels"].shape[-2:]
         out["vle_pixels"], out["vle_grid"] = grid_pixel_values(
-            list(to_uint8(out["pixels"]).numpy()), height // 32, width // 32, self.image_processor)
+            list(to_uint8(out["pixels"]).numpy()), height // PX_PER_TOKEN, width // PX_PER_TOKEN, self.image_processor)
         return out
 
     @torch.no_grad()
@@ -140,14 +138,12 @@ class DecoderStage:
         These cost about as much as the DiT's own forward on a CPU (the VAE
         encoder at full resolution above all), so with `batch_reuse` > 1 they
         are kept for the steps that share the batch's "key"."""
-        from blueprint.models import normalize_latents, upsample_prior_tokens
-
         key = batch.get("key")
         if key is not None and self._encoded is not None and self._encoded[0] == key:
             return self._encoded[1]
         pixels = batch["pixels"]
         latents = normalize_latents(self.vae, self.vae.encode(pixels.float()).latent_dist.mean)
-        grid = (pixels.shape[-2] // 32, pixels.shape[-1] // 32)
+        grid = (pixels.shape[-2] // PX_PER_TOKEN, pixels.shape[-1] // PX_PER_TOKEN)
         ids = tokens_of(self.vle, batch["vle_pixels"], batch["vle_grid"])
         out = {"latents": latents.float(), "prior": upsample_prior_tokens(ids.to(pixels.device), *grid)}
         if key is not None and self.batch_reuse > 1:
@@ -157,16 +153,12 @@ class DecoderStage:
     @torch.no_grad()
     def conditions(self, batch: dict, drop_glyph: torch.Tensor) -> dict:
         """Frozen inputs: normalised latents, upsampled prior ids, glyph embeddings."""
-        from blueprint.models import encode_glyphs
-
         prompts = ["" if d else c for c, d in zip(batch["captions"], drop_glyph.tolist())]
         glyphs, _ = encode_glyphs(self.glyph_tokenizer, self.text_encoder, prompts, device=batch["pixels"].device,
                                   whole_prompt=self.conditioning == "prompt", batched=True)
         return dict(self.encoded(batch), glyphs=glyphs)
 
     def loss(self, batch):
-        from blueprint.models import shift_sigmas, vae_scale_factor
-
         pixels = batch["pixels"]
         n, device = pixels.shape[0], pixels.device
         drop_glyph = torch.rand(n) < DROP_PROB
@@ -180,7 +172,7 @@ class DecoderStage:
         x0 = cond["latents"]
         t = torch.randint(1, self.num_train_timesteps + 1, (n,), device=device).float()
         mu = self.mu[(pixels.shape[-1], pixels.shape[-2])]
-        sigma = shift_sigmas(t / self.num_train_timesteps, mu).view(n, 1, 1, 1)
+        sigma = self.scheduler.time_shift(mu, 1.0, t / self.num_train_timesteps).view(n, 1, 1, 1)
         noise = torch.randn_like(x0)
         noisy = (1 - sigma) * x0 + sigma * noise
         if self.glyph_channels:
@@ -239,5 +231,5 @@ def near_edges(pixels: torch.Tensor, factor: int) -> torch.Tensor:
     return near_cells(step >= EDGE_STEP, factor)
 
 
-def make_stage(args: StageArgs) -> DecoderStage:
-    return DecoderStage(args)
+def make_stage(args: StageArgs) -> DitStage:
+    return DitStage(args)

@@ -1,4 +1,4 @@
-"""Stage `tokenizer`: the semantic image tokenizer (targets and head: semantic.py).
+"""Stage `image-tokenizer`: the semantic image tokenizer (its targets: semantic_targets.py).
 
 The tokenizer is the AR model's own vision tower + VQ
 (`GlmImageForConditionalGeneration.model.visual` and `.model.vqmodel`): an
@@ -20,16 +20,14 @@ cell) and predicts that cell's content from the data engine's semantic maps:
 The gradient reaches the encoder through the quantiser's straight-through
 estimator; the official quantiser's commitment/codebook loss keeps encoder
 outputs and codes together; codes unused for `RESTART_EVERY` steps are restarted
-on current encoder outputs. The head is not part of the model; `export` writes
-only the vision tower + VQ into `vision_language_encoder/` and the head beside
-it in `semantic_head/` (for measuring tokens later).
+on current encoder outputs. `export` writes the vision tower + VQ into
+`vision_language_encoder/` and the head beside it in `semantic_head/`, where the
+pipeline reads text lines off generated tokens with it
+(blueprint/models/image_tokenizer.py).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -38,66 +36,18 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from blueprint.data.dataset import sample_at
+from blueprint.data.spec import Spec
 from blueprint.errors import BlueprintError
-from blueprint.models.processor import load_processor
-from blueprint.train.data import sample_indices
-from blueprint.train.semantic import (
-    PX_PER_TOKEN,
-    SemanticHead,
-    SemanticVocab,
-    cell_targets,
-    code_stats,
-    semantic_losses,
-)
+from blueprint.models.folder import load_component, save_component_parts, save_semantic_head
+from blueprint.models.image_tokenizer import SemanticHead, SemanticVocab, grid_pixel_values, quantize
+from blueprint.sizes import PX_PER_TOKEN, check_size
+from blueprint.train.data import sample_indices, to_uint8
+from blueprint.train.semantic_targets import cell_targets, code_stats, semantic_losses
 from blueprint.train.stage import StageArgs
 
 COMMITMENT = 0.25      # weight of the encoder's commitment to its codes (VQ-VAE's beta)
 RESTART_EVERY = 10     # steps between dead-code restarts; a code unused this long is dead
-HEAD_DIR = "semantic_head"
-
-
-# --- images -> token ids ------------------------------------------------------
-
-def grid_pixel_values(images, grid_h: int, grid_w: int, image_processor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Processor inputs that give exactly a grid_h x grid_w token grid.
-
-    Each image is resized (bicubic, if needed) to (grid_w*32, grid_h*32) px and
-    then goes through the official image processor (halving, CLIP
-    normalisation, 16-px patches). The processor's min/max pixel bounds are
-    lifted for this call: the grid is decided here, not by the size clamp.
-    """
-    from PIL import Image
-
-    width, height = grid_w * PX_PER_TOKEN, grid_h * PX_PER_TOKEN
-    pils = []
-    for image in images:
-        pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
-        pil = pil.convert("RGB")
-        if pil.size != (width, height):
-            pil = pil.resize((width, height), Image.Resampling.BICUBIC)
-        pils.append(pil)
-    size = {"shortest_edge": 1, "longest_edge": (2 * max(width, height)) ** 2}
-    out = image_processor(images=pils, size=size, return_tensors="pt")
-    grid = out["image_grid_thw"]
-    if not bool((grid[:, 1] == grid_h).all() and (grid[:, 2] == grid_w).all()):
-        raise BlueprintError(
-            f"the image processor made a {grid[0].tolist()} grid, not [1, {grid_h}, {grid_w}]: "
-            "its patch size must be 16 (32 px per token after halving)"
-        )
-    return out["pixel_values"], grid
-
-
-def quantize(vle, pixel_values: torch.Tensor, grid_thw: torch.Tensor):
-    """Vision tower + VQ on a batch of same-grid images, differentiably.
-
-    Returns the official `GlmImageVQVAEModelOutput`: `quantized_last_hidden_state`
-    (B, E, h, w, unit vectors, straight-through), `image_tokens` (B*h*w),
-    `embedding_loss`, and `last_hidden_state` = the vision features (B, C, h, w).
-    """
-    model = vle.model
-    device = next(model.visual.parameters()).device
-    features = model.get_image_features(pixel_values.to(device), grid_thw.to(device)).pooler_output
-    return model.vqmodel.encode(torch.stack(features))
 
 
 def vq_losses(vqmodel, features: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,19 +64,6 @@ def vq_losses(vqmodel, features: torch.Tensor, tokens: torch.Tensor) -> tuple[to
     return F.mse_loss(codes, z.detach()), F.mse_loss(z, codes.detach())
 
 
-@torch.no_grad()
-def image_tokens(vle, image_processor, images, grid_h: int, grid_w: int) -> torch.Tensor:
-    """(B, grid_h*grid_w) codebook ids of the images, row-major (the AR order)."""
-    return tokens_of(vle, *grid_pixel_values(images, grid_h, grid_w, image_processor))
-
-
-def tokens_of(vle, pixel_values: torch.Tensor, grid_thw: torch.Tensor) -> torch.Tensor:
-    """(B, h*w) codebook ids from `grid_pixel_values`' outputs: the device half of `image_tokens`,
-    for stages whose data workers already ran the image processor."""
-    _, grid_h, grid_w = grid_thw[0].tolist()
-    return quantize(vle, pixel_values, grid_thw).image_tokens.view(len(grid_thw), grid_h * grid_w)
-
-
 # --- data -----------------------------------------------------------------------
 
 def draw_samples(args: StageArgs, indices: list[int], split: str = "train") -> list[dict]:
@@ -135,10 +72,6 @@ def draw_samples(args: StageArgs, indices: list[int], split: str = "train") -> l
     A pure function of (seed, index, split): `blueprint.data.dataset.sample_at`.
     Pixels come back as (H, W, 3) uint8, the spec as a `Spec`.
     """
-    from blueprint.data.dataset import sample_at
-    from blueprint.data.spec import Spec
-    from blueprint.train.data import to_uint8
-
     width, height = args.size
     out = []
     for index in indices:
@@ -149,76 +82,10 @@ def draw_samples(args: StageArgs, indices: list[int], split: str = "train") -> l
     return out
 
 
-# --- model folder ---------------------------------------------------------------
-
-def load_vle(model_dir: Path, device: str = "cpu"):
-    """The folder's `GlmImageForConditionalGeneration`, fp32, in eval mode on `device`.
-
-    fp32 whatever the folder holds: a half-precision folder (the embedded model)
-    trained in its own dtype goes to NaN within a few AdamW steps; on a GPU the
-    training loop's autocast computes in bf16 anyway."""
-    from transformers import GlmImageForConditionalGeneration
-
-    path = Path(model_dir) / "vision_language_encoder"
-    if not (path / "config.json").is_file():
-        raise BlueprintError(f"model folder is missing {path / 'config.json'}")
-    if not (path / "model.safetensors").is_file() and not (path / "model.safetensors.index.json").is_file():
-        raise BlueprintError(f"model folder is missing {path / 'model.safetensors'}")
-    return GlmImageForConditionalGeneration.from_pretrained(path, use_safetensors=True).to(device).float().eval()
-
-
-def save_vle_parts(model_dir: Path, parts: dict[str, nn.Module]) -> None:
-    """Overwrite some submodules of the folder's AR model; keep everything else as it is.
-
-    `parts` maps attribute paths of `GlmImageForConditionalGeneration` (e.g.
-    "model.visual") to trained modules. Written to a temporary folder first and
-    moved into place, so the files being read are never truncated under a reader.
-    """
-    path = Path(model_dir) / "vision_language_encoder"
-    vle = load_vle(model_dir)
-    for name, module in parts.items():
-        target = vle.get_submodule(name)
-        target.load_state_dict({k: v.detach().cpu() for k, v in module.state_dict().items()})
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    vle.save_pretrained(tmp, safe_serialization=True)
-    for f in tmp.iterdir():
-        os.replace(f, path / f.name)
-    tmp.rmdir()
-
-
-def save_semantic_head(head: SemanticHead, model_dir: Path) -> Path:
-    from safetensors.torch import save_file
-
-    out = Path(model_dir) / HEAD_DIR
-    out.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
-    save_file(tensors, str(out / "model.safetensors"))
-    config = {"embed_dim": head.body[0].normalized_shape[0], "num_codes": int(head.last_used.numel()),
-              "hidden": head.body[1].out_features, "vocab": head.vocab.to_dict()}
-    (out / "config.json").write_text(json.dumps(config, indent=1))
-    return out
-
-
-def load_semantic_head(model_dir: Path) -> SemanticHead:
-    from safetensors.torch import load_file
-
-    path = Path(model_dir) / HEAD_DIR
-    for name in ("config.json", "model.safetensors"):
-        if not (path / name).is_file():
-            raise BlueprintError(f"no trained semantic head: missing {path / name}")
-    cfg = json.loads((path / "config.json").read_text())
-    v = cfg["vocab"]
-    vocab = SemanticVocab(tuple(v["kinds"]), tuple(v["colors"]), tuple(v["roles"]), v["chars"])
-    head = SemanticHead(cfg["embed_dim"], cfg["num_codes"], vocab, cfg["hidden"])
-    head.load_state_dict(load_file(str(path / "model.safetensors")))
-    return head.eval()
-
-
 # --- the stage --------------------------------------------------------------------
 
-class TokenizerStage:
-    name = "tokenizer"
+class ImageTokenizerStage:
+    name = "image-tokenizer"
     lr = 3e-4  # 1e-3 diverged (NaN) after ~470 steps at batch 32 in bf16
 
     def __init__(self, args: StageArgs, vle, image_processor, vocab: SemanticVocab):
@@ -329,19 +196,17 @@ class TokenizerStage:
         return result
 
     def export(self, model_dir: Path) -> None:
-        save_vle_parts(model_dir, {"model.visual": self.vle.model.visual, "model.vqmodel": self.vle.model.vqmodel})
+        save_component_parts(model_dir, "vision_language_encoder", {"model.visual": self.vle.model.visual, "model.vqmodel": self.vle.model.vqmodel})
         save_semantic_head(self.head, model_dir)
 
 
-def make_stage(args: StageArgs) -> TokenizerStage:
+def make_stage(args: StageArgs) -> ImageTokenizerStage:
     if args.data != "engine":
         raise BlueprintError(
-            f"the tokenizer stage learns from the engine's semantic maps; --data must be 'engine', not {args.data!r}"
+            f"the image-tokenizer stage learns from the engine's semantic maps; --data must be 'engine', not {args.data!r}"
         )
-    from blueprint.sizes import check_size
-
     check_size(*args.size)
     model_dir = Path(args.init_from or args.out_dir)
-    vle = load_vle(model_dir, args.device)
-    processor = load_processor(model_dir)
-    return TokenizerStage(args, vle, processor.image_processor, SemanticVocab.from_data())
+    vle = load_component(model_dir, "vision_language_encoder", args.device)
+    processor = load_component(model_dir, "processor")
+    return ImageTokenizerStage(args, vle, processor.image_processor, SemanticVocab.from_data())

@@ -1,17 +1,16 @@
-"""What the semantic tokenizer's tokens must carry: per-cell targets from the
-data engine's semantic maps, and the auxiliary head that reads them back.
+"""What the image tokenizer's tokens must carry: per-cell targets from the data
+engine's semantic maps, and the losses of the semantic head that reads them back.
 
-Each AR token covers one 32x32 px cell of the image. `cell_targets` turns the
-engine's element and character maps into that cell's classes (foreground kind,
-role, colours, and where characters are inked on a 4x4 sub-grid); `SemanticHead` predicts
-them from the quantised token embedding alone, so the gradient teaches the
-tokenizer to encode *what is where* rather than pixel detail. The head is a
-training aid only (see blueprint/train/tokenizer.py).
+Each AR token covers one PX_PER_TOKEN-square cell of the image. `cell_targets`
+turns the engine's element and character maps into that cell's classes
+(foreground kind, role, colours, and where characters are inked on a
+CHAR_SUBGRID-square sub-grid); the semantic head
+(blueprint.models.image_tokenizer.SemanticHead) predicts them from the
+quantised token embedding alone, so the gradient teaches the tokenizer to
+encode *what is where* rather than pixel detail.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -19,41 +18,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from blueprint.errors import BlueprintError
+from blueprint.sizes import PX_PER_TOKEN
+from blueprint.models.image_tokenizer import CHAR_SUBGRID, MIN_INK, SemanticVocab
 
-PX_PER_TOKEN = 32      # one AR token covers 32x32 px of the original image
-CHAR_SUBGRID = 4       # ink targets on a 4x4 sub-grid of each cell (8x8 px sub-cells)
 MIN_COVER = 1 / 64     # an element counts in a cell when it covers at least this fraction of it
                        # (text counts only by its ink, hence small)
-MIN_INK = 4            # a sub-cell is inked when at least this many of its pixels are a character's
 FG_PRIORITY = {"text": 3, "shape": 2, "bar": 2, "panel": 1}  # which element is "the" foreground of a cell
 
 
 # --- semantic maps -> per-cell targets ----------------------------------------
-
-@dataclass(frozen=True)
-class SemanticVocab:
-    """Class names of the head's outputs (index 0 is 'nothing' where that applies)."""
-
-    kinds: tuple[str, ...]
-    colors: tuple[str, ...]
-    roles: tuple[str, ...]
-    chars: int  # number of character classes, 0 = no character
-
-    @classmethod
-    def from_data(cls) -> "SemanticVocab":
-        import blueprint.data as data
-        from blueprint.data.colors import COLOR_NAMES
-        from blueprint.data.spec import ELEMENT_KINDS
-
-        # Roles are free strings per design kind; they are a target only once the
-        # engine publishes a fixed list of them (cells with other roles get 0).
-        roles = ("background",) + tuple(getattr(data, "ROLES", ()))
-        # CHARSET starts with the space, so class 0 is also "no character".
-        return cls(("background",) + ELEMENT_KINDS, COLOR_NAMES, roles, len(data.CHARSET))
-
-    def to_dict(self) -> dict:
-        return {"kinds": list(self.kinds), "colors": list(self.colors), "roles": list(self.roles), "chars": self.chars}
-
 
 def _index(names: tuple[str, ...], name: str, what: str) -> int:
     try:
@@ -66,7 +39,7 @@ def cell_targets(element_map: np.ndarray, char_map: np.ndarray, spec, vocab: Sem
     """Per-cell classes of one image: kind/fg/bg/role (gh, gw) and ink (gh, gw, S*S) in {0, 1}."""
     height, width = element_map.shape
     if height % PX_PER_TOKEN or width % PX_PER_TOKEN or char_map.shape != element_map.shape:
-        raise BlueprintError(f"semantic maps {element_map.shape}/{char_map.shape} do not tile into 32-px cells")
+        raise BlueprintError(f"semantic maps {element_map.shape}/{char_map.shape} do not tile into {PX_PER_TOKEN}-px cells")
     gh, gw = height // PX_PER_TOKEN, width // PX_PER_TOKEN
     elements = {e.id: e for e in spec.elements}
     ids = element_map.astype(np.int64)
@@ -113,50 +86,6 @@ def cell_targets(element_map: np.ndarray, char_map: np.ndarray, spec, vocab: Sem
     best = best.reshape(gh, CHAR_SUBGRID, gw, CHAR_SUBGRID).transpose(0, 2, 1, 3).reshape(gh, gw, -1)
     out["ink"] = (best > 0).astype(np.int64)
     return out
-
-
-def ink_presence(char_map: np.ndarray) -> np.ndarray:
-    """(H/8, W/8) bool: the 8x8 sub-cells with at least MIN_INK character pixels.
-
-    A perfect blueprint's text lines, for measuring layout and typesetting
-    without a model (scripts/ceilings.py, tests/test_glyph_layer.py)."""
-    sub = PX_PER_TOKEN // CHAR_SUBGRID
-    h, w = char_map.shape
-    return (char_map > 0).reshape(h // sub, sub, w // sub, sub).sum(axis=(1, 3)) >= MIN_INK
-
-
-# --- the auxiliary head -----------------------------------------------------------
-
-class SemanticHead(nn.Module):
-    """Per-cell MLP from a quantised token embedding to that cell's semantic classes.
-
-    It also keeps `last_used` (the step each code was last chosen), so the
-    dead-code bookkeeping is saved and resumed with the trainable weights.
-    """
-
-    def __init__(self, embed_dim: int, num_codes: int, vocab: SemanticVocab, hidden: int = 128):
-        super().__init__()
-        self.vocab = vocab
-        self.body = nn.Sequential(
-            nn.LayerNorm(embed_dim), nn.Linear(embed_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU()
-        )
-        s2 = CHAR_SUBGRID * CHAR_SUBGRID
-        self.heads = nn.ModuleDict({
-            "kind": nn.Linear(hidden, len(vocab.kinds)),
-            "fg": nn.Linear(hidden, len(vocab.colors)),
-            "bg": nn.Linear(hidden, len(vocab.colors)),
-            "ink": nn.Linear(hidden, s2 * 2),
-        })
-        if len(vocab.roles) > 1:  # only "background": nothing to learn
-            self.heads["role"] = nn.Linear(hidden, len(vocab.roles))
-        self.register_buffer("last_used", torch.zeros(num_codes, dtype=torch.long))
-
-    def forward(self, quantized: torch.Tensor) -> dict[str, torch.Tensor]:
-        """(B, E, h, w) -> {name: (B, h, w, classes)}; ink: (B, h, w, S*S, 2)."""
-        x = self.body(quantized.permute(0, 2, 3, 1))
-        out = {name: head(x) for name, head in self.heads.items()}
-        out["ink"] = out["ink"].unflatten(-1, (CHAR_SUBGRID * CHAR_SUBGRID, 2))
-        return out
 
 
 def semantic_losses(logits: dict, targets: dict) -> tuple[torch.Tensor, dict[str, float]]:

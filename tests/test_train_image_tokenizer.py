@@ -9,9 +9,11 @@ from PIL import Image
 
 from blueprint.data.spec import Element, Spec
 from blueprint.errors import BlueprintError
-from blueprint.models.processor import load_processor
+from blueprint.models.folder import load_component, load_semantic_head
+from blueprint.models.image_tokenizer import SemanticVocab, grid_pixel_values, image_tokens
+from blueprint.train.semantic_targets import cell_targets
 from blueprint.models import build_components, load_components, save_components
-from blueprint.train import tokenizer as T
+from blueprint.train import image_tokenizer as T
 from blueprint.train.stage import StageArgs
 
 SIZE = (128, 128)  # a 4x4 token grid
@@ -25,28 +27,28 @@ def model_dir(tmp_path_factory) -> Path:
     return path
 
 
-def make(out_dir: Path, batch_size: int = 4) -> T.TokenizerStage:
+def make(out_dir: Path, batch_size: int = 4) -> T.ImageTokenizerStage:
     return T.make_stage(StageArgs(config="tiny", out_dir=out_dir, size=SIZE, batch_size=batch_size))
 
 
 def test_grid_pixel_values_equal_the_processor(model_dir):
-    image_processor = load_processor(model_dir).image_processor
+    image_processor = load_component(model_dir, "processor").image_processor
     rng = np.random.default_rng(0)
     image = Image.fromarray(rng.integers(0, 256, (128, 192, 3), dtype=np.uint8))
-    ours, grid = T.grid_pixel_values([image], 4, 6, image_processor)
+    ours, grid = grid_pixel_values([image], 4, 6, image_processor)
     official = image_processor(images=[image], return_tensors="pt")
     assert grid.tolist() == official["image_grid_thw"].tolist() == [[1, 4, 6]]
     torch.testing.assert_close(ours, official["pixel_values"])
     # the preview grid: the image resized to 16*32 px per side, above the processor's own size clamp
-    preview, grid = T.grid_pixel_values([image, image], 13, 19, image_processor)
+    preview, grid = grid_pixel_values([image, image], 13, 19, image_processor)
     assert grid.tolist() == [[1, 13, 19]] * 2 and preview.shape[0] == 2 * 13 * 19
 
 
 def test_image_tokens_equal_the_official_path(model_dir):
-    vle = T.load_vle(model_dir)
-    image_processor = load_processor(model_dir).image_processor
+    vle = load_component(model_dir, "vision_language_encoder")
+    image_processor = load_component(model_dir, "processor").image_processor
     images = [Image.new("RGB", (128, 128), c) for c in ((200, 30, 30), (30, 30, 200))]
-    ours = T.image_tokens(vle, image_processor, images, 4, 4)
+    ours = image_tokens(vle, image_processor, images, 4, 4)
     inputs = image_processor(images=images, return_tensors="pt")
     with torch.no_grad():
         features = vle.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"]).pooler_output
@@ -56,7 +58,7 @@ def test_image_tokens_equal_the_official_path(model_dir):
 
 
 def test_cell_targets_of_a_hand_made_design():
-    vocab = T.SemanticVocab(("background", "text", "shape", "bar", "panel"), ("red", "blue", "white"), ("background",),
+    vocab = SemanticVocab(("background", "text", "shape", "bar", "panel"), ("red", "blue", "white"), ("background",),
                             5)
     spec = Spec(kind="sign", layout="x", seed=0, width=64, height=64, background="white",
                 background_rgb=[245, 245, 245], caption='"A"', elements=[
@@ -69,7 +71,7 @@ def test_cell_targets_of_a_hand_made_design():
     element_map[40:48, 40:48] = 2  # 64 px of text ink in the bottom-right cell
     char_map = np.zeros((64, 64), np.uint8)
     char_map[40:48, 40:48] = 3
-    t = T.cell_targets(element_map, char_map, spec, vocab)
+    t = cell_targets(element_map, char_map, spec, vocab)
     assert t["kind"].tolist() == [[0, 4], [0, 1]]  # background | panel ; background | text (over the panel)
     assert t["fg"].tolist() == [[2, 1], [2, 0]]    # white (bg colour) | blue ; white | red
     assert t["bg"].tolist() == [[2, 2], [2, 1]]    # the text's cell has the blue panel behind it
@@ -79,7 +81,7 @@ def test_cell_targets_of_a_hand_made_design():
     assert ink[1, 1].tolist() == [0] * 5 + [1] + [0] * 10
     assert ink[0].sum() == 0 and ink[1, 0].sum() == 0
     with pytest.raises(BlueprintError, match="tile"):
-        T.cell_targets(element_map[:60], char_map[:60], spec, vocab)
+        cell_targets(element_map[:60], char_map[:60], spec, vocab)
 
 
 def test_tokenizer_overfits_a_fixed_batch(model_dir):
@@ -143,21 +145,21 @@ def test_train_through_the_loop_exports_the_tokenizer(tmp_path):
     from blueprint.cli import main
 
     run = tmp_path / "run"
-    code = main(["train", "tokenizer", "--config", "tiny", "--model-dir", str(run), "--steps", "3",
+    code = main(["train", "image-tokenizer", "--config", "tiny", "--model-dir", str(run), "--steps", "3",
                  "--size", "128x128", "--batch-size", "2", "--log-every", "1", "--no-progress"])
     assert code == 0
     fresh = build_components("tiny", seed=0)["vision_language_encoder"]
-    vle = T.load_vle(run)
+    vle = load_component(run, "vision_language_encoder")
     changed = [not torch.equal(a, b) for a, b in zip(vle.model.visual.parameters(), fresh.model.visual.parameters())]
     assert any(changed)
     # the rest of the AR model is kept as it was
     assert torch.equal(vle.lm_head.weight, fresh.lm_head.weight)
-    head = T.load_semantic_head(run)
+    head = load_semantic_head(run)
     assert head.heads["kind"].out_features == 5
     components = load_components(run)  # the folder still loads as a whole
     assert torch.equal(components["vision_language_encoder"].model.vqmodel.quantize.embedding.weight,
                        vle.model.vqmodel.quantize.embedding.weight)
-    assert (run / "logs" / "tokenizer.jsonl").read_text().count("\n") == 3
+    assert (run / "logs" / "image-tokenizer.jsonl").read_text().count("\n") == 3
 
 
 def test_tokenizer_refuses_bad_input(tmp_path, model_dir):
