@@ -37,12 +37,22 @@ def sample_seed(seed: int, index: int) -> int:
     return int.from_bytes(digest, "big") >> 1
 
 
-def spec_at(index: int, width: int, height: int, kinds=None, split: str = "train", seed: int = 0) -> Spec:
-    """The spec of sample `index`: kinds take turns, the design seed is hashed from (seed, index)."""
+def spec_at(index: int, width: int, height: int, kinds=None, split: str = "train", seed: int = 0,
+            caption_style: str = "exact") -> Spec:
+    """The spec of sample `index`: kinds take turns, the design seed is hashed from (seed, index).
+
+    Defaults (kinds=None: the original six; caption_style="exact") give the
+    stream the shipped model trained on. kinds="all" adds the newer kinds;
+    caption_style="user" gives short user-style prompts, "mixed" alternates
+    exact and user captions by index. Both are opt-in.
+    """
     if not isinstance(index, int) or index < 0:
         raise BlueprintError(f"sample index must be a non-negative integer, got {index!r}")
     kinds = check_kinds(kinds)
-    return make_spec(kinds[index % len(kinds)], sample_seed(seed, index), width, height, split)
+    if caption_style == "mixed":
+        caption_style = ("exact", "user")[sample_seed(seed + 1, index) % 2]
+    return make_spec(kinds[index % len(kinds)], sample_seed(seed, index), width, height, split,
+                     caption_style=caption_style)
 
 
 def to_pixels(image: Image.Image) -> torch.Tensor:
@@ -52,9 +62,9 @@ def to_pixels(image: Image.Image) -> torch.Tensor:
 
 
 def sample_at(index: int, width: int, height: int, kinds=None, split: str = "train", seed: int = 0,
-              with_maps: bool = True) -> dict:
-    """Training item number `index`: a pure function of its arguments."""
-    spec = spec_at(index, width, height, kinds, split, seed)
+              with_maps: bool = True, caption_style: str = "exact") -> dict:
+    """Training item number `index`: a pure function of its arguments (see `spec_at` for the options)."""
+    spec = spec_at(index, width, height, kinds, split, seed, caption_style)
     out = render(spec, with_maps=with_maps)
     item = {"pixels": to_pixels(out.image), "caption": spec.caption, "texts": spec.texts, "spec": spec.to_json()}
     if with_maps:

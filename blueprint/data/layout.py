@@ -77,9 +77,10 @@ class Builder:
         self.elements.append(element)
         return element
 
-    def panel(self, box, color: str, role: str = "panel", shape: str | None = None) -> Element:
+    def panel(self, box, color: str, role: str = "panel", shape: str | None = None,
+              material: str | None = None) -> Element:
         return self._add(kind="panel", role=role, box=[int(v) for v in box], color=color,
-                         rgb=list(colors.rgb(color)), shape=shape)
+                         rgb=list(colors.rgb(color)), shape=shape, material=material)
 
     def shape(self, box, shape: str, color: str, role: str | None = None) -> Element:
         return self._add(kind="shape", role=role or shape, box=[int(v) for v in box], color=color,

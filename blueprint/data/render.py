@@ -22,7 +22,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from blueprint.data.fonts import char_offsets, get_font, text_bbox
-from blueprint.data.spec import Element, Spec
+from blueprint.data.materials import texture
+from blueprint.data.spec import MATERIALS, Element, Spec
 from blueprint.errors import BlueprintError
 
 CHARSET = "".join(chr(c) for c in range(32, 127))
@@ -33,6 +34,8 @@ class Rendered:
     image: Image.Image                    # RGB, spec.width x spec.height
     element_map: np.ndarray | None = None  # uint8 (H, W)
     char_map: np.ndarray | None = None     # uint8 (H, W)
+    # uint8 (H, W): 1 + MATERIALS.index(material) of the topmost element there, 0 = none.
+    material_map: np.ndarray | None = None
 
 
 def star_points(box) -> list[tuple[float, float]]:
@@ -51,12 +54,43 @@ def star_points(box) -> list[tuple[float, float]]:
     return points
 
 
-def draw_area(draw: ImageDraw.ImageDraw, e: Element, fill) -> None:
-    """Draw a panel, shape or bar (everything but text) filling its box."""
+def arrow_width(width: int, height: int) -> int:
+    """Shaft width of the arrows of a canvas. An arrow's box is its segment's
+    bounding box grown by 2 x this on every side (room for the head), so the
+    box and the canvas size fix the drawing."""
+    return max(2, round(min(width, height) / 96))
+
+
+def arrow_points(box, shape: str, t: int) -> list[tuple[float, float]]:
+    """Outline of a block arrow (shaft t wide + head) inside box, pointing as `shape` says."""
+    x0, y0, x1, y1 = box
+    r = 2 * t
+    left, top, right, bottom = x0 + r, y0 + r, x1 - 1 - r, y1 - 1 - r
+    cx, cy = (x0 + x1 - 1) / 2, (y0 + y1 - 1) / 2
+    d = shape[len("arrow_"):]
+    sx = left if "e" in d else right if "w" in d else cx
+    ex = right if "e" in d else left if "w" in d else cx
+    sy = top if "s" in d else bottom if "n" in d else cy
+    ey = bottom if "s" in d else top if "n" in d else cy
+    length = max(1e-6, math.hypot(ex - sx, ey - sy))
+    ux, uy = (ex - sx) / length, (ey - sy) / length
+    nx, ny = -uy, ux
+    head = min(r * 1.5, length * 0.6)
+    bx, by = ex - ux * head, ey - uy * head
+    half = t / 2
+    points = [(sx + nx * half, sy + ny * half), (bx + nx * half, by + ny * half), (bx + nx * r, by + ny * r),
+              (ex, ey), (bx - nx * r, by - ny * r), (bx - nx * half, by - ny * half), (sx - nx * half, sy - ny * half)]
+    return [(round(px, 3), round(py, 3)) for px, py in points]
+
+
+def draw_area(draw: ImageDraw.ImageDraw, e: Element, fill, arrow_t: int = 2) -> None:
+    """Draw a panel, shape or bar (everything but text) filling its box (arrows: shaft arrow_t wide)."""
     x0, y0, x1, y1 = e.box
     box = (x0, y0, x1 - 1, y1 - 1)  # PIL boxes are inclusive
     shape = e.shape if e.kind in ("shape", "panel") else None
-    if shape == "circle":
+    if shape and shape.startswith("arrow_"):
+        draw.polygon(arrow_points(e.box, shape, arrow_t), fill=fill)
+    elif shape == "circle":
         draw.ellipse(box, fill=fill)
     elif shape == "triangle":
         draw.polygon([(x0, y1 - 1), (x1 - 1, y1 - 1), ((x0 + x1 - 1) / 2, y0)], fill=fill)
@@ -83,11 +117,14 @@ def render(spec: Spec, with_maps: bool = False) -> Rendered:
     if len(spec.elements) > 255:
         raise BlueprintError(f"spec has {len(spec.elements)} elements; the uint8 element map holds 255")
     texts = []
+    t = arrow_width(spec.width, spec.height)
     for e in spec.elements:
         if e.kind != "text":
-            draw_area(draw, e, tuple(e.rgb))
+            draw_area(draw, e, tuple(e.rgb), t)
+            if e.material:
+                paste_material(image, e, spec.seed)
             if with_maps:
-                draw_area(edraw, e, e.id)
+                draw_area(edraw, e, e.id, t)
             continue
         if any(not (32 <= ord(c) < 127) for c in e.text):
             raise BlueprintError(f"element {e.id}: text {e.text!r} has characters outside printable ASCII")
@@ -100,7 +137,31 @@ def render(spec: Spec, with_maps: bool = False) -> Rendered:
     if not with_maps:
         return Rendered(image)
     element_map = np.asarray(emap, dtype=np.uint8).copy()
-    return Rendered(image, element_map, char_map(element_map, texts))
+    return Rendered(image, element_map, char_map(element_map, texts), material_map(element_map, spec))
+
+
+def paste_material(image: Image.Image, e: Element, seed: int) -> None:
+    """Cover element e's shape (drawn flat just before) with its material's texture."""
+    x0, y0, x1, y1 = e.box
+    mask = Image.new("L", (x1 - x0, y1 - y0), 0)
+    moved = Element(id=e.id, kind=e.kind, role=e.role, box=[0, 0, x1 - x0, y1 - y0], color=e.color,
+                    rgb=e.rgb, shape=e.shape)
+    draw_area(ImageDraw.Draw(mask), moved, 255)
+    tile = Image.fromarray(texture(e.material, x1 - x0, y1 - y0, seed, e.id), "RGB")
+    image.paste(tile, (x0, y0), mask)
+
+
+def material_map(element_map: np.ndarray, spec: Spec) -> np.ndarray:
+    """Per pixel, 1 + the material index of the element there (0: no material).
+
+    Text on a material counts as text, not material: the map follows the
+    element map, where the topmost element wins.
+    """
+    table = np.zeros(256, np.uint8)
+    for e in spec.elements:
+        if e.material:
+            table[e.id] = 1 + MATERIALS.index(e.material)
+    return table[element_map]
 
 
 def paste_text_ink(emap: Image.Image, e: Element, font, origin) -> None:

@@ -15,14 +15,30 @@ from dataclasses import asdict, dataclass, field
 
 from blueprint.errors import BlueprintError
 
-# Design kinds the engine draws. Each has several layouts (see blueprint.data.kinds).
+# Design kinds the engine draws by default. Each has several layouts (see
+# blueprint.data.kinds). The default training stream cycles through exactly
+# these, so this tuple must not change: the shipped model's recipe depends on it.
 KINDS = ("sign", "poster", "label", "menu", "chart", "scene")
+# Kinds added later; opt-in (ask for them by name, or for "all").
+NEW_KINDS = ("book", "whiteboard", "infographic", "chalkboard", "wallsign")
+ALL_KINDS = KINDS + NEW_KINDS
+
+# Procedural surface textures a panel may carry (blueprint.data.materials).
+MATERIALS = ("wood", "chalkboard", "paper", "brick", "metal", "cork")
+
+# Caption styles: "exact" names every attribute (the default stream), "user"
+# is a short prompt naming only some (spec.stated lists which).
+CAPTION_STYLES = ("exact", "user")
 
 # Element kinds inside a design.
 ELEMENT_KINDS = ("text", "shape", "bar", "panel")
 
 # Shapes a scene or a decoration can contain.
 SHAPES = ("circle", "square", "triangle", "star")
+
+# Panel shapes of connectors (infographics): an arrow from the box's opposite
+# side or corner to the named one (arrow_e points right, arrow_se down-right).
+ARROWS = tuple("arrow_" + d for d in ("e", "w", "n", "s", "ne", "nw", "se", "sw"))
 
 # Font faces; each maps to one font file installed by the set-up (blueprint.data.fonts).
 FONT_FACES = ("sans", "serif", "mono", "bold")
@@ -41,6 +57,7 @@ class Element:
     font_size: int | None = None  # text elements: pixels
     shape: str | None = None      # shape elements: one of SHAPES
     value: float | None = None    # bar elements: the number the bar stands for
+    material: str | None = None   # panels: one of MATERIALS when textured (left out of JSON when None)
 
     def __post_init__(self):
         if self.kind not in ELEMENT_KINDS:
@@ -51,6 +68,8 @@ class Element:
             raise BlueprintError(f"element {self.id}: a text element needs text")
         if self.kind == "shape" and self.shape not in SHAPES:
             raise BlueprintError(f"element {self.id}: unknown shape {self.shape!r}")
+        if self.material is not None and self.material not in MATERIALS:
+            raise BlueprintError(f"element {self.id}: unknown material {self.material!r}")
 
 
 @dataclass
@@ -65,11 +84,18 @@ class Spec:
     caption: str                   # the prompt; every text to render is in double quotes
     elements: list[Element] = field(default_factory=list)
     split: str = "train"           # "train" or "heldout": which word set the texts came from
+    # User-style prompts only (left out of JSON when None): what the prompt
+    # states, so evaluation checks only that. Keys: "texts" (quoted strings),
+    # "background" (colour), "colors" ({element id: colour}), "materials"
+    # ({element id: material}), "values" (bar values), "shapes", "positions" (bools).
+    stated: dict | None = None
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise BlueprintError(f"unknown design kind {self.kind!r}; expected one of {', '.join(KINDS)}")
+        if self.kind not in ALL_KINDS:
+            raise BlueprintError(f"unknown design kind {self.kind!r}; expected one of {', '.join(ALL_KINDS)}")
         self.elements = [e if isinstance(e, Element) else Element(**e) for e in self.elements]
+        if self.stated is not None and not isinstance(self.stated, dict):
+            raise BlueprintError(f"stated must be a dict, got {type(self.stated).__name__}")
 
     @property
     def texts(self) -> list[str]:
@@ -77,7 +103,15 @@ class Spec:
         return [e.text for e in self.elements if e.kind == "text"]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # Fields added after the first benchmark are left out at their default,
+        # so older specs (and the held-out benchmark file) keep their bytes.
+        d = asdict(self)
+        if d["stated"] is None:
+            del d["stated"]
+        for e in d["elements"]:
+            if e["material"] is None:
+                del e["material"]
+        return d
 
     def to_json(self) -> str:
         # sort_keys + fixed separators: the same spec gives the same bytes.

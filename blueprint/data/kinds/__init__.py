@@ -10,6 +10,9 @@ A kind module provides:
   switch `b.layout` when the canvas cannot hold the chosen one.
 """
 
-from blueprint.data.kinds import chart, label, menu, poster, scene, sign
+from blueprint.data.kinds import (book, chalkboard, chart, infographic, label, menu, poster, scene, sign, wallsign,
+                                  whiteboard)
 
-MODULES = {"sign": sign, "poster": poster, "label": label, "menu": menu, "chart": chart, "scene": scene}
+MODULES = {"sign": sign, "poster": poster, "label": label, "menu": menu, "chart": chart, "scene": scene,
+           "book": book, "whiteboard": whiteboard, "infographic": infographic, "chalkboard": chalkboard,
+           "wallsign": wallsign}
