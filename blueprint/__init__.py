@@ -1,11 +1,18 @@
 """Blueprint: hybrid autoregressive + diffusion image generation.
 
-Stages, one folder each:
-  blueprint.data      the procedural design-data engine (images + exact specs)
-  blueprint.eval      the evaluation harness (OCR text accuracy, prompt adherence)
-  blueprint.models    component configurations (tiny / small / official) and builders
-  blueprint.train     training stages (vae, tokenizer, glyph, decoder, prior)
+Layers, each importing only those below it (tests/test_layers.py checks it):
+
+  blueprint.cli       the `blueprint` command line: one module per command group
+  blueprint.rl        post-training of the AR planner by reward (GRPO)
+  blueprint.train     training stages (vae, image-tokenizer, glyph-encoder, dit, prior, vae-decoder)
   blueprint.pipeline  the sampling pipeline (prompt -> prior tokens -> pixels)
+  blueprint.eval      the evaluation harness (OCR text accuracy, prompt adherence)
+  blueprint.models    the official components: configurations, builders, the model folder,
+                      and what sampling and training share (image tokenizer, glyph layer)
+  blueprint.data      the procedural design-data engine (images + exact specs)
+  blueprint.sizes, .files, .choices, .errors   small shared facts and helpers
+
+train, pipeline and eval are siblings: none imports another.
 """
 
 __version__ = "0.1.0"

@@ -72,3 +72,26 @@ def test_exact_match_is_case_sensitive_after_whitespace_normalisation():
     assert tm.exact_match("Open  24/7", " Open 24/7 ")
     assert not tm.exact_match("Open 24/7", "open 24/7")
     assert not tm.exact_match("Espresso $3.50", "Espresso $3. 50")
+
+
+def _textbook_levenshtein(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def test_library_edit_distance_matches_the_textbook_recurrence():
+    import random
+
+    rng = random.Random(0)
+    for _ in range(300):
+        a = "".join(rng.choice("abcde ") for _ in range(rng.randint(0, 9)))
+        b = "".join(rng.choice("abcde ") for _ in range(rng.randint(0, 9)))
+        assert tm.levenshtein(a, b) == _textbook_levenshtein(a, b)
+        longest = max(len(a), len(b))
+        expected = 1.0 if longest == 0 else 1.0 - _textbook_levenshtein(a, b) / longest
+        assert tm.similarity(a, b) == expected

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from rapidfuzz.distance import Levenshtein
+
 # Punctuation stripped from both ends of a word. Symbols that carry meaning in
 # design text ($ % # & + @ / -) are kept: "$3.50" is not "3.50".
 STRIP_CHARS = "\"'`.,:;!?()[]{}<>«»“”‘’*_|~"
@@ -64,21 +66,12 @@ def word_accuracy(target_texts: list[str], read_texts: list[str]) -> float | Non
 
 def levenshtein(a: str, b: str) -> int:
     """Edit distance (insertions, deletions, substitutions all cost 1)."""
-    if len(a) < len(b):
-        a, b = b, a
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
+    return Levenshtein.distance(a, b)
 
 
 def similarity(a: str, b: str) -> float:
-    """1 - normalised edit distance; 1.0 for two empty strings."""
-    longest = max(len(a), len(b))
-    return 1.0 if longest == 0 else 1.0 - levenshtein(a, b) / longest
+    """1 - normalised edit distance (by the longer string); 1.0 for two empty strings."""
+    return Levenshtein.normalized_similarity(a, b)
 
 
 def align_words(target: list[str], read: list[str]) -> list[str]:

@@ -17,14 +17,12 @@ to find the text lines of a generated blueprint for the typeset glyph layer
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 import blueprint.data as data
