@@ -122,7 +122,7 @@ def register(subparsers) -> None:
     p.add_argument("--batch", type=int, default=1, help="images to generate in one batch (default 1)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="dtype of the denoiser and the VAE: auto (default) = bf16 where the CPU/GPU has it "
-                        "in hardware (denoising about 1.75x faster on an AMX CPU), else fp32")
+                        "in hardware (faster there), else fp32")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or timings")
     p.set_defaults(func=run_generate)

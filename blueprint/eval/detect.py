@@ -2,8 +2,8 @@
 
 Tesseract's own page layout analysis is built for documents: on designs it
 drops text that sits inside panels, frames or next to big shapes, and it
-cannot read very large letters (measured on ground-truth renders: word
-accuracy 0.75-0.82 whole-image). So for tesseract the harness finds candidate
+cannot read very large letters, so whole-image reading misses many
+ground-truth words. So for tesseract the harness finds candidate
 lines itself and reads each one as a single line:
 
 1. `ink_map`: every pixel's colour distance to its *local background*, the
@@ -27,8 +27,8 @@ Some shapes and frame corners still become candidates; what OCR reads in
 them is mostly dropped by its low confidence, word accuracy ignores extra
 words, and NED ignores extra single characters (see `text.py`).
 
-Measured on the 324 ground-truth renders of benchmarks/heldout.jsonl:
-word accuracy 0.994, NED 0.992, exact match 0.994 (tesseract).
+How it scores on the ground-truth renders: docs/RESULTS.md
+(`blueprint eval --ground-truth`).
 """
 
 from __future__ import annotations

@@ -16,14 +16,14 @@ Tesseract: whole images are not given to tesseract's page layout analysis
 finds candidate lines from pixels instead. The candidate lines of an image
 are scaled to one height (about 2x for small text, down for huge letters,
 which tesseract cannot read), stacked into one image and read in a single
-tesseract call (`--psm 6`, a uniform block of text): a tesseract call costs
-~100 ms to start, so one call per image instead of one per line is what keeps
-a 320-image benchmark to a few minutes. The spec's boxes (for exact match)
+tesseract call (`--psm 6`, a uniform block of text): a tesseract call has a
+fixed start-up cost, so one call per image instead of one per line is what
+keeps a benchmark run short. The spec's boxes (for exact match)
 are read in a second call, so what is read from the image alone never
 depends on the reference.
 
 RapidOCR (PP-OCR detection + recognition) reads whole images itself; crops
-go to its recogniser only. It loads three ONNX models (about 0.4 s), so build
+go to its recogniser only. It loads three ONNX models, which is slow, so build
 one engine and reuse it: `get_engine` caches one instance per name.
 """
 
@@ -46,7 +46,7 @@ ENGINES = ("tesseract", "rapidocr")
 LINE_HEIGHT = 48
 TESSERACT_PSM_BLOCK = 6
 # Words read with less confidence than this are mostly shapes, frame corners
-# and noise read as letters (measured: 0.45-0.6; clean words read 0.9+).
+# and noise read as letters; clean words read with far higher confidence.
 TESSERACT_MIN_CONFIDENCE = 0.6
 RAPIDOCR_MIN_CONFIDENCE = 0.5
 # RapidOCR's detector misses small text: whole images are upscaled to this short side.
@@ -199,7 +199,7 @@ class RapidOcrEngine:
 
     def read_line(self, crop: Image.Image) -> str:
         # Recognition only: the crop is already one line, and the detector would
-        # first resize it to 736 px on its short side (about 1.7 s a crop).
+        # first resize it to 736 px on its short side, which is slow for one line.
         strip = line_strip(crop).convert("RGB")
         result = self._run(np.asarray(strip), use_det=False, use_cls=False)
         return " ".join(result[0][0].split()) if result else ""

@@ -9,7 +9,7 @@
 - "noglyph" (an ablation row): the design without the typeset glyph layer
   (prior tokens and glyph embeddings only, as GLM-Image conditions its DiT).
 
-The choice is made when the decoder is trained (`blueprint train decoder
+The choice is made when the decoder is trained (`blueprint train dit
 --conditioning prompt`) and recorded in MODEL_DIR/blueprint.json, a file
 diffusers ignores. A folder without it (an official GLM-Image folder, say) is
 "blueprint".

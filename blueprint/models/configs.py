@@ -101,11 +101,10 @@ CONFIGS: dict[str, ModelConfig] = {
         glyph_channels=64,
         vae_channels=(4, 8, 16, 16), vae_layers_per_block=1, vae_latent_channels=4, vae_norm_groups=4,
     ),
-    # The embedded default model, sized for latency on a 2-core CPU at 256x256
-    # (27.5M parameters, 55 MB at fp16). The AR stage decodes 321 tokens one at
-    # a time and is bound by reading its weights each step, so it stays small
-    # (6 layers x 256); the DiT (8 layers x 320, 14.7M) runs each step as one
-    # batched cond+uncond forward over 256 patch tokens. See scripts/bench_pipeline.py.
+    # The embedded default model, sized for latency on a 2-core CPU at 256x256.
+    # The AR stage decodes its tokens one at a time and is bound by reading its
+    # weights each step, so it stays small; the DiT runs each step as one batched
+    # cond+uncond forward over the patch tokens. `python -m bench.pipeline` times both.
     "small": ModelConfig(
         name="small",
         codebook_size=1024,

@@ -2,8 +2,8 @@
 
 Why it exists. At this scale a decoder that only *attends* to the characters
 of the text (GLM-Image's glyph encoder) learns colours, sizes and places but
-not letter shapes: the calibration runs in docs/RESULTS.md read 0 of 200
-held-out words after 7 H100-minutes. Letter shapes are, however, a solved
+not letter shapes: at equal training time the ablation's DiT without the glyph
+layer writes no held-out word legibly (docs/RESULTS.md, "The ablation"). Letter shapes are, however, a solved
 problem: a font rasteriser draws them exactly. So the blueprint carries, next
 to its semantic tokens, one more thing the decoder reads: an ink image of the
 quoted text, typeset with a real font into the text regions that the AR stage
@@ -47,12 +47,11 @@ INK_THRESHOLD = 128      # anti-aliased coverage (0..255) from which a pixel cou
 MIN_FONT, MAX_FONT = 8, 64
 # Share of a text line's box height the letters may fill. A box is whole 8-px sub-cells,
 # so it overshoots the ink by up to a sub-cell; filled to the edge, stacked lines touch,
-# the decoder's painted strokes merge them and OCR reads neither. On 48 held-out prompts
-# with the embedded model, word accuracy by fill: 1.0 0.722, 0.85 0.877, 0.8 0.886,
-# 0.75 0.871, 0.65 0.854 (docs/RESULTS.md, section 5).
+# the decoder's painted strokes merge them and OCR reads neither. 0.8 read the most
+# words of the fills tried (docs/notebook/2026-12-02-line-gap.md).
 LINE_FILL = 0.8
 # The semantic head's P(ink) from which a sub-cell is part of a text line. The head is
-# nearly certain per code: 0.3 and 0.7 gave the embedded model the same 48 images.
+# nearly certain per code, so the threshold barely matters (docs/notebook/2026-12-02-line-gap.md).
 INK_PROBABILITY = 0.5
 FACE_PATTERNS = (("mono", r"mono(space)?"), ("sans", r"sans-serif"), ("serif", r"serif"), ("bold", r"bold"))
 

@@ -64,7 +64,7 @@ def ink_presence(char_map: np.ndarray) -> np.ndarray:
     """(H/8, W/8) bool: the 8x8 sub-cells with at least MIN_INK character pixels.
 
     A perfect blueprint's text lines, for measuring layout and typesetting
-    without a model (scripts/ceilings.py, tests/test_glyph_layer.py)."""
+    without a model (experiments/ceilings.py, tests/test_glyph_layer.py)."""
     sub = PX_PER_TOKEN // CHAR_SUBGRID
     h, w = char_map.shape
     return (char_map > 0).reshape(h // sub, sub, w // sub, sub).sum(axis=(1, 3)) >= MIN_INK

@@ -15,11 +15,11 @@ as in the released checkpoint.
 
 Optionally, BPE merges learned from captions (`learn_prompt_merges`) follow
 the specials: `Ġpurple` or `Ġbackground` become one token each while quoted
-words the merges do not cover stay short pieces. A byte-level prompt is about
-3.5 tokens per word, so a small AR model spends its first layers assembling
+words the merges do not cover stay short pieces. A byte-level prompt takes
+several tokens per word, so a small AR model spends its first layers assembling
 words before it can bind "purple" to the panel it describes; word tokens
-hand it that for free and make the sequence about a third as long
-(`fresh_prior`, docs/RESULTS.md section 5 measures both).
+hand it that for free and make the sequence much shorter
+(`fresh_prior`; docs/notebook/2026-12-02-word-tokens-prior.md measures both).
 
 `BlueprintProcessor` is the official processor with one choice opened up: the
 preview grid of text-to-image prompts (`preview_grid`, blueprint.models.grid).

@@ -7,7 +7,7 @@ Keys:
   (blueprint.models.conditioning);
 - `prior_guidance`: the classifier-free guidance scale the pipeline's AR stage
   uses by default (blueprint.pipeline.prior). No stage writes it: guidance trades
-  legible text for prompt adherence (docs/RESULTS.md, section 5), so it stays off
+  legible text for prompt adherence (docs/notebook/2026-12-02-prior-guidance.md), so it stays off
   (1) unless the folder's owner sets it after measuring. An official GLM-Image
   folder has no such file, and its AR stage has no guidance.
 - `preview_grid`, written by the prior stage: the preview grid its AR model writes

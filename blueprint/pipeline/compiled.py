@@ -2,14 +2,14 @@
 generates many images (an evaluation, a long-running service).
 
 The first call at a new shape compiles, which takes tens of seconds on a CPU;
-the calls after it at that shape run faster (`scripts/bench_pipeline.py
+the calls after it at that shape run faster (`python -m bench.pipeline
 --compile` measures both). A single image from a fresh process is faster
 without it, so it is off by default.
 
 - **The AR prior** is a few million parameters decoding ~320 tokens one at a
   time, so on a CPU its time is per-op overhead, not arithmetic: most ops
-  take a few microseconds, and a fifth of the time goes to the dynamic KV
-  cache's concatenations. `generate` with a static cache runs the decode step that
+  take a few microseconds, and the dynamic KV cache's concatenations are a
+  large share of the time. `generate` with a static cache runs the decode step that
   transformers compiles itself (`CompileConfig`). transformers compiles on a
   GPU by default and on a CPU only when asked (`_compile_all_devices`), which
   `prior_generate_kwargs` does. Sampling is unchanged: the same tokens as the

@@ -26,8 +26,8 @@ What differs is speed only: the conditional and unconditional passes run as
 one batched forward (the shorter glyph sequence is padded and masked out,
 see `blueprint.models.attention`), everything runs under `inference_mode`,
 and no component is copied. `set_precision("bf16")` (or "auto") runs the DiT
-and the VAE in bfloat16 where the hardware has it, about 1.75x faster on an
-AMX CPU (`blueprint.models.precision`); the noise, the Euler update, the AR
+and the VAE in bfloat16 where the hardware runs it natively, where it is
+faster than float32 (`blueprint.models.precision`); the noise, the Euler update, the AR
 prior and the glyph encoder stay float32. The parity with diffusers is for
 the default, fp32. `compile()` compiles the AR decode step and the DiT for a
 process that generates many images (`blueprint.pipeline.compiled`).

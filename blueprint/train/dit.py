@@ -45,7 +45,7 @@ data gets it too).
 Batch reuse. With `batch_reuse` N, N steps in a row train on one rendered
 batch, each with its own noise, timesteps and condition drops, and the frozen
 VAE encoder and tokenizer run once for the N. On a CPU these two cost about
-as much as the DiT's forward pass, so N = 2 gives about 1.5x the steps for
+as much as the DiT's forward pass, so N = 2 trains more steps in
 the same time; procedural data is unlimited, so seeing each image twice
 costs nothing in variety that matters at these step counts. A batch is still
 a pure function of (seed, step, rank), so resume stays exact.

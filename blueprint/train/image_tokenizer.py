@@ -86,7 +86,7 @@ def draw_samples(args: StageArgs, indices: list[int], split: str = "train") -> l
 
 class ImageTokenizerStage:
     name = "image-tokenizer"
-    lr = 3e-4  # 1e-3 diverged (NaN) after ~470 steps at batch 32 in bf16
+    lr = 3e-4  # 1e-3 diverged (NaN) in bf16: docs/notebook/2026-11-23-h100-phased-run.md
 
     def __init__(self, args: StageArgs, vle, image_processor, vocab: SemanticVocab):
         self.args = args

@@ -25,7 +25,7 @@ generates at inference:
   model *reads* is replaced by random codes before the forward; the labels it
   must predict stay true. Copying the tokens before it then pays less, and
   reading the prompt more (`noisy_image_inputs`); at CPU scale it did not
-  make the prior read its prompt more (docs/RESULTS.md §5);
+  make the prior read its prompt more (docs/notebook/2026-12-03-token-noise.md);
 - positions: `generate` runs `get_rope_index` on the prompt and then feeds the
   i-th generated token at the i-th entry of the decode positions it cached
   (2-D M-RoPE per grid, preview first). The model's own forward cannot infer
@@ -181,9 +181,9 @@ class PriorStage:
         if str(args.device).startswith("cuda"):
             # Left-padded prompts leave the pad positions' query rows fully masked; the
             # fused SDPA kernels can return NaN there, and their gradient then poisons the
-            # weights (on an H100 this stage went to NaN at step 5 at a warm-up lr of 7e-6).
+            # weights (on an H100 this stage went to NaN within its first steps).
             # Eager attention adds a finite minimum instead. Suspected cause, not yet
-            # confirmed on a GPU: see docs/RESULTS.md.
+            # confirmed on a GPU: docs/notebook/2026-12-02-phase2-gpu-diagnostics.md.
             vle.set_attn_implementation("eager")
         # Frozen: the tokenizer makes the targets, it is not trained here.
         for module in (vle.model.visual, vle.model.vqmodel):

@@ -1,9 +1,9 @@
 """Stage `vae-decoder`: sharpen the autoencoder's decoder, keep its latent space.
 
 Why a stage of its own: the autoencoder bounds every image the model makes.
-Ground truth sent through the small model's VAE (trained 3 GPU-minutes) reads
-about 0.83 of the held-out words (`scripts/ceilings.py --vae`), no better than
-the whole model's own images, so the decoder's pixels, not the blueprint, are
+Ground truth sent through a briefly trained VAE loses small text
+(`experiments/ceilings.py --vae` measures it) as much as the whole model's own
+images do, so the decoder's pixels, not the blueprint, are
 where small text is lost. Retraining the whole VAE would move the latent
 space and void the trained DiT. This stage trains only the VAE's decoder side
 (`post_quant_conv` and `decoder`): the encoder, and with it every latent, and
@@ -18,8 +18,8 @@ means, because the DiT's latents are never exactly an encoder's.
 
 Speed: the encoder runs on the whole image (its attention is global, and
 those are the latents the DiT learned), but the decoder, forward and
-backward, runs on one CROP x CROP latent window per image (128 pixels): on a
-CPU a full 256x256 decoder step costs about eight times as much. Most windows
+backward, runs on one CROP x CROP latent window per image (128 pixels), a
+fraction of the cost of a full-image decoder step. Most windows
 are centred on a random inked pixel (TEXT_CROPS of them), the rest anywhere,
 so the steps go where the letters are without forgetting backgrounds.
 """
