@@ -1,4 +1,4 @@
-"""`blueprint data preview | shards`: look at designs, or write training shards."""
+"""`blueprint data preview | shards | benchmark`: look at designs, write training shards, rebuild benchmarks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import argparse
 def add_common(p: argparse.ArgumentParser, size: str) -> None:
     p.add_argument("--size", default=size, help=f"WIDTHxHEIGHT, multiples of 32 in 128..1024 (default {size})")
     p.add_argument("--kinds", nargs="+", default=None,
-                   help="design kinds to draw: sign poster label menu chart scene (default: all)")
+                   help="design kinds: sign poster label menu chart scene (the default set), the opt-in "
+                        "book whiteboard infographic chalkboard wallsign, or all")
     p.add_argument("--seed", type=int, default=0, help="stream seed (default 0)")
     p.add_argument("--split", default="train", help="word split: train or heldout (default train)")
 
@@ -20,8 +21,15 @@ def register(subparsers) -> None:
     p = sub.add_parser("preview", help="write a grid of samples with their captions")
     p.add_argument("-o", "--output", default="preview.png", help="PNG to write (default preview.png)")
     p.add_argument("--n", type=int, default=12, help="number of samples (default 12)")
+    p.add_argument("--captions", default="exact", choices=("exact", "user", "mixed"),
+                   help="caption style: exact (default), user (short user-style prompts) or mixed")
     add_common(p, "256x256")
     p.set_defaults(func=run_preview)
+
+    p = sub.add_parser("benchmark", help="rebuild benchmark files (heldout.jsonl, user_prompts.jsonl)")
+    p.add_argument("--out-dir", default="benchmarks", help="folder to write into (default benchmarks)")
+    p.add_argument("--only", nargs="+", default=None, help="benchmarks to write: heldout user_prompts (default both)")
+    p.set_defaults(func=run_benchmark)
 
     p = sub.add_parser("shards", help="write WebDataset tar shards (png, json spec, txt caption, maps)")
     p.add_argument("out_dir", help="folder to write shard-NNNNNN.tar files into")
@@ -45,7 +53,8 @@ def run_preview(args) -> int:
     folder = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(folder):
         raise BlueprintError(f"folder {folder} for the output does not exist")
-    sheet = preview_grid(args.n, width, height, kinds=args.kinds, seed=args.seed, split=args.split, progress=True)
+    sheet = preview_grid(args.n, width, height, kinds=args.kinds, seed=args.seed, split=args.split, progress=True,
+                         caption_style=args.captions)
     sheet.save(args.output)
     print(f"wrote {args.output} ({args.n} samples, {width}x{height})")
     return 0
@@ -59,4 +68,12 @@ def run_shards(args) -> int:
     paths = write_shards(args.out_dir, args.n, args.shard_size, width, height, kinds=args.kinds,
                          split=args.split, seed=args.seed, workers=args.workers, progress=True)
     print(f"wrote {len(paths)} shards ({args.n} samples, {width}x{height}) to {args.out_dir}")
+    return 0
+
+
+def run_benchmark(args) -> int:
+    from blueprint.data.benchmark import write_benchmarks
+
+    for path, counts in write_benchmarks(args.out_dir, args.only):
+        print(f"wrote {sum(counts.values())} rows to {path}: {dict(counts)}")
     return 0

@@ -1,4 +1,4 @@
-"""The held-out benchmark: prompts whose ground truth the engine can redraw.
+"""The benchmarks: prompts whose ground truth the engine can redraw.
 
 `benchmark_rows()` lists every row of `benchmarks/heldout.jsonl` in order;
 `row_line(row)` is its exact line in the file. Rows use only held-out words
@@ -9,7 +9,9 @@ file gives the same bytes, and a test can check any row against the file.
 
 from __future__ import annotations
 
+import collections
 import json
+import os
 
 from blueprint.data.engine import make_spec
 from blueprint.data.kinds import MODULES
@@ -48,3 +50,58 @@ def benchmark_rows(rows_per_kind: int = ROWS_PER_KIND):
 
 def row_line(row: dict) -> str:
     return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+# The user-prompt benchmark: short user-style prompts over every kind, old and new.
+USER_ROWS_PER_KIND = 20  # 11 kinds x 20 = 220 rows
+USER_SIZES = ((512, 512), (512, 384), (384, 512), (512, 512), (768, 512))
+BOOK_SIZES = ((384, 512), (512, 768), (512, 512), (384, 640))
+
+
+def user_row(kind: str, i: int) -> dict:
+    """Row i of a kind in benchmarks/user_prompts.jsonl: everything follows from (kind, i)."""
+    from blueprint.data.spec import ALL_KINDS
+
+    sizes = BOOK_SIZES if kind == "book" else USER_SIZES
+    width, height = sizes[i % len(sizes)]
+    seed = 500_000 + 1000 * ALL_KINDS.index(kind) + i
+    spec = make_spec(kind, seed, width, height, split="heldout", caption_style="user")
+    return {"id": f"user-{kind}-{i:04d}", "prompt": spec.caption, "seed": seed, "width": width, "height": height,
+            "kind": kind, "n_texts": len(spec.texts), "spec": spec.to_dict()}
+
+
+def user_rows(rows_per_kind: int = USER_ROWS_PER_KIND):
+    from blueprint.data.spec import ALL_KINDS
+
+    for kind in ALL_KINDS:
+        for i in range(rows_per_kind):
+            yield user_row(kind, i)
+
+
+# Benchmark files `blueprint data benchmark` writes: name -> rows.
+BENCHMARKS = {"heldout": benchmark_rows, "user_prompts": user_rows}
+
+
+def write_benchmarks(out_dir: str, only=None) -> list[tuple[str, collections.Counter]]:
+    """Write `{name}.jsonl` for each benchmark in `only` (default all) into out_dir.
+
+    Every name is checked before anything is written; each file is written
+    to a temporary name and moved into place, so a failure leaves old files whole.
+    """
+    from blueprint.errors import BlueprintError
+
+    names = list(BENCHMARKS) if not only else list(only)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        raise BlueprintError(f"unknown benchmark(s) {', '.join(unknown)}; expected some of {', '.join(BENCHMARKS)}")
+    if not os.path.isdir(out_dir):
+        raise BlueprintError(f"output folder {out_dir} does not exist")
+    written = []
+    for name in names:
+        path = os.path.join(out_dir, f"{name}.jsonl")
+        rows = list(BENCHMARKS[name]())
+        with open(path + ".tmp", "w", encoding="utf-8", newline="\n") as f:
+            f.writelines(row_line(row) + "\n" for row in rows)
+        os.replace(path + ".tmp", path)
+        written.append((path, collections.Counter(r["kind"] for r in rows)))
+    return written

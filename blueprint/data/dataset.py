@@ -82,7 +82,7 @@ class DesignStream(IterableDataset):
 
     def __init__(self, width: int, height: int, kinds=None, split: str = "train", seed: int = 0,
                  rank: int = 0, world_size: int = 1, start: int = 0, length: int | None = None,
-                 with_maps: bool = True):
+                 with_maps: bool = True, caption_style: str = "exact"):
         check_size(width, height)
         if not (isinstance(world_size, int) and world_size >= 1 and isinstance(rank, int) and 0 <= rank < world_size):
             raise BlueprintError(f"need 0 <= rank < world_size, got rank={rank!r}, world_size={world_size!r}")
@@ -93,6 +93,9 @@ class DesignStream(IterableDataset):
         self.split = check_split(split)
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.start, self.length, self.with_maps = start, length, with_maps
+        if caption_style not in ("exact", "user", "mixed"):
+            raise BlueprintError(f"unknown caption style {caption_style!r}; expected exact, user or mixed")
+        self.caption_style = caption_style  # opt-in: "exact" is the shipped model's stream
 
     def indices(self, worker_id: int = 0, num_workers: int = 1):
         shard = self.rank * num_workers + worker_id
@@ -106,7 +109,8 @@ class DesignStream(IterableDataset):
         info = get_worker_info()
         worker_id, num_workers = (info.id, info.num_workers) if info is not None else (0, 1)
         for index in self.indices(worker_id, num_workers):
-            yield sample_at(index, self.width, self.height, self.kinds, self.split, self.seed, self.with_maps)
+            yield sample_at(index, self.width, self.height, self.kinds, self.split, self.seed, self.with_maps,
+                            self.caption_style)
 
 
 def collate(items: list[dict]) -> dict:

@@ -27,8 +27,9 @@ def wrap(text: str, width_px: int, font) -> list[str]:
 
 
 def preview_grid(n: int = 12, width: int = 256, height: int = 256, kinds=None, seed: int = 0,
-                 split: str = "train", columns: int | None = None, progress: bool = False) -> Image.Image:
-    """n samples in a grid, each with its caption wrapped underneath."""
+                 split: str = "train", columns: int | None = None, progress: bool = False,
+                 caption_style: str = "exact") -> Image.Image:
+    """n samples in a grid, each with its caption wrapped underneath (kinds may be "all")."""
     if not isinstance(n, int) or not 1 <= n <= 256:
         raise BlueprintError(f"--n must be between 1 and 256, got {n!r}")
     check_size(width, height)
@@ -46,7 +47,7 @@ def preview_grid(n: int = 12, width: int = 256, height: int = 256, kinds=None, s
         from tqdm import tqdm
         indices = tqdm(indices, desc="preview", unit="img")
     for i in indices:
-        spec = spec_at(i, width, height, kinds=kinds, split=split, seed=seed)
+        spec = spec_at(i, width, height, kinds=kinds, split=split, seed=seed, caption_style=caption_style)
         x = GUTTER + (i % columns) * (cell_w + GUTTER)
         y = GUTTER + (i // columns) * (cell_h + GUTTER)
         sheet.paste(render(spec).image, (x, y))

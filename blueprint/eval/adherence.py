@@ -148,7 +148,7 @@ def panel_color(a: np.ndarray, panel: Element, later: list[Element]) -> str | No
 def check_color(a: np.ndarray, element: Element, later: list[Element]) -> Check | None:
     """Colour check of one element; None for a panel wholly covered by later elements."""
     label = f"{element.kind} {element.id}" + (f" {element.text!r}" if element.text else "")
-    if element.kind == "panel":
+    if element.kind == "panel" and element.role != "arrow":  # an arrow is a stroke: measured as ink
         found = panel_color(a, element, later)
         if found is None:
             return None
@@ -346,17 +346,23 @@ def check_adherence(image: Image.Image, spec: Spec) -> list[Check]:
     if image.size != (spec.width, spec.height):
         raise ValueError(f"image is {image.size}, spec is {(spec.width, spec.height)}")
     a = np.asarray(image.convert("RGB"), dtype=np.float32)
-    checks = [check_background(a, spec)]
+    # A user-style prompt states only some attributes (spec.stated): check only those.
+    stated = spec.stated
+    checks = [check_background(a, spec)] if stated is None or "background" in stated else []
+    colored = None if stated is None else set(stated.get("colors", {}))
     for i, e in enumerate(spec.elements):
+        if colored is not None and str(e.id) not in colored:
+            continue
         check = check_color(a, e, spec.elements[i + 1:])
         if check is not None:
             checks.append(check)
-    shapes = [e for e in spec.elements if e.kind == "shape"]
-    bars = [e for e in spec.elements if e.kind == "bar"]
+    shapes = [e for e in spec.elements if e.kind == "shape" and (stated is None or stated.get("shapes"))]
+    bars = [e for e in spec.elements if e.kind == "bar" and (stated is None or "values" in stated)]
     if shapes or len(bars) >= 2:
         index = palette_index(a)
         if shapes:
-            checks += check_shapes(index, shapes, [e for e in spec.elements if e.kind == "text"])
+            found = check_shapes(index, shapes, [e for e in spec.elements if e.kind == "text"])
+            checks += [c for c in found if c.name != "position" or stated is None or stated.get("positions")]
         if len(bars) >= 2:
             checks += check_bars(index, bars)
     return checks

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from blueprint.data.colors import PALETTE
-from blueprint.data.spec import KINDS, Spec
+from blueprint.data.spec import ALL_KINDS, Spec
 from blueprint.errors import BlueprintError
 from blueprint.sizes import check_size
 
@@ -66,8 +66,8 @@ def parse_row(d) -> BenchmarkRow:
             raise BlueprintError(f"field {key!r} must be {kind.__name__}, got {value!r:.60}")
     if not d["id"] or "/" in d["id"] or d["id"].startswith("."):
         raise BlueprintError(f"id {d['id']!r} cannot name an image file")
-    if d["kind"] not in KINDS:
-        raise BlueprintError(f"unknown kind {d['kind']!r}; expected one of {', '.join(KINDS)}")
+    if d["kind"] not in ALL_KINDS:
+        raise BlueprintError(f"unknown kind {d['kind']!r}; expected one of {', '.join(ALL_KINDS)}")
     check_size(d["width"], d["height"])
     try:
         spec = Spec.from_dict(d["spec"])

@@ -20,6 +20,7 @@ from blueprint.data.spec import Spec
 from blueprint.eval import text as textmetrics
 from blueprint.eval.adherence import Check, adherence_score, check_adherence
 from blueprint.eval.ocr import get_engine
+from blueprint.eval.structure import check_structure
 
 @dataclass
 class LineRead:
@@ -75,7 +76,7 @@ def score_image(image: Image.Image, spec: Spec, engines: tuple[str, ...] = ("tes
     start = time.perf_counter()
     image = image.convert("RGB")
     text = {name: read_text(image, spec, name) for name in engines}
-    checks = check_adherence(image, spec)
+    checks = check_adherence(image, spec) + check_structure(image, spec)
     return ImageResult(
         id=image_id, kind=spec.kind, width=spec.width, height=spec.height,
         text=text, checks=checks, adherence=adherence_score(checks),
