@@ -27,14 +27,8 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-from transformers import (
-    LogitsProcessor,
-    LogitsProcessorList,
-    StoppingCriteria,
-    StoppingCriteriaList,
-    TemperatureLogitsWarper,
-    TopPLogitsWarper,
-)
+from transformers import LogitsProcessor, LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+from transformers.generation.streamers import BaseStreamer
 
 from blueprint.models.grid import image_grid, upsample_prior_tokens
 from blueprint.models.processor import prompt_inputs
@@ -71,15 +65,23 @@ class _GuidedSampler(LogitsProcessor):
         return out
 
 
-class _Progress(StoppingCriteria):
-    """Reports tokens generated so far; never stops generation."""
+class _Progress(BaseStreamer):
+    """Reports tokens generated so far through `generate`'s streamer hook.
 
-    def __init__(self, prompt_len: int, total: int, callback: Callable[[int, int], None]):
-        self.prompt_len, self.total, self.callback = prompt_len, total, callback
+    `generate` hands the streamer the prompt first, then each new token (one
+    per row of the batch, all rows in lockstep)."""
 
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
-        self.callback(input_ids.shape[1] - self.prompt_len, self.total)
-        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+    def __init__(self, total: int, callback: Callable[[int, int], None]):
+        self.total, self.callback = total, callback
+        self.done = -1  # the first `put` is the prompt
+
+    def put(self, value: torch.Tensor) -> None:
+        self.done += 1
+        if self.done:
+            self.callback(self.done, self.total)
+
+    def end(self) -> None:
+        pass
 
 
 def generate_prior_tokens(
@@ -114,7 +116,6 @@ def generate_prior_tokens(
     logits_processor = LogitsProcessorList()
     if model.config.text_config.vision_vocab_size > codebook:
         logits_processor.append(_CodebookOnly(codebook))
-    stopping = StoppingCriteriaList([_Progress(prompt_len, total, progress)] if progress else [])
     config = model.generation_config
     temperature = config.temperature if temperature is None else temperature
     top_p = config.top_p if top_p is None else top_p
@@ -133,7 +134,7 @@ def generate_prior_tokens(
             **inputs,
             max_new_tokens=total,
             logits_processor=logits_processor,
-            stopping_criteria=stopping,
+            streamer=_Progress(total, progress) if progress else None,
             **sampling,
             **(generate_kwargs or {}),
         )
