@@ -52,7 +52,7 @@ if [[ "${1:-}" == "--micro" ]]; then
     DIR=${2:-runs/micro}
     common=(--config tiny --model-dir "$DIR" --steps 20 --batch-size 2 --size 128x128
             --ckpt-every 10 --log-every 5 --workers 0)
-    for stage in vae tokenizer glyph decoder prior vae-decoder; do
+    for stage in vae image-tokenizer glyph-encoder dit prior vae-decoder; do
         $BLUEPRINT train "$stage" "${common[@]}"
     done
     $PY scripts/train_report.py "$DIR"
