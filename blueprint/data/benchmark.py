@@ -16,7 +16,8 @@ import os
 from blueprint.data.engine import make_spec
 from blueprint.data.kinds import MODULES
 from blueprint.data.layout import Builder
-from blueprint.data.spec import KINDS
+from blueprint.data.spec import ALL_KINDS, KINDS
+from blueprint.errors import BlueprintError
 
 ROWS_PER_KIND = 54  # 6 kinds x 54 = 324 rows
 SIZES = ((256, 256), (384, 256), (256, 384), (512, 256))
@@ -60,8 +61,6 @@ BOOK_SIZES = ((384, 512), (512, 768), (512, 512), (384, 640))
 
 def user_row(kind: str, i: int) -> dict:
     """Row i of a kind in benchmarks/user_prompts.jsonl: everything follows from (kind, i)."""
-    from blueprint.data.spec import ALL_KINDS
-
     sizes = BOOK_SIZES if kind == "book" else USER_SIZES
     width, height = sizes[i % len(sizes)]
     seed = 500_000 + 1000 * ALL_KINDS.index(kind) + i
@@ -71,8 +70,6 @@ def user_row(kind: str, i: int) -> dict:
 
 
 def user_rows(rows_per_kind: int = USER_ROWS_PER_KIND):
-    from blueprint.data.spec import ALL_KINDS
-
     for kind in ALL_KINDS:
         for i in range(rows_per_kind):
             yield user_row(kind, i)
@@ -88,8 +85,6 @@ def write_benchmarks(out_dir: str, only=None) -> list[tuple[str, collections.Cou
     Every name is checked before anything is written; each file is written
     to a temporary name and moved into place, so a failure leaves old files whole.
     """
-    from blueprint.errors import BlueprintError
-
     names = list(BENCHMARKS) if not only else list(only)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:

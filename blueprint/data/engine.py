@@ -12,6 +12,7 @@ import random
 from blueprint.data import colors
 from blueprint.data.kinds import MODULES
 from blueprint.data.layout import Builder
+from blueprint.data.prompts import user_prompt
 from blueprint.data.render import Rendered, render
 from blueprint.data.spec import ALL_KINDS, CAPTION_STYLES, KINDS, Spec
 from blueprint.data.words import check_split
@@ -93,8 +94,6 @@ def make_spec(kind: str, seed: int, width: int, height: int, split: str = "train
     if len(spec.texts) != n:  # a kind that cannot keep its promise is a bug, not bad input
         raise RuntimeError(f"{kind}/{layout} drew {len(spec.texts)} texts, asked for {n} (seed {seed}, {width}x{height})")
     if caption_style == "user":
-        from blueprint.data.prompts import user_prompt
-
         # Its own generator: the design above is untouched by the prompt's choices.
         spec.caption, spec.stated = user_prompt(spec, random.Random(f"user|{kind}|{seed}|{width}x{height}|{split}"))
     return spec

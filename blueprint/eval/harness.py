@@ -24,6 +24,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from blueprint.data import render
 from blueprint.errors import BlueprintError
 from blueprint.eval.benchmark import BenchmarkRow
 from blueprint.eval.ocr import ENGINES, get_engine
@@ -35,7 +36,6 @@ class RenderedImages(Mapping):
     """Ground-truth renders of the rows' specs, drawn by the data engine when asked for."""
 
     def __init__(self, rows: list[BenchmarkRow]):
-        from blueprint.data import render  # the data engine; only needed here
 
         self._render = render
         self._specs = {row.id: row.spec for row in rows}

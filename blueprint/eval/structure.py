@@ -20,10 +20,11 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from blueprint.data.colors import COLOR_NAMES
+from blueprint.data.render import arrow_points, arrow_width
 from blueprint.data.spec import Element, Spec
 from blueprint.eval.adherence import (INK_DISTANCE, Check, _clip_box, dominant_color, local_background,
                                       palette_index, panel_color)
-from blueprint.data.colors import COLOR_NAMES
 
 # A textured surface's luminance varies at least this much (std, 0..255).
 MIN_TEXTURE_STD = 1.5
@@ -88,16 +89,12 @@ def check_bar_runs(index: np.ndarray, spec: Spec) -> Check:
 
 def arrow_line(box, shape: str, t: int):
     """Centre line (start, end) of an arrow panel, as `render.arrow_points` draws it."""
-    from blueprint.data.render import arrow_points
-
     points = arrow_points(box, shape, t)
     start = ((points[0][0] + points[-1][0]) / 2, (points[0][1] + points[-1][1]) / 2)
     return start, points[3]
 
 
 def check_stages(a, index, spec: Spec) -> Check:
-    from blueprint.data.render import arrow_width
-
     nodes = [e for e in spec.elements if e.role == "node"]
     arrows = [e for e in spec.elements if e.role == "arrow"]
     later = [e for e in spec.elements if e.kind == "text"]
