@@ -18,7 +18,7 @@
 # read nothing but the data; the decoder reads all three; the prior reads the
 # tokenizer. Each stage stops at its --time-limit (a fixed GPU budget), writes
 # a checkpoint and exports; the steps it reached are in MODEL_DIR/trained.json
-# and MODEL_DIR/logs/<stage>.jsonl (scripts/train_report.py prints them as one table,
+# and MODEL_DIR/logs/<stage>.jsonl (`blueprint train report DIR` prints them as one table,
 # as this script does when it ends). Every command resumes from the stage's
 # newest checkpoint when rerun.
 #
@@ -55,7 +55,7 @@ if [[ "${1:-}" == "--micro" ]]; then
     for stage in vae image-tokenizer glyph-encoder dit prior vae-decoder; do
         $BLUEPRINT train "$stage" "${common[@]}"
     done
-    $PY scripts/train_report.py "$DIR"
+    $PY -m blueprint.cli train report "$DIR"
     exit 0
 fi
 
@@ -88,7 +88,7 @@ if [[ $phase == all || $phase == 1 ]]; then
     # Glyph encoder: T5 over ByT5 bytes, contrastive against rendered words (writes text_encoder/).
     $BLUEPRINT train glyph-encoder --model-dir "$DIR" "${common[@]}" --size 256x256 --batch-size 256 --lr 3e-4 --warmup 100 --workers 3 \
         > "$DIR/logs/glyph.out" 2>&1 & p3=$!
-    wait_all $p1 $p2 $p3 || { tail -n 20 "$DIR"/logs/*.out; $PY scripts/train_report.py "$DIR"; exit 1; }
+    wait_all $p1 $p2 $p3 || { tail -n 20 "$DIR"/logs/*.out; $PY -m blueprint.cli train report "$DIR"; exit 1; }
 fi
 
 if [[ $phase == all || $phase == 2 ]]; then
@@ -117,11 +117,11 @@ if [[ $phase == all || $phase == 2 ]]; then
         $BLUEPRINT train dit --model-dir "$DIR-$cond" --conditioning "$cond" "${common[@]}" --size $SIZES \
             --batch-size 64 --lr 3e-4 --warmup 200 --workers 3 > "$DIR/logs/decoder-$cond.out" 2>&1 & pids+=($!)
     done
-    wait_all "${pids[@]}" || { tail -n 20 "$DIR"/logs/*.out; $PY scripts/train_report.py "$DIR"; exit 1; }
+    wait_all "${pids[@]}" || { tail -n 20 "$DIR"/logs/*.out; $PY -m blueprint.cli train report "$DIR"; exit 1; }
     for cond in "${conds[@]}"; do  # every ablation row decodes with the same VAE: rows differ only in the DiT
         cp "$DIR"/vae/* "$DIR-$cond/vae/"
     done
 fi
 
-$PY scripts/train_report.py "$DIR"   # steps, loss and seconds per step of every stage
+$PY -m blueprint.cli train report "$DIR"   # steps, loss and seconds per step of every stage
 echo "done: $DIR is loadable by BlueprintPipeline.from_pretrained"

@@ -33,7 +33,6 @@ def folder_without_captions(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["paint"], "unknown training stage 'paint'"),
     (["vae", "--config", "huge"], "unknown model configuration 'huge'"),
     (["vae", "--size", "100x100"], "not a multiple of 32"),
     (["vae", "--size", "96x96"], "out of range"),  # tiny starts at 128
@@ -74,9 +73,20 @@ def test_folder_without_captions_is_refused(tmp_path, folder_without_captions):
 def test_main_exits_2_without_traceback(tmp_path, capsys):
     from blueprint.cli import main
 
-    assert main(["train", "paint", "--model-dir", str(tmp_path / "run")]) == 2
+    assert main(["train", "decoder", "--model-dir", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
-    assert "unknown training stage" in err and "Traceback" not in err
+    assert "'decoder' is now called 'dit'" in err and "Traceback" not in err
+
+
+def test_an_unknown_stage_is_refused_by_the_parser_naming_the_choices(tmp_path, capsys):
+    from blueprint.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "paint", "--model-dir", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'paint'" in err and "'dit'" in err and "'report'" in err
+    assert not (tmp_path / "run").exists()
 
 
 def test_unknown_precision_is_refused_by_the_parser(tmp_path, capsys):

@@ -15,7 +15,7 @@ from blueprint.errors import BlueprintError
 COMMANDS = (
     "blueprint.cli.data",      # blueprint data preview | shards
     "blueprint.cli.eval",      # blueprint eval
-    "blueprint.cli.train",     # blueprint train STAGE
+    "blueprint.cli.train",     # blueprint train STAGE | report | reset
     "blueprint.cli.generate",  # blueprint generate
 )
 

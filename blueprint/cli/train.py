@@ -1,6 +1,8 @@
 """`blueprint train STAGE`: one entry point for every training stage.
 
     blueprint train vae --config tiny --model-dir runs/tiny --steps 20
+    blueprint train report runs/tiny                 # steps, loss and time per step of each stage
+    blueprint train reset dit runs/tiny              # a fresh DiT, to train again from the same start
 
 Stages run in order into one model folder (vae, image-tokenizer, glyph-encoder,
 dit, prior); each reads what earlier stages wrote and writes back its own
@@ -18,15 +20,38 @@ import warnings
 from pathlib import Path
 
 from blueprint.choices import CONDITIONINGS, PRECISIONS, PREVIEW_GRIDS
+from blueprint.cli.train_tools import register_tools
 from blueprint.errors import BlueprintError
-from blueprint.train.registry import MULTI_SIZE_STAGES, STAGES, resolve_stage
+from blueprint.train.registry import MULTI_SIZE_STAGES, RENAMED_STAGES, STAGES, resolve_stage
+
+# What each stage trains, for `blueprint train --help` (the stage modules stay unimported).
+STAGE_HELP = {
+    "vae": "the autoencoder the DiT works in",
+    "image-tokenizer": "the semantic image tokenizer (the prior's targets) and its semantic head",
+    "glyph-encoder": "the glyph encoder (T5 over ByT5 bytes) of the quoted text",
+    "dit": "the diffusion decoder (DiT), by flow matching",
+    "prior": "the autoregressive model that writes the image tokens (the blueprint)",
+    "vae-decoder": "the autoencoder's decoder again, sharper, on the same latent space (optional, after vae)",
+}
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "train", help="train one stage into a model folder",
-        description=__doc__.splitlines()[0],
+    train = subparsers.add_parser(
+        "train", help="train one stage into a model folder; report on a folder's training, or reset a stage",
+        description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[2:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("stage", help=f"one of: {', '.join(STAGES)}")
+    sub = train.add_subparsers(dest="stage", required=True, metavar="STAGE",
+                               help=f"a stage ({', '.join(STAGES)}), or report, or reset")
+    for name in STAGES:
+        about = STAGE_HELP.get(name, f"stage {name}")
+        add_stage_options(sub.add_parser(name, help=f"train {about}", description=f"blueprint train {name}: {about}"))
+    for old in RENAMED_STAGES:  # unlisted: running one says its new name
+        add_stage_options(sub.add_parser(old))
+    register_tools(sub)
+
+
+def add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="tiny", help="model configuration (blueprint/models/configs.py): tiny (default), small or official")
     p.add_argument("--model-dir", required=True, type=Path, help="run folder: components, checkpoints, logs")
     p.add_argument("--steps", type=int, default=1000, help="total optimizer steps (default 1000)")
