@@ -90,7 +90,7 @@ def bench_model(model: str, width, height, steps, guidance, seed, clock, benchma
     """Per-stage times of a trained model folder over n held-out prompts (one per kind first)."""
     from blueprint.eval.benchmark import load_benchmark
     from blueprint.pipeline import BlueprintPipeline
-    from blueprint.cli.generate import resolve_model_dir
+    from blueprint.models.folder import resolve_model_dir
     from blueprint.pipeline.pipeline import check_sampling
 
     check_sampling(steps, guidance, None, None, seed, prior_guidance)  # before the model loads

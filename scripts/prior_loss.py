@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from blueprint.errors import BlueprintError
 from blueprint.eval import load_benchmark
 from blueprint.models import image_grid
-from blueprint.cli.generate import resolve_model_dir
+from blueprint.models.folder import resolve_model_dir
 from blueprint.sizes import parse_size
 from blueprint.train.prior import image_targets, prompt_inputs, sequence_inputs, sequence_logits
 from blueprint.models.folder import load_component

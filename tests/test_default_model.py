@@ -13,7 +13,7 @@ import torch
 
 from blueprint.eval import evaluate, load_benchmark
 from blueprint.pipeline import BlueprintPipeline
-from blueprint.cli.generate import DEFAULT_MODEL_DIR, resolve_model_dir
+from blueprint.models.folder import DEFAULT_MODEL_DIR, resolve_model_dir
 
 BENCHMARK = "benchmarks/heldout.jsonl"
 # OCR word accuracy the embedded model must keep on the 8 prompts below (docs/RESULTS.md

@@ -6,7 +6,7 @@ from PIL import Image
 
 from blueprint import cli
 from blueprint.models import build_components, save_components
-from blueprint.cli import generate as generate_cli
+from blueprint.models import folder
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -40,14 +40,14 @@ def test_generate_batch_with_progress_bars(model_dir, tmp_path, capsys):
 
 
 def test_default_model_is_used_once_installed(model_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(generate_cli, "DEFAULT_MODEL_DIR", model_dir)
+    monkeypatch.setattr(folder, "DEFAULT_MODEL_DIR", model_dir)
     out = tmp_path / "a.png"
     assert generate("hello", "-o", out, "--size", "128x128", "--steps", 1, "--threads", 1, "-q") == 0
     assert Image.open(out).size == (128, 128)
 
 
 def test_no_model_yet(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(generate_cli, "DEFAULT_MODEL_DIR", tmp_path / "absent")
+    monkeypatch.setattr(folder, "DEFAULT_MODEL_DIR", tmp_path / "absent")
     assert generate("hello", "-o", tmp_path / "a.png") == 2
     err = capsys.readouterr().err
     assert "no default model" in err and "--model" in err

@@ -18,21 +18,6 @@ from blueprint.errors import BlueprintError
 from blueprint.choices import PRECISIONS
 from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS
 
-# The trained embedded model, when the package ships one.
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "weights" / "default"
-
-
-def resolve_model_dir(model: str | None) -> Path:
-    if model is not None:
-        return Path(model)
-    if (DEFAULT_MODEL_DIR / "model_index.json").is_file():
-        return DEFAULT_MODEL_DIR
-    raise BlueprintError(
-        "no default model is installed yet: pass --model DIR, a model folder "
-        "(e.g. one written by `blueprint train`, or a diffusers GLM-Image folder)"
-    )
-
-
 def output_paths(output: str, batch: int) -> list[Path]:
     path = Path(output)
     if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
@@ -61,6 +46,7 @@ def _progress_callback():
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    from blueprint.models import folder
     from blueprint.pipeline.pipeline import BlueprintPipeline, check_prompts, check_sampling
 
     if args.batch < 1:
@@ -69,7 +55,7 @@ def run_generate(args: argparse.Namespace) -> int:
     check_prompts([args.prompt] * args.batch)
     check_sampling(args.steps, args.guidance, args.temperature, args.top_p, args.seed, args.prior_guidance)
     paths = output_paths(args.output, args.batch)
-    model_dir = resolve_model_dir(args.model)
+    model_dir = folder.resolve_model_dir(args.model)
 
     import torch
 
