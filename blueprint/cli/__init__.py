@@ -1,8 +1,9 @@
 """`blueprint` command line: one sub-command per feature.
 
 Each command group is a module of this package (`data`, `eval`, `train`,
-`generate`) with a `register(subparsers)` function. Those modules import heavy libraries (torch,
-OCR engines) inside their handlers, so `blueprint --help` stays fast.
+`generate`, `export`) with a `register(subparsers)` function. Those modules
+import heavy libraries (torch, OCR engines) inside their handlers, so
+`blueprint --help` stays fast.
 """
 
 import argparse
@@ -17,6 +18,8 @@ COMMANDS = (
     "blueprint.cli.eval",      # blueprint eval
     "blueprint.cli.train",     # blueprint train STAGE | report | reset
     "blueprint.cli.generate",  # blueprint generate
+    "blueprint.cli.rl",        # blueprint rl [check]
+    "blueprint.cli.export",    # blueprint export RUN_DIR
 )
 
 
