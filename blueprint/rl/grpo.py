@@ -1,0 +1,211 @@
+"""Stage `rl`: GRPO post-training of the AR prior on the token reward.
+
+GLM-Image's decoupled GRPO gives the AR stage low-frequency rewards (semantic
+alignment) and the decoder high-frequency ones; this is the AR half, with the
+semantic-alignment reward read from the tokens (`blueprint.rl.reward`), so no
+decoder runs inside the loop (GLM-Image-RL's `--skip_decode`). Its defaults
+are that trainer's: group 4, advantage (r - mean) / (std + eps), PPO clip 0.2,
+k3 KL to the frozen starting prior with coefficient 0.01, lr 5e-6,
+temperature 0.9, top-p 0.75.
+
+One step, for each prompt of the batch (engine captions of the training
+split, with their specs):
+
+1. sample a group of G sequences from the current prior, each with its own
+   seed from (seed, step, rank, index) (`blueprint.rl.policy`);
+2. reward each sample's full grid against the prompt's spec;
+3. advantage = (r - group mean) / (group std + eps); a group whose rewards are
+   all equal has nothing to teach and gets advantage 0 (`group_advantages`);
+4. loss = the PPO clipped surrogate on the sampled tokens' log-probs
+   (teacher-forced through `sequence_inputs`) + beta * the k3 estimate of
+   KL(policy || reference) per token (`grpo_loss`).
+
+One optimizer update per sampled batch, so the old policy is the current one
+and the ratio is 1 at the update; the clipped form is kept so that several
+inner epochs on one batch would clip as PPO does. The batch is a pure
+function of (seed, step, rank) and the sampling seeds are explicit, so the
+loop's exact resume holds.
+
+The reference is the prior the model folder holds when the stage is built:
+a resume before the export sees the same one; a run continued after its
+export anchors to the exported weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from blueprint.data.dataset import spec_at
+from blueprint.data.spec import Spec
+from blueprint.errors import BlueprintError
+from blueprint.models.folder import has_semantic_head, load_component, load_semantic_head, save_component_parts
+from blueprint.models.grid import image_grid
+from blueprint.rl.policy import full_grid, sample_seed, sample_sequences, teacher_forcing, token_logprobs
+from blueprint.rl.reward import CodeTable, token_reward
+from blueprint.sizes import check_size
+from blueprint.train.model_dir import require_trained
+from blueprint.train.stage import StageArgs
+
+NAME = "rl"
+CHECK_NAMES = ("background", "color", "extra", "text_lines", "text_colors", "count", "position", "bar_order")
+ADVANTAGE_EPS = 1e-6
+
+
+@dataclass
+class RLArgs:
+    group: int = 4            # samples per prompt
+    temperature: float = 0.9
+    top_p: float = 0.75
+    clip: float = 0.2         # PPO ratio clip
+    kl: float = 0.01          # beta of the k3 KL penalty to the reference
+
+    def check(self) -> None:
+        if not isinstance(self.group, int) or self.group < 2:
+            raise BlueprintError(f"group must be an integer >= 2 (advantages compare samples), got {self.group!r}")
+        if not (self.temperature > 0 and math.isfinite(self.temperature)):
+            raise BlueprintError(f"temperature must be a positive number, got {self.temperature!r}")
+        if not 0 < self.top_p <= 1:
+            raise BlueprintError(f"top-p must be in (0, 1], got {self.top_p!r}")
+        if not 0 < self.clip < 1:
+            raise BlueprintError(f"clip must be in (0, 1), got {self.clip!r}")
+        if not (self.kl >= 0 and math.isfinite(self.kl)):
+            raise BlueprintError(f"kl must be a finite number >= 0, got {self.kl!r}")
+
+
+def group_advantages(rewards: torch.Tensor, eps: float = ADVANTAGE_EPS) -> torch.Tensor:
+    """(B, G) rewards -> (B, G) advantages normalised within each group; 0 for a group
+    whose rewards are all equal (its noise would otherwise be blown up by 1 / eps)."""
+    mean = rewards.mean(1, keepdim=True)
+    std = rewards.std(1, unbiased=False, keepdim=True)
+    return torch.where(std > eps, (rewards - mean) / (std + eps), torch.zeros_like(rewards))
+
+
+def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor, advantages: torch.Tensor,
+              mask: torch.Tensor, clip: float, beta: float) -> tuple[torch.Tensor, dict[str, float]]:
+    """PPO clipped surrogate + beta * k3 KL, per token, averaged per sequence then over sequences.
+
+    logp/old_logp/ref_logp/mask: (N, L); advantages: (N,) one per sequence."""
+    adv = advantages[:, None]
+    ratio = torch.exp(logp - old_logp)
+    surrogate = torch.minimum(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv)
+    log_ref_ratio = ref_logp - logp
+    kl = torch.exp(log_ref_ratio) - log_ref_ratio - 1  # k3: unbiased, always >= 0
+    per_token = -surrogate + beta * kl
+    m = mask.float()
+    count = m.sum(1).clamp(min=1)
+    loss = ((per_token * m).sum(1) / count).mean()
+    with torch.no_grad():
+        clipped = ((ratio - 1).abs() > clip).float()
+        stats = {"kl": float(((kl * m).sum(1) / count).mean()), "clip_frac": float((clipped * m).sum() / m.sum())}
+    return loss, stats
+
+
+class GRPOStage:
+    name = NAME
+    lr = 5e-6
+
+    def __init__(self, args: StageArgs, rl: RLArgs, vle, processor, head):
+        self.args, self.rl = args, rl
+        self.vle, self.processor = vle, processor
+        self.vocab = head.vocab
+        self.table = CodeTable.from_model(vle, head)
+        if str(args.device).startswith("cuda"):
+            vle.set_attn_implementation("eager")  # left-padded prompts: see blueprint/train/prior.py
+        for module in (vle.model.visual, vle.model.vqmodel):
+            module.requires_grad_(False)
+            module.eval()
+        # The frozen reference shares the (frozen) tokenizer instead of copying it.
+        shared = {id(vle.model.visual): vle.model.visual, id(vle.model.vqmodel): vle.model.vqmodel}
+        self.reference = copy.deepcopy(vle, memo=shared).eval().requires_grad_(False)
+
+    def trainable(self) -> dict[str, nn.Module]:
+        return {"language_model": self.vle.model.language_model, "lm_head": self.vle.lm_head}
+
+    def batch(self, step: int, rank: int, world_size: int) -> dict:
+        width, height = self.args.size
+        first = (step * world_size + rank) * self.args.batch_size
+        specs = [spec_at(first + i, width, height, split="train", seed=self.args.seed)
+                 for i in range(self.args.batch_size)]
+        seeds = [sample_seed(self.args.seed, step, rank, i) for i in range(self.args.batch_size * self.rl.group)]
+        return {"captions": [s.caption for s in specs], "specs": [s.to_json() for s in specs],
+                "seeds": torch.tensor(seeds, dtype=torch.int64)}
+
+    def rewards(self, grids: torch.Tensor, specs: list[Spec]) -> list:
+        """One `Reward` per grid; grids[i] answers specs[i]."""
+        width, height = self.args.size
+        token_h, token_w, _, _ = image_grid(width, height, self.processor.preview_grid)
+        return [token_reward(self.table.cells(g, token_h, token_w), s, self.vocab) for g, s in zip(grids, specs)]
+
+    def loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        width, height = self.args.size
+        G = self.rl.group
+        captions = [c for c in batch["captions"] for _ in range(G)]
+        specs = [Spec.from_json(s) for s in batch["specs"] for _ in range(G)]
+        prompt, sequences = sample_sequences(self.vle, self.processor, captions, width, height,
+                                             batch["seeds"].tolist(), self.rl.temperature, self.rl.top_p)
+        found = self.rewards(full_grid(sequences, width, height, self.processor.preview_grid).cpu(), specs)
+        rewards = torch.tensor([r.score for r in found], dtype=torch.float32).view(-1, G)
+        advantages = group_advantages(rewards).view(-1).to(sequences.device)
+
+        inputs = teacher_forcing(self.vle, prompt, sequences)
+        logp, mask = token_logprobs(self.vle, inputs, self.rl.temperature)
+        with torch.no_grad():
+            ref_logp, _ = token_logprobs(self.reference, inputs, self.rl.temperature)
+        old_logp = logp.detach()  # one update per sampled batch: the sampler is the current policy
+        loss, metrics = grpo_loss(logp, old_logp, ref_logp, advantages, mask, self.rl.clip, self.rl.kl)
+        metrics.update(reward_stats(rewards, advantages, found))
+        return loss, metrics
+
+    def export(self, model_dir: Path) -> None:
+        save_component_parts(model_dir, "vision_language_encoder",
+                             {"model.language_model": self.vle.model.language_model, "lm_head": self.vle.lm_head})
+
+
+def reward_stats(rewards: torch.Tensor, advantages: torch.Tensor, found: list) -> dict[str, float]:
+    """Metrics of one step's rewards: a fixed set of keys (ranks average them key by key)."""
+    out = {"reward_mean": float(rewards.mean()), "reward_std": float(rewards.std(1, unbiased=False).mean()),
+           "reward_max": float(rewards.max()), "zero_std_groups": float((rewards.std(1) == 0).float().mean()),
+           "adv_abs_mean": float(advantages.abs().mean()), "adv_max": float(advantages.max())}
+    for name in CHECK_NAMES:  # NaN where no sample of the step had the check
+        scores = [c.score for r in found for c in r.checks if c.name == name]
+        out[f"check_{name}"] = float(np.mean(scores)) if scores else float("nan")
+    return out
+
+
+def check_rl_folder(model_dir: Path, config: str) -> None:
+    """What the stage needs from the folder: a prior and the semantic head that reads its tokens."""
+    model_dir = Path(model_dir)
+    if not (model_dir / "model_index.json").is_file():
+        raise BlueprintError(f"{model_dir} is not a model folder (no model_index.json); "
+                             "RL post-trains a trained model: copy one there first")
+    if not has_semantic_head(model_dir):
+        raise BlueprintError(f"{model_dir} has no semantic head ({model_dir / 'semantic_head'}): "
+                             "the reward reads the tokens through it; train the image-tokenizer stage first")
+    with warnings.catch_warnings():
+        if config == "tiny":
+            warnings.simplefilter("ignore")  # tiny: an untrained prior is a legitimate stand-in
+        require_trained(model_dir, NAME, ("prior",), config)
+
+
+def make_stage(args: StageArgs, rl: RLArgs | None = None) -> GRPOStage:
+    rl = rl or RLArgs()
+    rl.check()
+    if args.data != "engine":
+        raise BlueprintError("rl needs the data engine's prompts (their specs are the reward's answers)")
+    if args.extra_sizes:
+        raise BlueprintError("rl samples at one size")
+    check_size(*args.size)
+    model_dir = Path(args.init_from or args.out_dir)
+    check_rl_folder(model_dir, args.config)
+    vle = load_component(model_dir, "vision_language_encoder", args.device)
+    processor = load_component(model_dir, "processor")
+    args.preview_grid = processor.preview_grid  # recorded in the checkpoints (a resume checks it)
+    return GRPOStage(args, rl, vle, processor, load_semantic_head(model_dir))
