@@ -19,7 +19,6 @@ COMMANDS = (
     "blueprint.cli.train",     # blueprint train STAGE | report | reset
     "blueprint.cli.generate",  # blueprint generate
     "blueprint.cli.rl",        # blueprint rl [check]
-    "blueprint.cli.rl",        # blueprint rl [check]
     "blueprint.cli.export",    # blueprint export RUN_DIR
 )
 
