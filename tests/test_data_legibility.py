@@ -22,6 +22,6 @@ def test_tesseract_reads_ground_truth_words():
             words = " ".join(spec.texts).split()
             found += sum(w in read for w in words)
             total += len(words)
-    # The full check (scripts/bench_data.py --ocr N) reads ~0.97 of words over hundreds
+    # The full check (python -m bench.data --ocr N) reads ~0.97 of words over hundreds
     # of renders; six renders leave room for a miss or two.
     assert total >= 15 and found / total >= 0.85, (found, total)

@@ -1,7 +1,7 @@
 """Time the evaluation harness on ground-truth renders of a benchmark and print a table.
 
-    python scripts/bench_eval.py [--benchmark benchmarks/heldout.jsonl] [--n 24]
-                                 [--engines tesseract rapidocr] [--workers 1 2]
+    python -m bench.eval [--benchmark benchmarks/heldout.jsonl] [--n 24]
+                         [--engines tesseract rapidocr] [--workers 1 2]
 
 For each engine and worker count it scores the first N rows (spread over the
 kinds) and reports seconds per image (wall clock, rendering excluded), the
@@ -9,15 +9,18 @@ projected time for the whole benchmark, and the scores, so a speed change can
 be checked against the accuracy it costs.
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-from blueprint.data import render  # noqa: E402
-from blueprint.eval import evaluate, load_benchmark  # noqa: E402
+from bench import run_main
+from blueprint.data import render
+from blueprint.errors import BlueprintError
+from blueprint.eval import evaluate, load_benchmark
+from blueprint.eval.harness import check_engines
 
 
 def spread(rows, n):
@@ -33,13 +36,17 @@ def spread(rows, n):
     return picked
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.eval", description=__doc__.splitlines()[0])
     parser.add_argument("--benchmark", default=os.path.join("benchmarks", "heldout.jsonl"))
     parser.add_argument("--n", type=int, default=24)
     parser.add_argument("--engines", nargs="+", default=["tesseract", "rapidocr"])
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.n < 1 or min(args.workers) < 1:
+        raise BlueprintError("--n and every --workers count must be positive integers")
+    for engine in args.engines:
+        check_engines(engine)  # before anything is rendered or printed
 
     all_rows, _ = load_benchmark(args.benchmark)
     rows = spread(all_rows, args.n)
@@ -63,4 +70,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main("bench.eval", main))

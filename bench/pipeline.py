@@ -1,8 +1,11 @@
-"""Per-stage CPU latency of BlueprintPipeline next to diffusers' GlmImagePipeline.
+"""Per-stage latency of BlueprintPipeline next to diffusers' GlmImagePipeline.
 
 Both pipelines get identical random components of each configuration (random
 weights cost the same as trained ones) and the same prompt, size, steps and
-guidance. After one warm-up call each, every stage is timed once:
+guidance. The DiT is built without the typeset glyph layer's input channels
+for both: diffusers' pipeline has no glyph input, so this compares the same
+network on the work they share. After one warm-up call each, every stage is
+timed once:
 
     prior    AR generation of the preview + full token grids (KV cache)
     glyph    ByT5/T5 glyph embeddings (cond + uncond)
@@ -14,14 +17,14 @@ diffusers' stages are timed from outside (its `generate_prior_tokens` and
 marks the end of denoising), so its glyph time is counted inside its denoise
 column too; its total is its own prior + one full call.
 
-    python scripts/bench_pipeline.py --configs tiny small --size 256x256 --threads 2
+    python -m bench.pipeline --configs tiny small --size 256x256 --threads 2
 
 With `--model` it times a trained model folder instead (`default`: the
 embedded model) end to end, the typeset glyph layer included (in the glyph
 column), over held-out benchmark prompts of the requested size, one per
 kind, after one warm-up call; it prints the per-stage mean, min and max:
 
-    python scripts/bench_pipeline.py --model default --size 256x256 --threads 2 [--precision auto] [--compile]
+    python -m bench.pipeline --model default --size 256x256 --threads 2 [--precision auto] [--compile]
 
 --compile compiles the AR decode step and the DiT first (`BlueprintPipeline.compile`).
 The warm-up is then two calls with prompts of different lengths, because the AR
@@ -32,20 +35,27 @@ compiles nothing more); its time is printed beside the table.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import torch
+from diffusers import GlmImagePipeline
 
-from blueprint.errors import BlueprintError
+from bench import run_main
 from blueprint.choices import PRECISIONS
-from blueprint.pipeline.limits import DEFAULT_GUIDANCE
+from blueprint.errors import BlueprintError
+from blueprint.eval.benchmark import load_benchmark
+from blueprint.models import build_components, count_parameters, get_config
+from blueprint.models.folder import resolve_model_dir
+from blueprint.pipeline import BlueprintPipeline
+from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS
+from blueprint.pipeline.pipeline import check_sampling
+from blueprint.sizes import parse_size
 
 STAGES = ("prior", "glyph", "denoise", "decode", "total")
 
 
 def bench_blueprint(components, prompt, width, height, steps, guidance, seed, clock):
-    from blueprint.pipeline import BlueprintPipeline
-
     pipe = BlueprintPipeline(components)
     pipe.clock = clock
     kw = dict(height=height, width=width, num_inference_steps=steps, guidance_scale=guidance, seed=seed)
@@ -54,8 +64,6 @@ def bench_blueprint(components, prompt, width, height, steps, guidance, seed, cl
 
 
 def bench_diffusers(components, prompt, width, height, steps, guidance, seed, clock):
-    from diffusers import GlmImagePipeline
-
     pipe = GlmImagePipeline(**components)
     pipe.set_progress_bar_config(disable=True)
     gen = lambda: torch.Generator().manual_seed(seed)  # noqa: E731
@@ -85,39 +93,36 @@ def bench_diffusers(components, prompt, width, height, steps, guidance, seed, cl
     }
 
 
-def bench_model(model: str, width, height, steps, guidance, seed, clock, benchmark: str, n: int,
-                precision: str, prior_guidance: float | None, compile_: bool = False) -> None:
-    """Per-stage times of a trained model folder over n held-out prompts (one per kind first)."""
-    from blueprint.eval.benchmark import load_benchmark
-    from blueprint.pipeline import BlueprintPipeline
-    from blueprint.models.folder import resolve_model_dir
-    from blueprint.pipeline.pipeline import check_sampling
-
-    check_sampling(steps, guidance, None, None, seed, prior_guidance)  # before the model loads
-    rows, _ = load_benchmark(benchmark)
-    rows = [r for r in rows if (r.width, r.height) == (width, height)]
-    by_kind = {}
-    for r in rows:  # one prompt per kind first, then the rest, so a short run covers every layout
-        by_kind.setdefault(r.kind, []).append(r)
-    ordered = [r for group in zip(*by_kind.values()) for r in group] or rows
+def held_out_prompts(benchmark: str, width: int, height: int, n: int) -> list[str]:
+    """n held-out prompts of one size: one per kind first, then the rest, so a short run covers every layout."""
     if n < 1:
         raise BlueprintError(f"--prompts must be a positive integer, got {n}")
+    rows = [r for r in load_benchmark(benchmark)[0] if (r.width, r.height) == (width, height)]
+    by_kind = {}
+    for r in rows:
+        by_kind.setdefault(r.kind, []).append(r)
+    ordered = [r for group in zip(*by_kind.values()) for r in group] or rows
     prompts = [r.prompt for r in ordered[:n]]
     if not prompts:
         raise BlueprintError(f"no benchmark rows at {width}x{height} in {benchmark}")
-    model_dir = resolve_model_dir(None if model == "default" else model)
-    pipe = BlueprintPipeline.from_pretrained(model_dir, precision=precision)
+    return prompts
+
+
+def bench_model(args, prompts: list[str], width: int, height: int, steps: int, clock) -> None:
+    """Per-stage times of a trained model folder over held-out prompts."""
+    model_dir = resolve_model_dir(args.model)
+    pipe = BlueprintPipeline.from_pretrained(model_dir, precision=args.precision)
     pipe.clock = clock
-    if compile_:
+    if args.compile:
         pipe.compile()
-    kw = dict(height=height, width=width, num_inference_steps=steps, guidance_scale=guidance, seed=seed,
-              prior_guidance=prior_guidance)
-    warm_up = sum(pipe(p, **kw).timings["total"] for p in prompts[:2 if compile_ else 1])
+    kw = dict(height=height, width=width, num_inference_steps=steps, guidance_scale=args.guidance, seed=args.seed,
+              prior_guidance=args.prior_guidance)
+    warm_up = sum(pipe(p, **kw).timings["total"] for p in prompts[:2 if args.compile else 1])
     times = [pipe(p, **kw).timings for p in prompts]
+    guidance = pipe.prior_guidance if args.prior_guidance is None else args.prior_guidance
     print(f"# {model_dir.name}: {len(prompts)} held-out prompts at {width}x{height}, "
-          f"DiT and VAE in {pipe.transformer.dtype} (--precision {precision}), "
-          f"prior guidance {pipe.prior_guidance if prior_guidance is None else prior_guidance}, "
-          f"{'compiled' if compile_ else 'eager'}; warm-up {warm_up:.1f} s")
+          f"DiT and VAE in {pipe.transformer.dtype} (--precision {args.precision}), prior guidance {guidance}, "
+          f"{'compiled' if args.compile else 'eager'}; warm-up {warm_up:.1f} s")
     print()
     print("| stage | mean (s) | min (s) | max (s) |")
     print("|---|---|---|---|")
@@ -126,11 +131,32 @@ def bench_model(model: str, width, height, steps, guidance, seed, clock, benchma
         print(f"| {stage} | {sum(values) / len(values):.3f} | {min(values):.3f} | {max(values):.3f} |")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def bench_configs(args, width: int, height: int, steps: int, clock) -> None:
+    """Blueprint and diffusers side by side on random components of each configuration."""
+    print("# both pipelines run the same DiT, built without the glyph layer (diffusers' pipeline has no glyph input)")
+    rows = []
+    for name in args.configs:
+        counts = count_parameters(build_components(name, device="meta", glyph_layer=False))
+        total = sum(counts.values())
+        print(f"# {name}: " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in counts.items())
+              + f"; total {total / 1e6:.1f}M = {total * 2 / 1e6:.0f} MB at fp16")
+        run = (args.prompt, width, height, steps, args.guidance, args.seed, clock)
+        ours = bench_blueprint(build_components(name, seed=0, glyph_layer=False), *run)
+        ref = bench_diffusers(build_components(name, seed=0, glyph_layer=False), *run)
+        rows.append((name, ours, ref))
+    print()
+    print("| config | stage | blueprint (s) | diffusers (s) | diffusers / blueprint |")
+    print("|---|---|---|---|---|")
+    for name, ours, ref in rows:
+        for stage in STAGES:
+            print(f"| {name} | {stage} | {ours[stage]:.3f} | {ref[stage]:.3f} | {ref[stage] / ours[stage]:.2f}x |")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=["tiny", "small"])
     parser.add_argument("--size", default="256x256")
-    parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the pipeline's)")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"denoising steps (default {DEFAULT_STEPS})")
     parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
@@ -148,43 +174,30 @@ def main() -> None:
                         help="--model only: AR classifier-free guidance, 1 = off (default: the model's)")
     parser.add_argument("--compile", action="store_true",
                         help="--model only: compile the AR decode step and the DiT (BlueprintPipeline.compile)")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
 
-    from blueprint.models import build_components, count_parameters
-    from blueprint.pipeline import DEFAULT_STEPS
-    from blueprint.sizes import parse_size
 
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads < 1:
+        raise BlueprintError(f"--threads must be a positive integer, got {args.threads}")
+    width, height = parse_size(args.size)
+    prompts = []
+    if args.model is not None:  # what needs no model is checked before the header and the load
+        check_sampling(args.steps, args.guidance, None, None, args.seed, args.prior_guidance)
+        prompts = held_out_prompts(args.benchmark, width, height, args.prompts)
+    for name in args.configs:
+        get_config(name)
     torch.set_num_threads(args.threads)
     clock = time.perf_counter if args.clock == "wall" else time.process_time
-    width, height = parse_size(args.size)
-    steps = args.steps or DEFAULT_STEPS
-    print(f"# {width}x{height}, {steps} steps, guidance {args.guidance}, {args.threads} threads, "
+    print(f"# {width}x{height}, {args.steps} steps, guidance {args.guidance}, {args.threads} threads, "
           f"{args.clock} clock, torch {torch.__version__}")
     if args.model is not None:
-        try:
-            bench_model(args.model, width, height, steps, args.guidance, args.seed, clock, args.benchmark,
-                        args.prompts, args.precision, args.prior_guidance, args.compile)
-        except BlueprintError as e:
-            raise SystemExit(f"bench_pipeline: error: {e}") from None
-        return
-    rows = []
-    for name in args.configs:
-        counts = count_parameters(build_components(name, device="meta"))
-        total = sum(counts.values())
-        print(f"# {name}: " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in counts.items())
-              + f"; total {total / 1e6:.1f}M = {total * 2 / 1e6:.0f} MB at fp16")
-        run = (args.prompt, width, height, steps, args.guidance, args.seed, clock)
-        ours = bench_blueprint(build_components(name, seed=0), *run)
-        ref = bench_diffusers(build_components(name, seed=0), *run)
-        rows.append((name, ours, ref))
-
-    print()
-    print("| config | stage | blueprint (s) | diffusers (s) | diffusers / blueprint |")
-    print("|---|---|---|---|---|")
-    for name, ours, ref in rows:
-        for stage in STAGES:
-            print(f"| {name} | {stage} | {ours[stage]:.3f} | {ref[stage]:.3f} | {ref[stage] / ours[stage]:.2f}x |")
+        bench_model(args, prompts, width, height, args.steps, clock)
+    else:
+        bench_configs(args, width, height, args.steps, clock)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main("bench.pipeline", main))
