@@ -11,6 +11,10 @@ same images from the same prior tokens and seed (see tests/test_pipeline_parity.
 - the DiT sees the raw timestep `t - 1`; Euler steps use the shifted sigmas;
 - latents start as `randn` from a generator seeded with `seed`, and the AR
   stage seeds the global RNG with the same seed;
+- `seed` may also be a list, one per prompt: each row then draws its AR
+  tokens and its noise from its own generators, so an image does not depend
+  on what it was batched with (a server batches concurrent requests); a
+  batch of one with `[s]` gives the image `s` gives;
 - guidance: `uncond + s * (cond - uncond)`, the unconditional pass seeing the
   glyph embedding of "" and all prior tokens dropped;
 - decode: `latents * std + mean` with the VAE config's statistics.
@@ -114,6 +118,17 @@ def check_sampling(steps, guidance, temperature, top_p, seed, prior_guidance=Non
         raise BlueprintError(f"seed must be a non-negative integer, got {seed!r}")
     if prior_guidance is not None:
         check_prior_guidance(prior_guidance)
+
+
+def _check_seeds(seed, batch: int) -> list[int]:
+    """The seeds as a list (one int stands for the whole batch); each is checked by check_sampling."""
+    if not isinstance(seed, (list, tuple)):
+        return [seed]
+    if len(seed) != batch:
+        raise BlueprintError(f"{len(seed)} seeds for {batch} prompts: give one seed, or one per prompt")
+    for s in seed:
+        check_sampling(1, 1.0, None, None, s)
+    return list(seed)
 
 
 class BlueprintPipeline:
@@ -235,24 +250,26 @@ class BlueprintPipeline:
         scheduler.set_timesteps(timesteps=timesteps, sigmas=timesteps / n_train, mu=mu, device=self.device)
         return scheduler.timesteps, scheduler.sigmas
 
-    def _glyph_batch(self, prompts: list[str], guidance: float):
+    def _glyph_batch(self, prompts: list[str], guidance: float, mask_pads: bool = False):
         """Glyph embeddings for the DiT batch: cond rows, then uncond rows if guided.
 
         Returns (embeds, mask). Within the cond rows prompts are left-padded with
-        zeros and *not* masked, as in the official pipeline; the padding that
-        only exists to stack cond and uncond rows is masked out.
+        zeros and *not* masked, as in the official pipeline, unless `mask_pads`
+        (per-row seeds: a row must not depend on its batch mates' text); the
+        padding that only exists to stack cond and uncond rows is masked out.
         """
         whole = self.conditioning == "prompt"
-        cond, _ = encode_glyphs(self.tokenizer, self.text_encoder, prompts, self.device, whole_prompt=whole)
+        cond, cond_mask = encode_glyphs(self.tokenizer, self.text_encoder, prompts, self.device, whole_prompt=whole)
+        cond_mask = cond_mask if mask_pads else None
         if guidance <= 1:
-            return pad_glyphs(cond, None) if self.compiled_transformer is not None else (cond, None)
+            return pad_glyphs(cond, cond_mask) if self.compiled_transformer is not None else (cond, cond_mask)
         uncond, _ = encode_glyphs(self.tokenizer, self.text_encoder, [""] * len(prompts), self.device)
         width = max(cond.shape[1], uncond.shape[1])
         embeds = torch.zeros(2 * len(prompts), width, cond.shape[2], dtype=cond.dtype, device=self.device)
         mask = torch.zeros(2 * len(prompts), width, dtype=torch.bool, device=self.device)
-        for rows, part in ((slice(0, len(prompts)), cond), (slice(len(prompts), None), uncond)):
+        for rows, part, part_mask in ((slice(0, len(prompts)), cond, cond_mask), (slice(len(prompts), None), uncond, None)):
             embeds[rows, width - part.shape[1]:] = part
-            mask[rows, width - part.shape[1]:] = True
+            mask[rows, width - part.shape[1]:] = True if part_mask is None else part_mask
         if self.compiled_transformer is not None:
             return pad_glyphs(embeds, mask)
         return embeds, (None if bool(mask.all()) else mask)
@@ -331,7 +348,7 @@ class BlueprintPipeline:
         prompt: str | list[str],
         height: int = 256,
         width: int = 256,
-        seed: int = 0,
+        seed: int | list[int] = 0,
         num_inference_steps: int = DEFAULT_STEPS,
         guidance_scale: float = DEFAULT_GUIDANCE,
         temperature: float | None = None,
@@ -345,6 +362,7 @@ class BlueprintPipeline:
 
         `temperature`/`top_p` of None use the AR model's generation config.
         `prior_guidance` of None uses the model folder's (1, no guidance, without one).
+        `seed` as a list gives each prompt its own seed (see the module docstring).
         `prior_token_ids` (B, (H/16)*(W/16)) skips the AR stage.
         `glyph_ink` (B, 1, H, W) in [0, 1] is the glyph layer itself, in place of the
         quoted text typeset where the blueprint puts text: letters drawn by the caller
@@ -352,7 +370,9 @@ class BlueprintPipeline:
         """
         prompts = self._check_prompts(prompt)
         width, height = check_size(width, height, *self.size_range)
-        check_sampling(num_inference_steps, guidance_scale, temperature, top_p, seed, prior_guidance)
+        seeds = _check_seeds(seed, len(prompts))
+        check_sampling(num_inference_steps, guidance_scale, temperature, top_p, seeds[0], prior_guidance)
+        seed = seeds if isinstance(seed, (list, tuple)) else seed
         prior_guidance = self.prior_guidance if prior_guidance is None else prior_guidance
         if prior_token_ids is not None:
             prior_token_ids = self._check_prior_tokens(prior_token_ids, len(prompts), width, height)
@@ -381,9 +401,12 @@ class BlueprintPipeline:
                 )
             lap("prior")
             ink = self._glyph_layer(prompts, prior_token_ids, width, height) if glyph_ink is None else glyph_ink
-            glyph, mask = self._glyph_batch(prompts, guidance_scale)
+            glyph, mask = self._glyph_batch(prompts, guidance_scale, mask_pads=isinstance(seed, list))
             lap("glyph")
-            generator = torch.Generator(device=self.device).manual_seed(seed)
+            if isinstance(seed, list):
+                generator = [torch.Generator(device=self.device).manual_seed(s) for s in seed]
+            else:
+                generator = torch.Generator(device=self.device).manual_seed(seed)
             latents = self._denoise(
                 glyph, mask, prior_token_ids, ink, width, height, num_inference_steps, guidance_scale, generator,
                 callback,

@@ -13,6 +13,12 @@ decoder's patch grid. Two differences that do not change the math:
   and the full grid is always produced. Blueprint's own configurations have
   no such ids, so there this is a no-op.
 
+`seed` may also be one seed per prompt: each row then samples from its own
+generator (`_RowSampler`, or `_GuidedSampler` with a list), so a request
+decodes the same tokens alone or batched with others (`blueprint serve`).
+A row of a batch samples exactly as a batch of one seeded with the global
+RNG does: same warpers in transformers' order, same `multinomial` stream.
+
 One addition GLM-Image does not have: classifier-free guidance of the AR
 stage (`guidance` > 1), as in LlamaGen and Parti. Each prompt is decoded
 beside the empty prompt in one batch; at every step the logits become
@@ -27,7 +33,9 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+from transformers import (
+    LogitsProcessor, LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper,
+)
 from transformers.generation.streamers import BaseStreamer
 
 from blueprint.models.grid import image_grid, upsample_prior_tokens
@@ -48,7 +56,8 @@ class _GuidedSampler(LogitsProcessor):
     samples one token per prompt, and returns scores whose argmax is that token in
     both of its rows, so `generate` runs greedy and the two rows stay in lockstep."""
 
-    def __init__(self, guidance: float, temperature: float, top_p: float, generator: torch.Generator):
+    def __init__(self, guidance: float, temperature: float, top_p: float,
+                 generator: torch.Generator | list[torch.Generator]):
         self.guidance, self.generator = guidance, generator
         self.warpers = [TemperatureLogitsWarper(temperature), TopPLogitsWarper(top_p)]
 
@@ -59,10 +68,39 @@ class _GuidedSampler(LogitsProcessor):
         guided = guided.masked_fill(~(cond.isfinite() & uncond.isfinite()), -float("inf"))
         for warp in self.warpers:
             guided = warp(input_ids[: len(guided)], guided)
-        token = torch.multinomial(guided.softmax(-1), 1, generator=self.generator)  # (B, 1)
+        token = _sample(guided.softmax(-1), self.generator)  # (B, 1)
         out = torch.full_like(scores, -float("inf"))
         out.scatter_(1, token.repeat(2, 1), 0.0)
         return out
+
+
+def _sample(probs: torch.Tensor, generator: torch.Generator | list[torch.Generator]) -> torch.Tensor:
+    """(B, 1) tokens: one draw for the batch, or one per row from that row's generator."""
+    if isinstance(generator, torch.Generator):
+        return torch.multinomial(probs, 1, generator=generator)
+    return torch.cat([torch.multinomial(row[None], 1, generator=g) for row, g in zip(probs, generator)])
+
+
+class _RowSampler(LogitsProcessor):
+    """Unguided sampling with one generator per row. Applies the warpers `generate`
+    would add after the custom processors (temperature, top-k, top-p, in its order),
+    samples, and returns scores whose argmax is the token (`generate` runs greedy)."""
+
+    def __init__(self, temperature: float, top_k: int | None, top_p: float, generators: list[torch.Generator]):
+        self.generators = generators
+        self.warpers = []
+        if temperature != 1.0:
+            self.warpers.append(TemperatureLogitsWarper(temperature))
+        if top_k:
+            self.warpers.append(TopKLogitsWarper(top_k))
+        if top_p < 1.0:
+            self.warpers.append(TopPLogitsWarper(top_p))
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        for warp in self.warpers:
+            scores = warp(input_ids, scores)
+        token = _sample(torch.nn.functional.softmax(scores, dim=-1), self.generators)
+        return torch.full_like(scores, -float("inf")).scatter_(1, token, 0.0)
 
 
 class _Progress(BaseStreamer):
@@ -90,7 +128,7 @@ def generate_prior_tokens(
     prompts: list[str],
     width: int,
     height: int,
-    seed: int,
+    seed: int | list[int],
     temperature: float | None = None,
     top_p: float | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -102,6 +140,7 @@ def generate_prior_tokens(
     `temperature`/`top_p` of None take the model's generation config.
     `progress(done, total)` is called after every generated token.
     `guidance` > 1 decodes each prompt beside the empty prompt (see the module docstring).
+    `seed` as a list gives each prompt its own generator (see the module docstring).
     `generate_kwargs` go to `generate` as they are (the compiled path's static cache).
     """
     # the processor's preview grid: its prompt and grids tell the model the same
@@ -119,17 +158,27 @@ def generate_prior_tokens(
     config = model.generation_config
     temperature = config.temperature if temperature is None else temperature
     top_p = config.top_p if top_p is None else top_p
-    if guided:  # the sampler draws the token itself; generate then only takes its argmax
+    per_row = isinstance(seed, (list, tuple))
+    if per_row:
+        if len(seed) != len(prompts):
+            raise ValueError(f"{len(seed)} seeds for {len(prompts)} prompts")
+        generator = [torch.Generator(device=model.device).manual_seed(s) for s in seed]
+    else:
         generator = torch.Generator(device=model.device).manual_seed(seed)
+    greedy = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+    if guided:  # the sampler draws the token itself; generate then only takes its argmax
         logits_processor.append(_GuidedSampler(guidance, temperature, top_p, generator))
         sampling = {"do_sample": False, "temperature": None, "top_p": None}
+    elif per_row:
+        logits_processor.append(_RowSampler(temperature, config.top_k, top_p, generator))
+        sampling = greedy
     else:
         sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p}
 
     with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []):
-        torch.manual_seed(seed)
+        torch.manual_seed(seed[0] if per_row else seed)  # per-row sampling does not read it
         if model.device.type == "cuda":
-            torch.cuda.manual_seed(seed)
+            torch.cuda.manual_seed(seed[0] if per_row else seed)
         out = model.generate(
             **inputs,
             max_new_tokens=total,
