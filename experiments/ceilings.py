@@ -1,6 +1,6 @@
 """Two ceilings on the held-out benchmark, before any generative model error.
 
-    python scripts/ceilings.py [--per-kind 12] [--sizes 256x256,384x256] [--vae MODEL_DIR]
+    python experiments/ceilings.py [--per-kind 12] [--sizes 256x256,384x256] [--vae MODEL_DIR]
 
 layout: for each held-out row, the text-presence map the semantic head is
 trained to predict (8x8-pixel sub-cells with characters, from the engine's own
@@ -18,17 +18,21 @@ Prints word accuracy and NED per kind for each.
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
+from blueprint.data.dataset import to_pixels
 from blueprint.data.render import render
 from blueprint.errors import BlueprintError
 from blueprint.eval import load_benchmark
 from blueprint.eval.score import read_text
+from blueprint.models.folder import load_component
 from blueprint.models.glyph_layer import layout_ink
-from blueprint.sizes import parse_size
 from blueprint.models.image_tokenizer import CHAR_SUBGRID, ink_presence
+from blueprint.sizes import parse_size
 
 
 def main() -> int:
@@ -40,10 +44,6 @@ def main() -> int:
     args = parser.parse_args()
     vae = None
     if args.vae:
-        from pathlib import Path
-
-        from blueprint.models.folder import load_component
-
         try:
             vae = load_component(Path(args.vae), "vae")
         except BlueprintError as e:
@@ -74,10 +74,6 @@ def main() -> int:
 
 
 def through_vae(vae, image: Image.Image) -> Image.Image:
-    import torch
-
-    from blueprint.data.dataset import to_pixels
-
     with torch.no_grad():
         pixels = to_pixels(image)[None]
         out = vae.decode(vae.encode(pixels).latent_dist.mean).sample

@@ -3,7 +3,7 @@
 # side by side for the same minutes on this machine's cores, over one folder's
 # trained vae, tokenizer, glyph encoder and prior (the embedded model's by default).
 #
-#   scripts/ablation_cpu.sh RUN_PREFIX [MINUTES] [BASE_DIR]
+#   experiments/ablation_cpu.sh RUN_PREFIX [MINUTES] [BASE_DIR]
 #
 # Rows (each in its own folder RUN_PREFIX-ROW, a copy of BASE_DIR with a fresh DiT):
 #   hybrid    prior tokens + glyph embeddings of the quoted text + the typeset glyph layer
@@ -13,14 +13,14 @@
 # Each decoder trains with the flags of scripts/train_cpu.sh and stops after MINUTES
 # (wall clock; the three share the cores evenly). Rerunning resumes a row that was
 # stopped. Then each row generates the same held-out prompts with the same flags,
-# and scripts/ablation_report.py writes the table, plot and image grid to
-# out/ablation-cpu/. This is the GPU recipe's ablation (scripts/ablation.sh) at a
-# budget a CPU has; docs/RESULTS.md section 6 has its numbers.
+# and experiments/ablation_report.py writes the table, plot and image grid to
+# out/ablation-cpu/. This is the GPU recipe's ablation (experiments/ablation.sh) at a
+# budget a CPU has; docs/RESULTS.md (the ablation) has its numbers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-.venv/bin/python}
-RUN=${1:?usage: scripts/ablation_cpu.sh RUN_PREFIX [MINUTES] [BASE_DIR]}
+RUN=${1:?usage: experiments/ablation_cpu.sh RUN_PREFIX [MINUTES] [BASE_DIR]}
 RUN=${RUN%/}
 MINUTES=${2:-60}
 BASE=${3:-blueprint/weights/default}
@@ -38,7 +38,7 @@ for row in "${ROWS[@]}"; do
     if [[ ! -d $dir/checkpoints/dit ]]; then   # a new row: copy the base, reset its DiT
         rm -rf "$dir" && mkdir -p "$dir/logs"
         (cd "$BASE" && tar cf - --exclude=./checkpoints --exclude=./logs .) | (cd "$dir" && tar xf -)
-        $PY -c "import sys; from blueprint.train.model_dir import fresh_dit; fresh_dit(sys.argv[1], 'small', 0)" "$dir"
+        $PY -m blueprint.cli train reset dit "$dir" --config small --seed 0
     fi
     $PY -m blueprint.cli train dit --config small --model-dir "$dir" --conditioning "${COND[$row]}" \
         --size 256x256,384x256 --time-limit "$MINUTES" --steps 1000000 --ckpt-every 100 --log-every 10 \
@@ -52,7 +52,7 @@ for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 unset OMP_NUM_THREADS
 args=()
 for row in "${ROWS[@]}"; do
-    $PY scripts/eval_model.py --model "$RUN-$row" --out "out/ablation-cpu/$row" "${EVAL[@]}"
+    $PY -m blueprint.cli eval --model "$RUN-$row" --out "out/ablation-cpu/$row" "${EVAL[@]}"
     args+=("$row=out/ablation-cpu/$row")
 done
-$PY scripts/ablation_report.py --out out/ablation-cpu "${args[@]}"
+$PY experiments/ablation_report.py --out out/ablation-cpu "${args[@]}"

@@ -1,4 +1,4 @@
-"""scripts/prior_loss.py on the embedded model: the held-out loss of a trained prior beats chance,
+"""experiments/prior_loss.py on the embedded model: the held-out loss of a trained prior beats chance,
 and it rises when the targets follow another row's prompt (the prior reads its prompt)."""
 
 import math
@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "scripts/prior_loss.py", *args], cwd=REPO,
+    return subprocess.run([sys.executable, "experiments/prior_loss.py", *args], cwd=REPO,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -41,7 +41,7 @@ def test_another_rows_prompt_costs_loss():
 
 
 def test_given_prompts_pairs_each_row_with_another_of_its_size():
-    sys.path.insert(0, str(REPO / "scripts"))
+    sys.path.insert(0, str(REPO / "experiments"))
     from blueprint.eval import load_benchmark
     from prior_loss import BENCHMARK, given_prompts
 

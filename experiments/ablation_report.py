@@ -1,9 +1,9 @@
 """Put the ablation's rows side by side: one table, one plot, one image grid.
 
-    python scripts/ablation_report.py --out docs/ablation \
+    python experiments/ablation_report.py --out docs/ablation \
         hybrid=out/ablation/hybrid prompt=out/ablation/prompt noglyph=out/ablation/noglyph
 
-Each NAME=DIR is a folder written by scripts/eval_model.py (report.json and
+Each NAME=DIR is a folder written by `blueprint eval --model DIR` (report.json and
 images/) for one row, all from the same benchmark rows and flags. Writes
 OUT/ablation.md (the table: overall, by size, and word accuracy for one text
 vs two to four, the split the quality floors use), OUT/ablation.png (bars)

@@ -1,4 +1,4 @@
-"""scripts/lines_by_size.py: words read and exact line reads, bucketed by the benchmark's font sizes."""
+"""experiments/lines_by_size.py: words read and exact line reads, bucketed by the benchmark's font sizes."""
 
 import json
 import subprocess
@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run(*args):
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "lines_by_size.py"), *map(str, args)],
+    return subprocess.run([sys.executable, str(REPO / "experiments" / "lines_by_size.py"), *map(str, args)],
                           capture_output=True, text=True, timeout=120)
 
 

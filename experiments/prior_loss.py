@@ -1,6 +1,6 @@
 """Held-out loss of a model folder's prior: teacher-forced, no sampling.
 
-    python scripts/prior_loss.py [--model DIR] [--per-kind 8] [--sizes 256x256,384x256] [--batch 8]
+    python experiments/prior_loss.py [--model DIR] [--per-kind 8] [--sizes 256x256,384x256] [--batch 8]
         [--prompts true|other|empty]
 
 For each held-out benchmark row, the prompt and the frozen tokenizer's codes of
@@ -10,7 +10,7 @@ prints the cross-entropy and the top-1 accuracy of the preview grid and of the
 full grid (the one the decoder reads), in total and for the first token (top
 left: mostly the background colour). The words of the benchmark were never
 trained on, so this measures how the prior generalises, in a minute, where
-generating and scoring images (scripts/eval_model.py) takes many; a lower
+generating and scoring images (`blueprint eval --model DIR`) takes many; a lower
 loss is not the same thing as better images, so both are worth reading.
 
 --prompts other gives each row the prompt of another row of the same size
@@ -27,14 +27,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from blueprint.cli.eval import pick_rows
+from blueprint.cli.eval_model import batches
+from blueprint.data.render import render
 from blueprint.errors import BlueprintError
 from blueprint.eval import load_benchmark
 from blueprint.models import image_grid
-from blueprint.models.folder import resolve_model_dir
-from blueprint.sizes import parse_size
+from blueprint.models.folder import load_component, resolve_model_dir
 from blueprint.train.prior import image_targets, prompt_inputs, sequence_inputs, sequence_logits
-from blueprint.models.folder import load_component
-from eval_model import batches, pick_rows
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "heldout.jsonl"
 
@@ -43,8 +43,6 @@ BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "heldout.jsonl"
 def row_losses(vle, processor, rows, prompts: list[str]) -> dict[str, torch.Tensor]:
     """Per-row mean CE and accuracy of the preview and the full grid, for rows of one size,
     each row's targets after the given prompt."""
-    from blueprint.data.render import render
-
     width, height = rows[0].width, rows[0].height
     _, _, prev_h, prev_w = image_grid(width, height, processor.preview_grid)
     images = [np.asarray(render(row.spec).image.convert("RGB")) for row in rows]
@@ -83,12 +81,9 @@ def main() -> int:
                         help="the prompt each row's targets follow (see the module docstring)")
     args = parser.parse_args()
     try:
-        sizes = {parse_size(s) for s in args.sizes.split(",")}
         if args.batch < 1 or args.per_kind < 1:
             raise BlueprintError("--batch and --per-kind must be positive integers")
-        rows = pick_rows(load_benchmark(BENCHMARK)[0], args.per_kind, sizes)
-        if not rows:
-            raise BlueprintError(f"no benchmark rows at sizes {args.sizes}")
+        rows = pick_rows(load_benchmark(BENCHMARK)[0], args.per_kind, args.sizes)
         prompts = given_prompts(rows, args.prompts)
         model_dir = resolve_model_dir(args.model)
         vle, processor = load_component(model_dir, "vision_language_encoder"), load_component(model_dir, "processor")

@@ -1,9 +1,8 @@
 """Text read by OCR, by the font size the benchmark row asks for.
 
-    python scripts/lines_by_size.py out/e168-true-ft-edge [out/eval-gt-2 ...]
+    python experiments/lines_by_size.py out/e168-true-ft-edge [out/eval-gt-2 ...]
 
-Each DIR is an evaluation folder (`report.json`, from `blueprint eval` or
-scripts/eval_model.py) over rows of the benchmark. Every text element of every
+Each DIR is an evaluation folder (`report.json`, from `blueprint eval`) over rows of the benchmark. Every text element of every
 scored image is put in a bucket by its `font_size` in the row's spec. Two tables:
 
 - words read: the share of the line's words found among the words OCR read
@@ -14,10 +13,10 @@ scored image is put in a bucket by its `font_size` in the row's spec. Two tables
   beside, its spec box is cut by that crop, so this one only describes images
   laid out as the spec: ground truth, or its autoencoder round trip. The
   typeset glyph layer sets lines as large as its text boxes allow, so even
-  the layer itself reads far fewer exact lines than words (docs/RESULTS.md §5).
+  the layer itself reads far fewer exact lines than words (docs/RESULTS.md, Ceilings).
 
 Sizes describe the image only when its layout follows the spec: ground truth,
-or a decoder given the true blueprint (`eval_model.py --true-blueprint`).
+or a decoder given the true blueprint (`blueprint eval --model DIR --true-blueprint`).
 """
 
 import argparse

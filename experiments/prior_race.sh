@@ -3,22 +3,22 @@
 # on this machine's cores: the byte-level prompt against word tokens (BPE merges
 # learned from the engine's captions, blueprint.models.processor).
 #
-#   scripts/prior_race.sh RUN_PREFIX [MINUTES] [MERGES] [BASE_DIR]
+#   experiments/prior_race.sh RUN_PREFIX [MINUTES] [MERGES] [BASE_DIR]
 #
 # Rows (each in its own folder RUN_PREFIX-ROW, a copy of BASE_DIR with a fresh AR
-# language model over its trained vision tower and VQ, `fresh_prior`):
+# language model over its trained vision tower and VQ, `blueprint train reset prior`):
 #   bytes   one token per byte, as the embedded model
 #   words   MERGES (default 1000) merges on top
 # Both train with the prior flags of scripts/train_cpu.sh on one core each and
 # the same seed, so they see the same batches; their logs give the image-token
-# loss at equal steps, and scripts/eval_model.py --model RUN_PREFIX-ROW scores
-# them on held-out prompts. Rerunning resumes. docs/RESULTS.md section 5 has
+# loss at equal steps, and `blueprint eval --model RUN_PREFIX-ROW` scores
+# them on held-out prompts. Rerunning resumes. docs/notebook/2026-12-02-word-tokens-prior.md has
 # the numbers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-.venv/bin/python}
-RUN=${1:?usage: scripts/prior_race.sh RUN_PREFIX [MINUTES] [MERGES] [BASE_DIR]}
+RUN=${1:?usage: experiments/prior_race.sh RUN_PREFIX [MINUTES] [MERGES] [BASE_DIR]}
 RUN=${RUN%/}
 MINUTES=${2:-60}
 MERGES=${3:-1000}
@@ -36,8 +36,7 @@ for row in bytes words; do
     if [[ ! -d $dir/checkpoints/prior ]]; then   # a new row: copy the base, reset its prior
         rm -rf "$dir" && mkdir -p "$dir/logs"
         (cd "$BASE" && tar cf - --exclude=./checkpoints --exclude=./logs .) | (cd "$dir" && tar xf -)
-        $PY -c "import sys; from blueprint.train.model_dir import fresh_prior; \
-fresh_prior(sys.argv[1], 'small', 0, int(sys.argv[2]))" "$dir" "${ROW_MERGES[$row]}"
+        $PY -m blueprint.cli train reset prior "$dir" --config small --seed 0 --prompt-merges "${ROW_MERGES[$row]}"
     fi
     $PY -m blueprint.cli train prior --config small --model-dir "$dir" --size 256x256,384x256 \
         --time-limit "$MINUTES" --steps 1000000 --ckpt-every 100 --log-every 10 --workers 0 --no-progress \
