@@ -12,6 +12,8 @@ extras=""
 
 # g++: torch.compile builds its CPU kernels with it (BlueprintPipeline.compile)
 apt_packages=(tesseract-ocr tesseract-ocr-eng fonts-dejavu-core fonts-liberation2 g++)
+# chromium + its driver: the browser test of `blueprint serve`'s page (never downloaded at run time)
+[[ -n "$extras" ]] && apt_packages+=(chromium chromium-driver)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
