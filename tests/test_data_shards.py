@@ -1,4 +1,4 @@
-"""WebDataset shards: layout, atomic writes, and a byte-exact round trip."""
+"""WebDataset shards: layout, atomic writes, a byte-exact round trip, and training from them."""
 
 import io
 import os
@@ -51,3 +51,46 @@ def test_bad_shard_arguments(tmp_path):
         write_shards(str(tmp_path), n=3, shard_size=-1)
     with pytest.raises(BlueprintError, match="unknown design kind"):
         write_shards(str(tmp_path), n=3, kinds=["nope"])
+
+
+def test_shard_dataset_reads_back_the_engine_samples(tmp_path):
+    import torch
+
+    from blueprint.data.dataset import sample_at
+    from blueprint.data.shards import ShardDataset
+
+    write_shards(str(tmp_path), n=5, shard_size=2, width=128, height=128, seed=3)
+    (tmp_path / "shard-000009.tar.tmp").write_bytes(b"a shard being written")  # never read
+    data = ShardDataset(str(tmp_path), 128, 128)
+    assert len(data) == 5
+    for i in (0, 3, 4):
+        want, got = sample_at(i, 128, 128, seed=3), data[i]
+        assert got["caption"] == want["caption"]
+        assert torch.equal(got["pixels"], want["pixels"]) and torch.equal(got["char_map"], want["char_map"])
+    with pytest.raises(BlueprintError, match="are 128x128; train at --size 128x128"):
+        ShardDataset(str(tmp_path), 256, 256)
+
+
+def test_training_reads_shards(tmp_path, capsys):
+    """Two steps of the vae and of the dit (with the shards' character ink as its glyph layer)."""
+    import json
+
+    from blueprint.cli import main
+
+    shards, run = tmp_path / "shards", tmp_path / "run"
+    assert main(["data", "shards", str(shards), "--n", "4", "--shard-size", "2", "--size", "128x128"]) == 0
+    common = ["--config", "tiny", "--model-dir", str(run), "--data", str(shards), "--size", "128x128",
+              "--steps", "2", "--batch-size", "2", "--no-progress"]
+    assert main(["train", "vae", *common]) == 0
+    assert main(["train", "dit", *common]) == 0
+    trained = json.loads((run / "trained.json").read_text())
+    assert trained["vae"]["steps"] == 2 and trained["dit"]["steps"] == 2
+    capsys.readouterr()
+
+    other = tmp_path / "other"
+    assert main(["train", "vae", "--config", "tiny", "--model-dir", str(other), "--data", str(shards),
+                 "--size", "256x256", "--steps", "2"]) == 2
+    assert "shards in" in capsys.readouterr().err and not other.exists()
+    assert main(["train", "dit", "--config", "tiny", "--model-dir", str(other), "--data", str(shards),
+                 "--size", "128x128,256x256"]) == 2
+    assert "several sizes needs --data engine" in capsys.readouterr().err and not other.exists()

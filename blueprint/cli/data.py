@@ -31,7 +31,8 @@ def register(subparsers) -> None:
     p.add_argument("--only", nargs="+", default=None, help="benchmarks to write: heldout user_prompts (default both)")
     p.set_defaults(func=run_benchmark)
 
-    p = sub.add_parser("shards", help="write WebDataset tar shards (png, json spec, txt caption, maps)")
+    p = sub.add_parser("shards", help="write WebDataset tar shards (png, json spec, txt caption, maps) "
+                                   "for `blueprint train STAGE --data OUT_DIR`")
     p.add_argument("out_dir", help="folder to write shard-NNNNNN.tar files into")
     p.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
     p.add_argument("--shard-size", type=int, default=500, help="samples per shard (default 500)")

@@ -64,7 +64,9 @@ def add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", default="256x256",
                    help="training image size WIDTHxHEIGHT (default 256x256); vae-decoder, dit and prior also "
                         "take a comma-separated list, one size per step in turn (e.g. 256x256,384x256,256x384)")
-    p.add_argument("--data", default="engine", help="'engine' (procedural data, default) or a folder of images + .txt captions")
+    p.add_argument("--data", default="engine",
+                   help="'engine' (procedural data, default), a folder of shards written by `blueprint data "
+                        "shards` (at the training size), or a folder of images + .txt captions")
     p.add_argument("--seed", type=int, default=0, help="data and initialisation seed (default 0)")
     p.add_argument("--ckpt-every", type=int, default=500, help="checkpoint every N steps (default 500)")
     p.add_argument("--keep-last", type=int, default=3, help="checkpoints kept on disk (default 3)")
@@ -129,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
                              f"{' and '.join(MULTI_SIZE_STAGES)} only")
     if len(set(sizes)) != len(sizes):
         raise BlueprintError(f"--size {args.size!r} lists a size twice")
+    if len(sizes) > 1 and args.data != "engine":
+        raise BlueprintError("training at several sizes needs --data engine (a folder's images are of one size)")
     if args.batch_size < 1:
         raise BlueprintError(f"batch-size must be a positive integer, got {args.batch_size}")
     if args.batch_reuse < 1:
@@ -137,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     check_loss_weight("edge-weight", args.edge_weight)
     check_prompt_drop(args.prompt_drop)
     check_share("token-noise", args.token_noise)
-    check_data(args.data)
+    check_data(args.data, sizes[0])
     if getattr(module, "NEEDS", ()):
         # Refuse before the model folder is created; `make_stage` checks again (and warns for tiny).
         with warnings.catch_warnings():

@@ -1,4 +1,4 @@
-"""Write samples to WebDataset tar shards.
+"""Samples as WebDataset tar shards: written once, read by training.
 
 Each sample is stored under the key `%09d` of its global index with:
 `png` (the image), `json` (the spec), `txt` (the caption), `element.png` and
@@ -6,17 +6,27 @@ Each sample is stored under the key `%09d` of its global index with:
 [k * shard_size, (k + 1) * shard_size) and is written to a temporary file that
 is renamed into place when complete, so a reader never sees half a shard.
 Shards are reproducible: the same arguments give the same bytes.
+
+`ShardDataset` reads a folder of shards back by sample number, as training
+reads its data (`blueprint train STAGE --data SHARD_DIR`): an index of where
+each member's bytes sit in its tar is built once, and each item is one seek
+and read, so any dataloader worker can read any sample.
 """
 
 from __future__ import annotations
 
+import glob
 import io
 import os
+import tarfile
 from concurrent.futures import ProcessPoolExecutor
 
-from PIL import Image
+import numpy as np
+import torch
+import webdataset as wds
+from PIL import Image, UnidentifiedImageError
 
-from blueprint.data.dataset import spec_at
+from blueprint.data.dataset import spec_at, to_pixels
 from blueprint.data.engine import check_kinds
 from blueprint.data.render import render
 from blueprint.data.words import check_split
@@ -24,6 +34,9 @@ from blueprint.errors import BlueprintError
 from blueprint.sizes import check_size
 
 SHARD_PATTERN = "shard-{:06d}.tar"
+SHARD_GLOB = "shard-[0-9][0-9][0-9][0-9][0-9][0-9].tar"  # finished shards only, never a .tmp
+# The members training reads; `json` (the spec) stays in the shard for other readers.
+READ_MEMBERS = ("png", "txt", "char.png")
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -35,8 +48,6 @@ def png_bytes(image: Image.Image) -> bytes:
 def write_shard(out_dir: str, shard: int, start: int, stop: int, width: int, height: int,
                 kinds: tuple[str, ...], split: str, seed: int) -> str:
     """Write samples [start, stop) to shard number `shard`; returns the final path."""
-    import webdataset as wds
-
     path = os.path.join(out_dir, SHARD_PATTERN.format(shard))
     tmp = path + ".tmp"
     try:
@@ -92,3 +103,80 @@ def write_shards(out_dir: str, n: int, shard_size: int = 500, width: int = 256, 
     if bar is not None:
         bar.close()
     return paths
+
+
+def shard_paths(folder: str) -> list[str]:
+    """The finished shards in a folder, in order (empty when it holds none)."""
+    return sorted(glob.glob(os.path.join(glob.escape(str(folder)), SHARD_GLOB)))
+
+
+def index_shard(path: str) -> dict[str, dict[str, tuple[int, int]]]:
+    """key -> {member extension: (byte offset, size)} of one tar shard."""
+    index: dict[str, dict[str, tuple[int, int]]] = {}
+    try:
+        with tarfile.open(path) as tar:
+            for member in tar:
+                key, _, ext = member.name.partition(".")
+                if member.isfile() and ext in READ_MEMBERS:
+                    index.setdefault(key, {})[ext] = (member.offset_data, member.size)
+    except (OSError, tarfile.TarError) as e:
+        raise BlueprintError(f"cannot read shard {path}: {e}") from None
+    return index
+
+
+class ShardDataset(torch.utils.data.Dataset):
+    """The samples of `blueprint data shards` in a folder, by number (in key order across the shards).
+
+    An item is {"pixels": (3, H, W) in [-1, 1], "caption": str, "char_map": (H, W) int64},
+    as `blueprint.data.dataset.sample_at` gives. With width and height, shards of
+    another size are refused (their maps cannot be cropped like a photo).
+    """
+
+    def __init__(self, folder: str, width: int | None = None, height: int | None = None):
+        paths = shard_paths(folder)
+        if not paths:
+            raise BlueprintError(f"folder {folder} holds no shards ({SHARD_GLOB})")
+        self.folder = str(folder)
+        self.items: list[tuple[str, dict[str, tuple[int, int]]]] = []
+        for path in paths:
+            for key, members in sorted(index_shard(path).items()):
+                missing = [ext for ext in READ_MEMBERS if ext not in members]
+                if missing:
+                    raise BlueprintError(f"sample {key} in {path} has no {', '.join(missing)}")
+                self.items.append((path, members))
+        if not self.items:
+            raise BlueprintError(f"the shards in {folder} hold no samples")
+        self.size = self.image_size(0)
+        if width is not None and self.size != (width, height):
+            raise BlueprintError(f"the shards in {folder} are {self.size[0]}x{self.size[1]}; "
+                                 f"train at --size {self.size[0]}x{self.size[1]} or write shards at {width}x{height}")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def read(self, i: int, ext: str) -> bytes:
+        path, members = self.items[i]
+        offset, size = members[ext]
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read(size)
+
+    def png(self, i: int, ext: str) -> Image.Image:
+        try:
+            image = Image.open(io.BytesIO(self.read(i, ext)))
+            image.load()
+        except (OSError, UnidentifiedImageError) as e:
+            raise BlueprintError(f"cannot read {ext} of sample {i} in {self.items[i][0]}: {e}") from None
+        return image
+
+    def image_size(self, i: int) -> tuple[int, int]:
+        return self.png(i, "png").size
+
+    def __getitem__(self, i: int) -> dict:
+        image = self.png(i, "png")
+        if image.size != self.size:
+            raise BlueprintError(f"sample {i} in {self.items[i][0]} is {image.size[0]}x{image.size[1]}, "
+                                 f"not {self.size[0]}x{self.size[1]} as the first")
+        char_map = np.asarray(self.png(i, "char.png"), dtype=np.uint8)
+        return {"pixels": to_pixels(image), "caption": self.read(i, "txt").decode("utf-8"),
+                "char_map": torch.from_numpy(char_map.astype(np.int64))}

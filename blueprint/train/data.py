@@ -1,11 +1,14 @@
-"""Training images for the pixel stages (vae, decoder): engine or folder.
+"""Training images for the pixel stages (vae, vae-decoder, dit, prior): engine, shards or folder.
 
 A batch is a pure function of (seed, step, rank, world size): sample number
 `(step * world_size + rank) * batch_size + i` of the procedural engine
-(`blueprint.data.dataset.sample_at`), or of a user's folder of image + caption
-files (`FolderDataset`, cycled in sorted order). Folder images are scaled to
-cover the training size and centre-cropped, so the decoder's `crop_coords`
-stay (0, 0) as at sampling time.
+(`blueprint.data.dataset.sample_at`), of a folder of tar shards written by
+`blueprint data shards` (`ShardDataset`, cycled in key order: the engine's
+samples, maps included, rendered once ahead of training), or of a user's
+folder of image + caption files (`FolderDataset`, cycled in sorted order).
+Folder images are scaled to cover the training size and centre-cropped, so
+the decoder's `crop_coords` stay (0, 0) as at sampling time; shards must be
+at the training size.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from pathlib import Path
 
 import torch
 
+from blueprint.data.dataset import FolderDataset, sample_at
+from blueprint.data.shards import ShardDataset, shard_paths
 from blueprint.errors import BlueprintError
 
 
 def check_data(data: str, size: tuple[int, int] | None = None) -> None:
-    """'engine' or an existing folder of image + caption pairs; BlueprintError otherwise."""
+    """'engine', or an existing folder of shards or of image + caption pairs; BlueprintError otherwise."""
     if data == "engine":
         return
     if not Path(data).is_dir():
@@ -27,9 +32,10 @@ def check_data(data: str, size: tuple[int, int] | None = None) -> None:
 
 
 def open_folder(data: str, size: tuple[int, int] | None):
-    from blueprint.data.dataset import FolderDataset
-
+    """The samples of a data folder: its shards if it holds any, else its image + caption pairs."""
     width, height = size if size is not None else (None, None)
+    if shard_paths(data):
+        return ShardDataset(str(data), width, height)  # raises BlueprintError: another size, torn samples
     return FolderDataset(str(data), width, height)  # raises BlueprintError: no images, missing captions
 
 
@@ -51,13 +57,14 @@ class TrainImages:
 
     With `with_ink`, batches also hold "ink": (B, 1, H, W) uint8, 1 where a
     character is drawn (the engine's character map). A folder has no character
-    maps, so its ink is all zeros: the decoder sees no glyph layer for it.
+    maps, so its ink is all zeros: the decoder sees no glyph layer for it;
+    shards keep the engine's character maps, so theirs is the real ink.
     """
 
     def __init__(self, data: str, size: tuple[int, int], batch_size: int, seed: int, with_ink: bool = False,
                  extra_sizes: tuple[tuple[int, int], ...] = ()):
         if extra_sizes and data != "engine":
-            raise BlueprintError("training at several sizes needs --data engine (a folder is cropped to one size)")
+            raise BlueprintError("training at several sizes needs --data engine (a folder's images are of one size)")
         check_data(data)
         self.data, self.size, self.batch_size, self.seed = data, size, batch_size, seed
         self.sizes = [tuple(size)] + [tuple(s) for s in extra_sizes]
@@ -69,8 +76,6 @@ class TrainImages:
 
     def item(self, index: int, size: tuple[int, int]) -> dict:
         if self.folder is None:
-            from blueprint.data.dataset import sample_at
-
             width, height = size
             return sample_at(index, width, height, seed=self.seed, with_maps=self.with_ink)
         return self.folder[index % len(self.folder)]
