@@ -17,7 +17,7 @@ from blueprint.models.folder import DEFAULT_MODEL_DIR, resolve_model_dir
 
 BENCHMARK = "benchmarks/heldout.jsonl"
 # OCR word accuracy the embedded model must keep on the 8 prompts below (docs/RESULTS.md
-# has the full benchmark numbers, measured the same way with scripts/eval_model.py).
+# has the full benchmark numbers, measured the same way with `blueprint eval`).
 WORD_ACCURACY_FLOOR = 0.75
 
 

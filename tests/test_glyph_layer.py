@@ -96,7 +96,7 @@ def test_typesetting_from_a_perfect_blueprint_reads_back():
         image = Image.fromarray((255 - 255 * ink).astype(np.uint8)).convert("RGB")
         accs.append(read_text(image, spec, "tesseract").word_accuracy)
     assert len(accs) >= 8
-    assert np.mean(accs) >= 0.8, accs  # measured 0.976 over 72 rows (scripts/ceilings.py)
+    assert np.mean(accs) >= 0.8, accs  # measured 0.976 over 72 rows (experiments/ceilings.py)
 
 
 def test_text_presence_reads_tokens_as_the_head_reads_the_tokenizer(tmp_path):

@@ -98,7 +98,7 @@ def test_batch_layout_matches_the_pipeline(model_dir):
     assert torch.equal(labels[labels != -100].view(2, -1), targets)
     full = image_tokens(vle, processor.image_processor, [s["pixels"] for s in samples], token_h, token_w)
     assert torch.equal(targets[:, -token_h * token_w:], full)
-    # what `eval_model.py --true-blueprint` feeds the decoder: those targets on the DiT patch grid
+    # what `blueprint eval --true-blueprint` feeds the decoder: those targets on the DiT patch grid
     perfect = perfect_prior_ids(vle, processor.image_processor, [s["pixels"] for s in samples], *SIZE)
     assert perfect.shape == (2, 4 * token_h * token_w)
     assert torch.equal(perfect.view(2, 2 * token_h, 2 * token_w)[:, ::2, ::2].reshape(2, -1), full)
