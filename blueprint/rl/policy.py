@@ -79,13 +79,14 @@ def sample_sequences(vle, processor, prompts: list[str], width: int, height: int
         processors.append(_CodebookOnly(codebook))
     processors.append(_RowSampler(temperature, top_p, generators))
     n = action_length(vle, width, height, preview)
-    was_training = vle.training
+    modes = {m: m.training for m in vle.modules()}  # the trained parts train, the tokenizer does not
     vle.eval()  # no dropout while acting
     try:
         out = vle.generate(**prompt, max_new_tokens=n, min_new_tokens=n, logits_processor=processors,
                            do_sample=False, temperature=None, top_p=None, top_k=None)
     finally:
-        vle.train(was_training)
+        for module, training in modes.items():
+            module.training = training
     return prompt, out[:, prompt["input_ids"].shape[1]:]
 
 
