@@ -67,9 +67,11 @@ def check_generation(args) -> None:
         raise BlueprintError(f"--batch must be a positive integer, got {args.batch}")
     check_sampling(args.steps, args.guidance, args.temperature, args.top_p, 0, args.prior_guidance)
     try:
-        torch.device(args.device)
+        device = torch.device(args.device)
     except RuntimeError:
         raise BlueprintError(f"--device {args.device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BlueprintError(f"--device {args.device}: this torch sees no CUDA device")
     resolve_precision(args.precision, args.device)
 
 
