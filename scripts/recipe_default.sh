@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The embedded default model (blueprint/weights/default/), stage by stage, as it was made.
+#
+#   scripts/recipe_default.sh [RUN_DIR]           the real sequence (a GPU for phase 1, then hours on a CPU)
+#   scripts/recipe_default.sh --micro [RUN_DIR]   the same sequence on `tiny`, 2 steps a piece (a smoke test)
+#
+# Where each part was trained:
+#   phase 1 on one GPU (an H100): vae, image-tokenizer, glyph-encoder, side by side, and a
+#     40-step DiT start; each stage ran to a time limit, and the steps it reached are the
+#     counts below (trained.json of the shipped model has them);
+#   phase 2 on a 2-core CPU, one core per stage, in fp32: the DiT and the prior in pieces,
+#     then the VAE's decoder side on both cores, the export, and a last DiT run on the
+#     exported weights with an edge weight.
+# The pieces ran with time limits and were resumed; here each is given its step count, so
+# the sequence is the recipe of the shipped model, not a bit-for-bit replay (data order,
+# step counts and flags are the same; the GPU's kernels and a CPU's are not).
+# docs/notebook/2026-11-23-embedded-model-cpu.md has the history of each piece.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+BLUEPRINT="$PY -m blueprint.cli"
+
+micro=0
+if [[ "${1:-}" == "--micro" ]]; then micro=1; shift; fi
+RUN=${1:-runs/default}
+if (( micro )); then
+    CONFIG=tiny; SIZES=128x128; GPU_SIZES=128x128; EXPORT_TO="$RUN-export"
+    steps() { echo $(( $2 )); }          # piece N of a stage: 2 steps each ($2 = its index)
+    extra=(--batch-size 2 --workers 0 --ckpt-every 2 --log-every 1 --no-progress)
+else
+    CONFIG=small; SIZES=256x256,384x256; GPU_SIZES=256x256,384x256,256x384,512x256
+    EXPORT_TO=blueprint/weights/default
+    steps() { echo "$1"; }               # the recorded step count
+    extra=(--no-progress)
+fi
+stage() { $BLUEPRINT train "$@" --config "$CONFIG" "${extra[@]}"; }
+
+# Phase 1 (GPU): the stages that read only the data (flags of scripts/train_small.sh --phase 1).
+(( micro )) || extra+=(--ckpt-every 1000 --log-every 25)
+stage vae --model-dir "$RUN" --size "${SIZES%%,*}" --steps "$(steps 1493 2)" --lr 5e-4 --warmup 200 \
+    $( (( micro )) || echo --batch-size 32 --workers 4)
+stage image-tokenizer --model-dir "$RUN" --size "${SIZES%%,*}" --steps "$(steps 1271 2)" --warmup 200 \
+    $( (( micro )) || echo --batch-size 32 --workers 5)
+stage glyph-encoder --model-dir "$RUN" --size "${SIZES%%,*}" --steps "$(steps 2754 2)" --lr 3e-4 --warmup 100 \
+    $( (( micro )) || echo --batch-size 256 --workers 3)
+stage dit --model-dir "$RUN" --size "$GPU_SIZES" --steps "$(steps 40 2)" --lr 3e-4 --warmup 200 --text-weight 0 \
+    $( (( micro )) || echo --batch-size 64 --workers 3)
+
+# Phase 2 (CPU, fp32, one core per stage; flags of scripts/train_cpu.sh).
+(( micro )) || { extra=(--no-progress --batch-size 8 --workers 0 --ckpt-every 100 --log-every 10); export OMP_NUM_THREADS=1; }
+cpu=(--model-dir "$RUN" --size "$SIZES" --lr 3e-4 --warmup 100 --precision fp32)
+# piece 1: the plain flow-matching MSE (the text weight came later), and the prior without empty prompts
+stage dit "${cpu[@]}" --steps "$(steps 630 4)" --text-weight 0
+stage prior "${cpu[@]}" --steps "$(steps 918 2)" --prompt-drop 0
+# piece 2: the prior on
+stage prior "${cpu[@]}" --steps "$(steps 3382 4)" --prompt-drop 0
+# piece 3: the DiT with the text-weighted loss, then with each rendered batch reused for 2 steps
+stage dit "${cpu[@]}" --steps "$(steps 700 6)" --text-weight 4
+stage dit "${cpu[@]}" --steps "$(steps 2635 8)" --text-weight 4 --batch-reuse 2
+# piece 4: the VAE's decoder side on both cores, with a cooldown
+OMP_NUM_THREADS=2 stage vae-decoder --model-dir "$RUN" --size "$SIZES" --lr 2e-4 --warmup 50 \
+    --steps "$(steps 3200 2)" --cooldown "$(steps 1000 1)" $( (( micro )) || echo --ckpt-every 200)
+$BLUEPRINT export "$RUN" --out "$EXPORT_TO"
+# piece 5: more DiT steps on the exported (half-precision) weights, edges weighted too, then export again
+# (the shipped trained.json counts the DiT's steps of both runs, 2,635 + 979; this run's record counts its own)
+rm -rf "$RUN-edge" && cp -r "$EXPORT_TO" "$RUN-edge"
+stage dit --model-dir "$RUN-edge" --size "$SIZES" --lr 1e-4 --warmup 20 --batch-reuse 2 --text-weight 4 \
+    --edge-weight 4 --ema-decay 0.995 --seed 11 --precision fp32 --steps "$(steps 979 2)"
+$BLUEPRINT export "$RUN-edge" --out "$EXPORT_TO"
+$BLUEPRINT train report "$RUN"
