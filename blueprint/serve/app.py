@@ -36,7 +36,7 @@ from blueprint.serve.stream import sse_events
 
 log = logging.getLogger("blueprint.serve")
 STATIC = Path(__file__).parent / "static"
-WARMUP_SIZE = (256, 256)
+WARMUP_SIDE = 256  # the page's default size; a model whose range starts higher warms at its least
 ERRORS = {code: {"model": ErrorResponse, "description": text} for code, text in (
     (400, "invalid request"), (401, "missing or wrong API key"), (413, "request body too large"),
     (429, "queue full; see Retry-After"), (503, "model still warming"), (504, "timed out"))}
@@ -71,7 +71,7 @@ class Server:
             self.engine = Engine(self.pipe, on_batch=lambda stage, rows: self.metrics.batch_rows.labels(stage)
                                  .observe(rows), **self.engine_args)
             if self.warmup:  # the first call at a shape compiles: pay it now, not on a client's request
-                w, h = WARMUP_SIZE
+                w = h = max(WARMUP_SIDE, self.pipe.size_range[0])
                 self.engine.submit(Job("warm-up", [0], w, h, 2, 3.0, None, None)).result()
             self.status = "ready"
             log.info("ready: model %s", self.model_id)

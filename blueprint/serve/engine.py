@@ -105,8 +105,11 @@ class Engine:
     def stop(self) -> None:
         with self._cond:
             self._stopped = True
-            for job in self._ar + self._dit:
+            for job in self._ar + self._dit:  # answered now rather than left waiting
                 job.cancelled.set()
+                job.future.set_exception(Cancelled("the server is stopping"))
+            self._ar.clear()
+            self._dit.clear()
             self._cond.notify()
         self._thread.join(timeout=30)
 
