@@ -6,7 +6,9 @@ semantic-alignment reward read from the tokens (`blueprint.rl.reward`), so no
 decoder runs inside the loop (GLM-Image-RL's `--skip_decode`). Its defaults
 are that trainer's: group 4, advantage (r - mean) / (std + eps), PPO clip 0.2,
 k3 KL to the frozen starting prior with coefficient 0.01, lr 5e-6,
-temperature 0.9, top-p 0.75.
+temperature 0.9, top-p 0.75. A group needs samples that differ, or its
+advantages are all 0: on the embedded model those two sampled identical
+groups and temperature 1, top-p 1 did not (docs/notebook/2026-12-04-rl-grpo.md).
 
 One step, for each prompt of the batch (engine captions of the training
 split, with their specs):
