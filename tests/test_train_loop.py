@@ -113,6 +113,39 @@ def test_exported_weights_are_the_ema(straight):
     assert any(not torch.equal(exported[k], raw[f"net.{k}"]) for k in exported)
 
 
+def test_ema_is_diffusers_and_follows_its_formula(tmp_path):
+    """The EMA is diffusers' EMAModel: after its k-th update (one per step) it holds
+    d_k * ema + (1 - d_k) * weights, with d_1 = 0 (the first update takes the weights)
+    and d_k = min(decay, k / (9 + k)) after (`EMAModel.get_decay`)."""
+    run_toy(tmp_path, steps=6, ckpt_every=1, keep_last=10, ema_decay=0.3)  # capped from step 4
+    ema = None
+    for step, folder in ckpt.checkpoint_dirs(tmp_path / "checkpoints" / "toy"):
+        weights, saved = load_file(folder / "model.safetensors"), load_file(folder / "ema.safetensors")
+        d = 0.0 if step == 1 else min(0.3, step / (9 + step))
+        for k, w in weights.items():
+            expected = w if ema is None else d * ema[k] + (1 - d) * w
+            torch.testing.assert_close(saved[k], expected, rtol=1e-6, atol=1e-7)
+        assert json.loads((folder / "state.json").read_text())["ema"]["optimization_step"] == step
+        ema = saved
+    assert step == 6
+
+
+def test_checkpoint_from_before_the_scheduler_and_diffusers_ema_resumes_the_same(straight, tmp_path):
+    """Checkpoints written by the hand-written schedule and EMA hold neither state: the step
+    stands for both, and the run continues exactly."""
+    out, _ = straight
+    run_toy(tmp_path, stop_after=13)  # last checkpoint at 10
+    state_file = tmp_path / "checkpoints" / "toy" / "step_00000010" / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["lr_scheduler"], state["ema"]
+    for group in state["param_groups"]:
+        del group["initial_lr"]
+    state_file.write_text(json.dumps(state))
+    run_toy(tmp_path)
+    assert losses(tmp_path) == losses(out)
+    assert (tmp_path / "toy.safetensors").read_bytes() == (out / "toy.safetensors").read_bytes()
+
+
 def test_stop_and_resume_is_bit_identical(straight, tmp_path):
     out, _ = straight
     first = run_toy(tmp_path, stop_after=13)  # last checkpoint at 10; steps 11-13 are redone

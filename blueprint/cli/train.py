@@ -109,6 +109,10 @@ def add_stage_options(p: argparse.ArgumentParser) -> None:
                    help="forward pass precision: auto (bf16 autocast on GPU, fp32 on CPU; default), bf16 "
                         "(autocast on any device) or fp32 (no autocast: the fallback for a stage that "
                         "diverges under bf16); weights and optimizer state are fp32 in every case")
+    p.add_argument("--parallel", default="ddp", choices=("ddp", "fsdp"),
+                   help="under torchrun: 'ddp' (each process holds the whole model; default) or 'fsdp' (weights, "
+                        "gradients and optimizer state sharded over the processes, for a model too big for one "
+                        "device; not the image-tokenizer); checkpoints are the same either way")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar (default on)")
     p.set_defaults(func=run)
 
@@ -161,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     loop = LoopArgs(steps=args.steps, lr=args.lr, warmup=args.warmup, cooldown=args.cooldown, ema_decay=args.ema_decay,
                     ckpt_every=args.ckpt_every, log_every=args.log_every, keep_last=args.keep_last,
                     resume=args.resume, progress=args.progress, workers=workers,
-                    time_limit=args.time_limit, precision=args.precision)
+                    time_limit=args.time_limit, precision=args.precision, parallel=args.parallel)
     result = train(module.make_stage, stage_args, loop)
     if result["exported"]:
         loss = "" if result["loss"] is None else f" (loss {result['loss']:.4f})"

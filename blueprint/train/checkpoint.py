@@ -3,16 +3,24 @@
 A checkpoint is a folder `checkpoints/<stage>/step_XXXXXXXX/` holding
 
     model.safetensors      trainable weights, keys "<module>.<param or buffer>"
-    ema.safetensors        EMA weights, same keys (only when the stage uses EMA)
+    ema.safetensors        EMA weights, keys "<module>.<param>" (only when the stage uses EMA)
     optimizer.safetensors  AdamW state tensors, keys "state.<param index>.<name>"
     rng.safetensors        torch CPU/CUDA, numpy and python RNG states as tensors
-    state.json             step, optimizer param_groups, hyperparameters, RNG scalars
+    state.json             step, optimizer param_groups, the learning-rate scheduler's and
+                           the EMA's state, hyperparameters, RNG scalars
+
+Tensors are always whole: under FSDP every shard is gathered before writing
+(`gather_state`, which every rank calls) and each rank cuts its own shard back
+out when loading, so a checkpoint is the same whether DDP, FSDP or one process
+wrote it, and any of them resumes it.
 
 It is written into `step_XXXXXXXX.tmp-<pid>/`, every file and the folder are
 fsynced, then the folder is renamed into place with `os.replace`. A rename is
 atomic, so a folder named `step_*` without the `.tmp` suffix is always
 complete; a kill mid-write leaves only a `.tmp-*` folder, which is never read
-and is swept away by the next run.
+and is swept away by the next run. A resumed run cuts its log back to the
+checkpoint's step (`truncate_log`) and must draw the same batches
+(`check_same_run`).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch.distributed.tensor import DTensor, distribute_tensor
 
 from blueprint.errors import BlueprintError
 
@@ -60,6 +69,24 @@ def prune(root: Path, keep_last: int) -> None:
         shutil.rmtree(p, ignore_errors=True)
 
 
+# --- whole tensors and FSDP shards -------------------------------------------
+
+def whole(t: torch.Tensor) -> torch.Tensor:
+    """`t` on the CPU, whole: an FSDP shard is gathered from every rank (a collective, so
+    every rank calls this for the same tensors in the same order)."""
+    if isinstance(t, DTensor):
+        t = t.full_tensor()
+    return t.detach().cpu().clone()
+
+
+def shaped_like(src: torch.Tensor, live: torch.Tensor) -> torch.Tensor:
+    """`src`, a whole tensor read from a checkpoint, laid out like `live`: this rank's shard
+    when `live` is one. Every rank read the same file, so each cuts its own shard alone."""
+    if isinstance(live, DTensor) and src.shape == live.shape:
+        return distribute_tensor(src.to(live.device), live.device_mesh, live.placements, src_data_rank=None)
+    return src
+
+
 # --- flattening: everything becomes named tensors + JSON scalars -------------
 
 def module_tensors(modules: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
@@ -70,10 +97,8 @@ def module_tensors(modules: dict[str, torch.nn.Module]) -> dict[str, torch.Tenso
     """
     out = {}
     for name, module in modules.items():
-        for k, v in module.named_parameters():
-            out[f"{name}.{k}"] = v.detach().cpu().clone()
-        for k, v in module.named_buffers():
-            out[f"{name}.{k}"] = v.detach().cpu().clone()
+        for k, v in list(module.named_parameters()) + list(module.named_buffers()):
+            out[f"{name}.{k}"] = whole(v)
     return out
 
 
@@ -91,7 +116,7 @@ def load_module_tensors(modules: dict[str, torch.nn.Module], tensors: dict[str, 
                 src = tensors[f"{name}.{k}"]
                 if src.shape != v.shape:
                     raise BlueprintError(f"checkpoint tensor {name}.{k} has shape {tuple(src.shape)}, model has {tuple(v.shape)}")
-                v.copy_(src)
+                v.copy_(shaped_like(src, v))
 
 
 def module_tensors_names(modules: dict[str, torch.nn.Module]) -> set[str]:
@@ -107,17 +132,19 @@ def optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tenso
     tensors = {}
     for idx, state in sd["state"].items():
         for key, value in state.items():
-            t = value if torch.is_tensor(value) else torch.tensor(value)
-            tensors[f"state.{idx}.{key}"] = t.detach().cpu().clone()
+            tensors[f"state.{idx}.{key}"] = whole(value if torch.is_tensor(value) else torch.tensor(value))
     groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in sd["param_groups"]]
     return tensors, groups
 
 
 def optimizer_from_flat(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[dict]) -> None:
+    params = [p for g in opt.param_groups for p in g["params"]]  # the order of the state's indices
     state: dict[int, dict] = {}
     for key, value in tensors.items():
         _, idx, name = key.split(".", 2)
-        state.setdefault(int(idx), {})[name] = value
+        if int(idx) >= len(params):
+            raise BlueprintError(f"checkpoint optimizer state {key} is for a parameter the model does not have")
+        state.setdefault(int(idx), {})[name] = shaped_like(value, params[int(idx)])
     for g in groups:
         if "betas" in g:
             g["betas"] = tuple(g["betas"])
@@ -166,15 +193,30 @@ def _write_json(path: Path, obj) -> None:
         os.fsync(f.fileno())
 
 
-def save_checkpoint(
-    root: Path,
-    step: int,
+def gather_state(
     modules: dict[str, torch.nn.Module],
     optimizer: torch.optim.Optimizer,
-    ema: dict[str, torch.Tensor] | None,
-    meta: dict,
-) -> Path:
-    """Write checkpoint `step` atomically under `root`; return its folder."""
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    ema=None,
+    ema_names: list[str] = (),
+) -> dict:
+    """What a checkpoint holds but the RNG: whole CPU tensors and JSON scalars.
+
+    `ema` is a diffusers `EMAModel` whose shadow weights follow `ema_names`. Under FSDP
+    this gathers every shard, so every rank calls it; only rank 0 writes the result.
+    """
+    opt_tensors, groups = optimizer_to_flat(optimizer)
+    out = {"model": module_tensors(modules), "optimizer": opt_tensors,
+           "state": {"param_groups": groups, "lr_scheduler": scheduler.state_dict()}}
+    if ema is not None:
+        out["ema"] = {name: whole(s) for name, s in zip(ema_names, ema.shadow_params)}
+        out["state"]["ema"] = {"optimization_step": ema.optimization_step, "decay": ema.decay}
+    return out
+
+
+def save_checkpoint(root: Path, step: int, gathered: dict, meta: dict) -> Path:
+    """Write checkpoint `step` (`gather_state`'s tensors, the RNG, `meta`) atomically under
+    `root`; return its folder."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:08d}"
     if final.exists():  # same step written before a kill: its content is identical
@@ -183,30 +225,44 @@ def save_checkpoint(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
 
-    save_file(module_tensors(modules), tmp / "model.safetensors")
-    if ema is not None:
-        save_file({k: v.detach().cpu().contiguous() for k, v in ema.items()}, tmp / "ema.safetensors")
-    opt_tensors, groups = optimizer_to_flat(optimizer)
-    save_file(opt_tensors, tmp / "optimizer.safetensors")
+    save_file(gathered["model"], tmp / "model.safetensors")
+    if "ema" in gathered:
+        save_file(gathered["ema"], tmp / "ema.safetensors")
+    save_file(gathered["optimizer"], tmp / "optimizer.safetensors")
     rng_tensors, rng_scalars = rng_to_flat()
     save_file(rng_tensors, tmp / "rng.safetensors")
     for f in tmp.iterdir():
         _fsync_file(f)
     # state.json last: its presence marks a complete folder even before the rename.
-    _write_json(tmp / "state.json", {"step": step, "param_groups": groups, "rng": rng_scalars, **meta})
+    _write_json(tmp / "state.json", {"step": step, **gathered["state"], "rng": rng_scalars, **meta})
     _fsync_file(tmp)
     os.replace(tmp, final)
     _fsync_file(root)
     return final
 
 
+def load_ema(ema, ema_names: list[str], tensors: dict[str, torch.Tensor], state: dict) -> None:
+    """Restore a diffusers `EMAModel`: its shadow weights, and how many updates it has made
+    (checkpoints from before the EMA was diffusers' say nothing: one update per step)."""
+    if set(tensors) != set(ema_names):
+        raise BlueprintError(f"checkpoint EMA weights do not match the model: "
+                             f"{sorted(set(tensors) ^ set(ema_names))[:5]}")
+    with torch.no_grad():
+        for name, s in zip(ema_names, ema.shadow_params):
+            s.copy_(shaped_like(tensors[name], s))
+    # only the count: the decay is this run's (--ema-decay may change on resume)
+    ema.load_state_dict({"optimization_step": state.get("ema", {}).get("optimization_step", state["step"])})
+
+
 def load_checkpoint(
     path: Path,
     modules: dict[str, torch.nn.Module],
     optimizer: torch.optim.Optimizer,
-    ema: dict[str, torch.Tensor] | None,
+    ema=None,
+    ema_names: list[str] = (),
 ) -> dict:
-    """Restore weights, optimizer, EMA and RNG from `path`; return state.json."""
+    """Restore weights, optimizer, EMA (a diffusers `EMAModel` over `ema_names`) and RNG from
+    `path`, into shards where the live tensors are FSDP shards; return state.json."""
     try:
         state = json.loads((path / "state.json").read_text())
         load_module_tensors(modules, load_file(path / "model.safetensors"))
@@ -214,8 +270,7 @@ def load_checkpoint(
             ema_file = path / "ema.safetensors"
             if not ema_file.is_file():
                 raise BlueprintError(f"checkpoint {path} has no EMA weights but this run uses EMA")
-            for k, v in load_file(ema_file).items():
-                ema[k].copy_(v)
+            load_ema(ema, ema_names, load_file(ema_file), state)
         optimizer_from_flat(optimizer, load_file(path / "optimizer.safetensors"), state["param_groups"])
         rng_from_flat(load_file(path / "rng.safetensors"), state["rng"])
     except (OSError, KeyError, ValueError, SafetensorError) as e:
@@ -226,3 +281,33 @@ def load_checkpoint(
             "or pass --no-resume to start over"
         ) from None
     return state
+
+
+def truncate_log(path: Path, last_step: int) -> None:
+    """Drop log lines past the resumed step (written after the last checkpoint), and torn lines."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a line torn by a kill mid-write
+            continue
+        if record["step"] <= last_step:
+            keep.append(line)
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    os.replace(tmp, path)
+
+
+def check_same_run(state: dict, now: dict) -> None:
+    """Refuse to resume from checkpoint `state` if any of `now` (what decides the batches
+    drawn: configuration, seed, sizes, data, world size...) differs from what it recorded."""
+    # checkpoints from before several sizes, and before the preview grid choice, existed
+    recorded = {"extra_sizes": [], "preview_grid": now.get("preview_grid"), **state}
+    changed = [f"{k} {recorded.get(k)!r} -> {v!r}" for k, v in now.items() if recorded.get(k) != v]
+    if changed:
+        raise BlueprintError(
+            f"cannot resume stage {state.get('stage')!r}: {'; '.join(changed)} differ from its checkpoint; "
+            "pass --no-resume to start over"
+        )

@@ -3,20 +3,21 @@
 Explicit, in the spirit of DiT's train.py: one function, `train`, that
 
 1. joins the torchrun process group when launched under it (NCCL on GPU,
-   gloo on CPU) and picks the device, and the precision: by default bf16
-   autocast on GPU, plain fp32 on CPU (`LoopArgs.precision`);
+   gloo on CPU), picks the device and the precision (`LoopArgs.precision`:
+   by default bf16 autocast on GPU, plain fp32 on CPU);
 2. creates the model folder from the configuration if needed (rank 0);
-3. builds the stage, an AdamW optimizer over its trainable modules and,
-   when the stage asks for it, an EMA of their weights;
-4. resumes from the newest complete checkpoint (weights, EMA, optimizer, RNG);
-5. steps: reseed from (seed, step, rank), batch, loss, backward, gradient
-   all-reduce across ranks, clip, AdamW, EMA; logs JSONL lines and a tqdm bar;
-   writes an atomic checkpoint every `ckpt_every` steps (rank 0 only);
-6. at the end loads the EMA weights (if any) and exports the component(s)
-   into the model folder, then records the stage in `trained.json`.
-
-Data parallelism (the process group, the device, the gradient all-reduce) is
-in `distributed.py`.
+3. builds the stage; under torchrun wraps its trainable modules in DDP, or
+   shards them with FSDP2 for a model too big for one device
+   (`LoopArgs.parallel`, see `distributed.py`); builds AdamW, its schedule
+   (torch's LambdaLR) and, if the stage asks for it, an EMA (diffusers');
+4. resumes from the newest complete checkpoint (weights, EMA, optimizer,
+   schedule position, RNG);
+5. steps: reseed from (seed, step, rank), batch, loss, backward (DDP or FSDP
+   average the gradients over ranks), clip, AdamW, schedule, EMA; logs JSONL
+   lines and a tqdm bar; writes an atomic checkpoint every `ckpt_every`
+   steps (rank 0 writes it; under FSDP every rank gathers it first);
+6. at the end exports the component(s), with the EMA weights if any, into
+   the model folder, and records the stage in `trained.json`.
 """
 
 from __future__ import annotations
@@ -24,22 +25,25 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 
 from blueprint.errors import BlueprintError
 from blueprint.train import checkpoint as ckpt
-from blueprint.train.distributed import Dist, all_reduce_grads, mean_over_ranks, setup_distributed
+from blueprint.train.distributed import (
+    PARALLEL, Dist, StageModel, check_parallel, mean_by_name, mean_over_ranks, parallelize, setup_distributed,
+)
 from blueprint.train.model_dir import ensure_model_dir, mark_trained
 from blueprint.train.stage import Stage, StageArgs
 
@@ -65,6 +69,7 @@ class LoopArgs:
     workers: int = 0                  # processes that draw batches ahead (0: draw them inline)
     time_limit: float | None = None   # minutes: stop, checkpoint and export at the first step past it
     precision: str = "auto"           # auto: bf16 autocast on GPU, fp32 on CPU; or bf16 / fp32 anywhere
+    parallel: str = "ddp"             # under torchrun: "ddp" (a replica per rank) or "fsdp" (weights sharded)
 
     def check(self) -> None:
         if not isinstance(self.workers, int) or self.workers < 0:
@@ -83,6 +88,8 @@ class LoopArgs:
             raise BlueprintError(f"cooldown must be an integer in [0, steps={self.steps}], got {self.cooldown!r}")
         if self.precision not in PRECISIONS:
             raise BlueprintError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.parallel not in PARALLEL:
+            raise BlueprintError(f"parallel must be one of {', '.join(PARALLEL)}, got {self.parallel!r}")
         if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
             raise BlueprintError(f"ema-decay must be in [0, 1), got {self.ema_decay!r}")
 
@@ -162,45 +169,46 @@ def to_device(batch: dict, device: torch.device) -> dict:
     return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
 
 
-def ema_update(ema: dict[str, torch.Tensor], named: dict[str, torch.nn.Parameter], decay: float, updates: int) -> None:
-    # Warm-up (as in many EMA implementations): early on the average follows the weights closely.
-    d = min(decay, (1 + updates) / (10 + updates))
-    with torch.no_grad():
-        for k, p in named.items():
-            ema[k].lerp_(p.detach().float(), 1.0 - d)
+def make_ema(params: list[torch.nn.Parameter], decay: float, foreach: bool = True):
+    """diffusers' EMAModel of `params`. After its k-th update the average is
+    d_k * ema + (1 - d_k) * weights with d_k = min(decay, k / (9 + k)), except d_1 = 0:
+    the first update takes the weights as they are, and early on the average follows
+    them closely (its warm-up, `get_decay`). `foreach` (fewer kernel launches) cannot serve
+    FSDP shards: DTensor has no rule for `_foreach_copy_`."""
+    from diffusers.training_utils import EMAModel  # heavy: only the stages that use EMA pay for it
+
+    return EMAModel(params, decay=decay, foreach=foreach)
 
 
-def lr_at(step: int, base: float, warmup: int, steps: int | None = None, cooldown: int = 0) -> float:
-    """Warm-up, constant, then (with `cooldown`) a linear decay over the last steps.
+def lr_factor(step: int, warmup: int, steps: int, cooldown: int = 0) -> float:
+    """The rate of (0-based) `step` as a share of the base rate: warm-up from (step+1)/warmup,
+    constant, then (with `cooldown`) a linear decay over the last `cooldown` steps.
 
     A long constant-rate run can be resumed with a cooldown (warmup-stable-decay):
-    the training loss drops as the rate anneals (on the CPU runs, not the held-out
-    scores: docs/RESULTS.md section 5). Its last step trains at base/cooldown, not 0.
+    the rate anneals over its last steps. Its last step trains at base/cooldown, not 0.
     """
-    lr = base * min(1.0, (step + 1) / warmup) if warmup else base
-    if cooldown and steps is not None and step >= steps - cooldown:
-        lr *= (steps - step) / cooldown
-    return lr
+    factor = min(1.0, (step + 1) / warmup) if warmup else 1.0
+    if cooldown and step >= steps - cooldown:
+        factor *= (steps - step) / cooldown
+    return factor
+
+
+def lr_schedule(optimizer: torch.optim.Optimizer, base_lr: float, loop: LoopArgs, start: int) -> LambdaLR:
+    """torch's LambdaLR over `lr_factor`, positioned at step `start`.
+
+    Built from this run's arguments at the position the checkpoint recorded (torch's
+    way to resume a schedule: `last_epoch` and each group's `initial_lr`) rather than
+    loaded whole: a saved schedule would bring back its own base rate and length, and
+    a resume must honour a lower --lr (what a diverged run is told to do) and a
+    --cooldown or longer --steps added to a run that was constant so far.
+    """
+    for group in optimizer.param_groups:
+        group["initial_lr"] = base_lr
+    return LambdaLR(optimizer, lambda step: lr_factor(step, loop.warmup, loop.steps, loop.cooldown),
+                    last_epoch=start - 1)
 
 
 # --- logs --------------------------------------------------------------------
-
-def truncate_log(path: Path, last_step: int) -> None:
-    """Drop log lines past the resumed step (written after the last checkpoint), and torn lines."""
-    if not path.is_file():
-        return
-    keep = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:  # a line torn by a kill mid-write
-            continue
-        if record["step"] <= last_step:
-            keep.append(line)
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    tmp.write_text("".join(line + "\n" for line in keep))
-    os.replace(tmp, path)
-
 
 def append_log(path: Path, record: dict) -> None:
     with open(path, "a") as f:
@@ -231,27 +239,17 @@ def _train(make_stage, args: StageArgs, loop: LoopArgs, d: Dist) -> dict:
         ensure_model_dir(args.out_dir, args.config, args.seed)
     d.barrier()
 
-    reseed(args.seed, -1, 0)  # building the stage is the same on every rank
-    stage = make_stage(args)
-    modules = stage.trainable()
-    named: dict[str, torch.nn.Parameter] = {}
-    for mname in sorted(modules):
-        modules[mname].to(d.device).train()
-        for pname, p in modules[mname].named_parameters():
-            if p.requires_grad:
-                named[f"{mname}.{pname}"] = p
+    stage, model, step_model = _build(make_stage, args, loop, d)
+    named = {k: p for k, p in model.named_parameters() if p.requires_grad}
     if not named:
         raise RuntimeError(f"stage {stage.name!r} has no trainable parameters")
     params = list(named.values())
-    if d.world_size > 1:  # start identical on every rank
-        for m in modules.values():
-            for t in list(m.parameters()) + list(m.buffers()):
-                dist.broadcast(t.data, src=0)
-
     base_lr = loop.lr if loop.lr is not None else getattr(stage, "lr", 1e-4)
     optimizer = torch.optim.AdamW(params, lr=base_lr, weight_decay=loop.weight_decay)
     ema_decay = loop.ema_decay if loop.ema_decay is not None else getattr(stage, "ema_decay", None)
-    ema = {k: p.detach().clone().float() for k, p in named.items()} if ema_decay is not None else None
+    sharded = loop.parallel == "fsdp" and d.world_size > 1
+    ema = make_ema(params, ema_decay, foreach=not sharded) if ema_decay is not None else None
+    modules = dict(model.items())
 
     ckpt_root = args.out_dir / "checkpoints" / stage.name
     log_path = args.out_dir / "logs" / f"{stage.name}.jsonl"
@@ -263,21 +261,23 @@ def _train(make_stage, args: StageArgs, loop: LoopArgs, d: Dist) -> dict:
         log_path.parent.mkdir(parents=True, exist_ok=True)
     d.barrier()
 
-    start = 0
+    # What decides the batches drawn: a resumed run must keep all of it.
+    same_run = {"config": args.config, "seed": args.seed, "batch_size": args.batch_size,
+                "size": list(args.size), "extra_sizes": [list(x) for x in args.extra_sizes],
+                "data": args.data, "world_size": d.world_size, "preview_grid": args.preview_grid}
+    start, last_ckpt, state = 0, None, {}
     found = ckpt.checkpoint_dirs(ckpt_root) if loop.resume else []
-    last_ckpt = None
     if found:
         start, last_ckpt = found[-1]
-        state = ckpt.load_checkpoint(last_ckpt, modules, optimizer, ema)
-        _check_same_run(state, args, d)
+        state = ckpt.load_checkpoint(last_ckpt, modules, optimizer, ema, list(named))
+        ckpt.check_same_run(state, same_run)
+    # checkpoints from before the scheduler: its position is the step
+    scheduler = lr_schedule(optimizer, base_lr, loop, state.get("lr_scheduler", {}).get("last_epoch", start))
     d.barrier()
     if d.is_main:
-        truncate_log(log_path, start)
+        ckpt.truncate_log(log_path, start)
 
-    meta = {"stage": stage.name, "config": args.config, "seed": args.seed, "batch_size": args.batch_size,
-            "size": list(args.size), "extra_sizes": [list(x) for x in args.extra_sizes],
-            "data": args.data, "world_size": d.world_size, "preview_grid": args.preview_grid,
-            "loop": asdict(loop), "base_lr": base_lr, "ema_decay": ema_decay}
+    meta = {"stage": stage.name, **same_run, "loop": asdict(loop), "base_lr": base_lr, "ema_decay": ema_decay}
     autocast = autocast_for(loop.precision, d.device)
     end = min(loop.steps, loop.stop_after) if loop.stop_after else loop.steps
     bar = tqdm(total=loop.steps, initial=start, desc=f"train {stage.name}", disable=not (d.is_main and loop.progress))
@@ -291,52 +291,33 @@ def _train(make_stage, args: StageArgs, loop: LoopArgs, d: Dist) -> dict:
     timer = StepTimer(start)
     for step in range(start, end):
         reseed(args.seed, step, d.rank)
-        lr = lr_at(step, base_lr, loop.warmup, loop.steps, loop.cooldown)
-        for g in optimizer.param_groups:
-            g["lr"] = lr
+        lr = optimizer.param_groups[0]["lr"]  # this step's, set by the scheduler
         with timer.waiting():
             batch = to_device(next(stream), d.device)
         with autocast:
-            loss, metrics = stage.loss(batch)
-        if not torch.isfinite(loss):
-            raise BlueprintError(
-                f"stage {stage.name!r}: the loss is {loss.item()} at step {step + 1} (diverged); "
-                f"rerun with a lower --lr (it resumes from {last_ckpt or 'the start'})"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if d.world_size > 1:
-            all_reduce_grads(params, d.world_size)
-        # The norm is measured even when clipping is off (an infinite bound clips nothing).
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, loop.grad_clip or math.inf).item()
-        if not math.isfinite(grad_norm):
-            # Checked before the update: one non-finite gradient would make every weight NaN,
-            # and a checkpoint written at this step would carry them into every resume.
-            raise BlueprintError(
-                f"stage {stage.name!r}: the gradients are not finite at step {step + 1} (the loss was "
-                f"{loss.item():.4g}); nothing of this step was applied; rerun with a lower --lr "
-                f"(it resumes from {last_ckpt or 'the start'})"
-            )
-        optimizer.step()
+            loss, metrics = step_model(batch)
+        fail = partial(_diverged, stage.name, step + 1, last_ckpt or "the start")
+        grad_norm = _update(loss, params, optimizer, loop.grad_clip, d, fail)
+        scheduler.step()
         if ema is not None:
-            ema_update(ema, named, ema_decay, step)
+            ema.step(params)
 
         done = step + 1
         bar.update(1)
         if done % loop.log_every == 0 or done == loop.steps:
-            keys = sorted(metrics)
-            values = mean_over_ranks([loss.item(), grad_norm] + [float(metrics[k]) for k in keys], d)
-            last_loss = values[0]
+            last_loss, mean_norm = mean_over_ranks([loss.item(), grad_norm], d)
+            logged = mean_by_name({k: float(metrics[k]) for k in sorted(metrics)}, d)
             bar.set_postfix(loss=f"{last_loss:.4f}")
             if d.is_main:
-                append_log(log_path, {"step": done, "loss": values[0], "lr": lr, "grad_norm": values[1],
-                                      "metrics": dict(zip(keys, values[2:])), "time": round(time.time(), 3),
-                                      **timer.lap(done)})
-        if deadline is not None:  # every rank stops at the same step: rank 0's clock decides
+                append_log(log_path, {"step": done, "loss": last_loss, "lr": lr, "grad_norm": mean_norm,
+                                      "metrics": logged, "time": round(time.time(), 3), **timer.lap(done)})
+        if deadline is not None:  # every rank stops at the same step: the first clock past it decides
             out_of_time = mean_over_ranks([float(time.monotonic() >= deadline)], d)[0] > 0
         if done % loop.ckpt_every == 0 or done == loop.steps or out_of_time:
+            if d.is_main or sharded:  # under FSDP every rank takes part in gathering the shards
+                gathered = ckpt.gather_state(modules, optimizer, scheduler, ema, list(named))
             if d.is_main:
-                last_ckpt = ckpt.save_checkpoint(ckpt_root, done, modules, optimizer, ema, meta)
+                last_ckpt = ckpt.save_checkpoint(ckpt_root, done, gathered, meta)
                 ckpt.prune(ckpt_root, loop.keep_last)
             d.barrier()
         if out_of_time:
@@ -345,32 +326,65 @@ def _train(make_stage, args: StageArgs, loop: LoopArgs, d: Dist) -> dict:
     bar.close()
 
     finished = reached >= loop.steps or out_of_time
-    exported = False
     if finished:
-        if ema is not None:  # export the EMA weights
-            with torch.no_grad():
-                for k, p in named.items():
-                    p.copy_(ema[k])
-        for m in modules.values():
-            m.eval()
+        _export(make_stage, stage, model, params, ema, args, reached, d, sharded)
+    return {"step": reached, "loss": last_loss, "log": log_path, "checkpoint": last_ckpt,
+            "exported": finished and d.is_main}
+
+
+def _build(make_stage, args: StageArgs, loop: LoopArgs, d: Dist):
+    """The stage, its trainable modules as one `StageModel` on the device, and the module a
+    step calls (the model itself, DDP around it, or the model sharded by FSDP)."""
+    reseed(args.seed, -1, 0)  # building the stage is the same on every rank
+    stage = make_stage(args)
+    check_parallel(stage.name, loop.parallel, d)
+    model = StageModel(stage.trainable(), stage.loss).to(d.device).train()
+    return stage, model, parallelize(model, stage.name, d, loop.parallel)
+
+
+def _update(loss: torch.Tensor, params: list, optimizer: torch.optim.Optimizer, grad_clip: float, d: Dist,
+            fail: Callable[[str, str], BlueprintError]) -> float:
+    """Backward, clip and AdamW for one step; returns the gradient norm (before clipping).
+
+    Refuses a non-finite loss or gradient on any rank (so every rank stops together)
+    before the update: one NaN would make every weight NaN, and a checkpoint written
+    at this step would carry them into every resume.
+    """
+    seen = mean_over_ranks([loss.item()], d)[0]
+    if not math.isfinite(seen):
+        raise fail(f"the loss is {seen}", "(diverged)")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()  # DDP and FSDP average the gradients over ranks in here
+    # The norm is measured even when clipping is off (an infinite bound clips nothing).
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip or math.inf).item()
+    if not math.isfinite(grad_norm):
+        raise fail("the gradients are not finite", f"(the loss was {seen:.4g}); nothing of this step was applied")
+    optimizer.step()
+    return grad_norm
+
+
+def _diverged(stage: str, step: int, resume_from, what: str, why: str) -> BlueprintError:
+    return BlueprintError(f"stage {stage!r}: {what} at step {step} {why}; "
+                          f"rerun with a lower --lr (it resumes from {resume_from})")
+
+
+def _export(make_stage, stage: Stage, model: StageModel, params: list, ema, args: StageArgs, reached: int,
+            d: Dist, sharded: bool) -> None:
+    """Write the trained component(s), with the EMA weights if any, and record the stage."""
+    if ema is not None:
+        ema.copy_to(params)
+    model.eval()
+    if sharded:
+        # FSDP's modules hand out their shards to whatever saves them (their state_dict),
+        # so rank 0 exports a stage built again, unsharded, holding the gathered weights.
+        tensors = ckpt.module_tensors(dict(model.items()))  # every rank gathers
         if d.is_main:
-            stage.export(args.out_dir)
-            mark_trained(args.out_dir, stage.name, args.config, reached)
-            exported = True
-        d.barrier()
-    return {"step": reached, "loss": last_loss, "log": log_path, "checkpoint": last_ckpt, "exported": exported}
-
-
-def _check_same_run(state: dict, args: StageArgs, d: Dist) -> None:
-    """A resumed run must draw the same batches: refuse a changed data setup."""
-    now = {"config": args.config, "seed": args.seed, "batch_size": args.batch_size,
-           "size": list(args.size), "extra_sizes": [list(x) for x in args.extra_sizes],
-           "data": args.data, "world_size": d.world_size, "preview_grid": args.preview_grid}
-    # checkpoints from before several sizes, and before the preview grid choice, existed
-    recorded = {"extra_sizes": [], "preview_grid": args.preview_grid, **state}
-    changed = [f"{k} {recorded.get(k)!r} -> {v!r}" for k, v in now.items() if recorded.get(k) != v]
-    if changed:
-        raise BlueprintError(
-            f"cannot resume stage {state.get('stage')!r}: {'; '.join(changed)} differ from its checkpoint; "
-            "pass --no-resume to start over"
-        )
+            reseed(args.seed, -1, 0)
+            stage = make_stage(replace(args, device="cpu"))
+            ckpt.load_module_tensors(stage.trainable(), tensors)
+            for m in stage.trainable().values():
+                m.eval()
+    if d.is_main:
+        stage.export(args.out_dir)
+        mark_trained(args.out_dir, stage.name, args.config, reached)
+    d.barrier()
