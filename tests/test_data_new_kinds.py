@@ -9,7 +9,7 @@ from blueprint.data import colors
 from blueprint.data.dataset import spec_at
 from blueprint.data.engine import check_kinds, make_spec
 from blueprint.data.kinds import MODULES
-from blueprint.data.materials import MATERIAL_COLORS, texture
+from blueprint.data.materials import INK_MARGIN, MATERIAL_COLORS, texture
 from blueprint.data.render import render
 from blueprint.data.spec import ALL_KINDS, KINDS, MATERIALS, NEW_KINDS
 from blueprint.errors import BlueprintError
@@ -77,6 +77,15 @@ def test_textures_read_as_their_colour_and_are_not_flat(material):
     assert pixels.astype(float).std(axis=(0, 1)).max() > 2.0
     assert np.array_equal(pixels, texture(material, 96, 64, seed=1, element_id=2))
     assert not np.array_equal(pixels, texture(material, 96, 64, seed=2, element_id=2))
+
+
+@pytest.mark.parametrize("material", [m for m in MATERIALS if m != "brick"])
+def test_textures_that_carry_text_stay_under_the_ink_margin(material):
+    """Every pixel stays close to the palette colour itself, or the detector sees the surface as ink."""
+    for seed in range(3):
+        pixels = texture(material, 200, 120, seed=seed, element_id=5).astype(float)
+        distance = np.linalg.norm(pixels - np.array(colors.rgb(MATERIAL_COLORS[material])), axis=2)
+        assert distance.max() <= INK_MARGIN, (seed, distance.max())
 
 
 def test_infographic_arrows_join_stages_in_order():

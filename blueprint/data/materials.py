@@ -4,8 +4,12 @@ A panel with `material` set is drawn flat in its palette colour, then the
 material's texture is pasted over the panel's shape. Each texture stays close
 to one palette colour (`MATERIAL_COLORS`), so the colour a caption names and
 the colour the evaluation measures (`nearest_color`) still agree, and text
-drawn on it keeps its contrast: no texture pixel strays further than about
-INK_DISTANCE from its base, which the harness would otherwise count as ink.
+drawn on it keeps its contrast. Closeness is measured from the palette colour
+itself, not from the base: the text detector takes every pixel further than
+INK_MARGIN from its surface's palette colour for ink, so a surface that
+strays further (a slate too green, a sheet of metal too gray) turns into one
+big blob of "ink" that swallows the letters on it. Only the mortar of a brick
+wall is allowed to stray (nothing is written on a wall).
 
 Textures are pure numpy on a generator seeded by (design seed, element id):
 the same spec gives the same pixels on any machine.
@@ -21,8 +25,12 @@ from blueprint.errors import BlueprintError
 # The palette colour each material reads as, and its base RGB (near that colour).
 MATERIAL_COLORS = {"wood": "brown", "chalkboard": "black", "paper": "white", "brick": "red",
                    "metal": "white", "cork": "orange"}
-BASE = {"wood": (128, 78, 38), "chalkboard": (38, 46, 42), "paper": (240, 236, 224), "brick": (182, 52, 40),
-        "metal": (208, 211, 216), "cork": (205, 148, 80)}
+BASE = {"wood": (128, 78, 38), "chalkboard": (28, 33, 30), "paper": (242, 240, 232), "brick": (182, 52, 40),
+        "metal": (232, 234, 238), "cork": (238, 138, 40)}
+# The most any texture pixel of a text-carrying material may differ from its
+# palette colour (RGB distance): under the detector's ink level
+# (`blueprint.eval.detect`: INK_LEVEL x FULL_INK_DISTANCE), with room to spare.
+INK_MARGIN = 40.0
 MORTAR = (200, 196, 186)
 # How captions describe a surface of each material.
 MATERIAL_WORDS = {"wood": "wooden", "chalkboard": "chalkboard", "paper": "paper", "brick": "brick",
@@ -56,14 +64,14 @@ def chalkboard(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
     """Slate with fine grain and faint wiped smudges."""
     y, x = _grid(w, h)
     fx, fy, p = rng.uniform(0.01, 0.03), rng.uniform(0.01, 0.03), rng.uniform(0, 6.28)
-    smudge = 6 * np.sin(x * fx + p) * np.sin(y * fy - p)
-    grain = rng.normal(0, 2.5, size=(h, w)).astype(np.float32)
+    smudge = 5 * np.sin(x * fx + p) * np.sin(y * fy - p)
+    grain = np.clip(rng.normal(0, 2.5, size=(h, w)), -6, 6).astype(np.float32)
     return np.asarray(BASE["chalkboard"], np.float32) + (smudge + grain)[..., None]
 
 
 def paper(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
     """Off-white sheet with a little fibre noise."""
-    fibre = rng.normal(0, 3.0, size=(h, w)).astype(np.float32)
+    fibre = np.clip(rng.normal(0, 3.0, size=(h, w)), -8, 8).astype(np.float32)
     return np.asarray(BASE["paper"], np.float32) + fibre[..., None]
 
 
@@ -86,15 +94,15 @@ def brick(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
 def metal(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
     """Brushed sheet: thin horizontal streaks and a soft highlight."""
     y, x = _grid(w, h)
-    streaks = rng.normal(0, 3.0, size=(h, 1)).astype(np.float32)
-    highlight = 7 * np.cos((x / max(1, w) - 0.35) * 3.0)
+    streaks = np.clip(rng.normal(0, 3.0, size=(h, 1)), -7, 7).astype(np.float32)
+    highlight = 6 * np.cos((x / max(1, w) - 0.35) * 3.0)
     return np.asarray(BASE["metal"], np.float32) + (streaks + highlight)[..., None]
 
 
 def cork(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
     """Speckled cork: granules a little darker or lighter than the base."""
-    speck = rng.normal(0, 9.0, size=(h, w)).astype(np.float32)
-    return np.asarray(BASE["cork"], np.float32) + np.clip(speck, -22, 22)[..., None]
+    speck = rng.normal(0, 6.0, size=(h, w)).astype(np.float32)
+    return np.asarray(BASE["cork"], np.float32) + np.clip(speck, -14, 14)[..., None]
 
 
 TEXTURES = {"wood": wood, "chalkboard": chalkboard, "paper": paper, "brick": brick, "metal": metal, "cork": cork}

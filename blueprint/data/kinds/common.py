@@ -102,8 +102,11 @@ def arrow_between(b, a_box, z_box, color: str):
         dx = 0.0
     if abs(dy) < 0.15 * abs(dx):
         dy = 0.0
-    sx, sy = clip_to_box(ax, ay, dx, dy, a_box, t)
-    ex, ey = clip_to_box(zx, zy, -dx, -dy, z_box, t)
+    # The head is r wide on each side of the line: a gap of r + t keeps a
+    # slanted arrow's head off the corners of the boxes it joins (an arrow
+    # touching a box merges with the box's label for a reader, and for OCR).
+    sx, sy = clip_to_box(ax, ay, dx, dy, a_box, r + t)
+    ex, ey = clip_to_box(zx, zy, -dx, -dy, z_box, r + t)
     if dx == 0:
         sx = ex = ax
     if dy == 0:

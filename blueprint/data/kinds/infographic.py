@@ -95,6 +95,15 @@ def fits(layout: str, n: int, region, b) -> bool:
     return nw >= 3.5 * b.min_font and nh * 3 <= y1 - y0
 
 
+def label_inset(b, shape, nw: int, nh: int) -> tuple[int, int]:
+    """(x, y) inset of a stage label in its node: a calm band of node colour
+    all around the label, so it is read as text on the node, clear of the
+    background and the arrows beyond the node's edge."""
+    if shape == "circle":
+        return nw // 7, nh // 6
+    return max(2, nw // 20), max(0, min(nh // 6, (nh - b.line_height()) // 2))
+
+
 def build(b, layout: str, n_texts: int) -> str:
     W, H, rng = b.width, b.height, b.rng
     bg = b.background
@@ -125,7 +134,7 @@ def build(b, layout: str, n_texts: int) -> str:
     for box in boxes:
         b.panel(box, node_color, role="node", shape=shape)
         x0, y0, x1, y1 = box
-        inset = (nw // 7, nh // 6) if shape == "circle" else (max(2, nw // 20), 0)
+        inset = label_inset(b, shape, nw, nh)
         slot = (x0 + inset[0], y0 + inset[1], x1 - inset[0], y1 - inset[1])
         e = b.text_in(slot, lambda m: stage_label(b, m, used), "stage", rng.choice(("sans", "bold")), ink,
                       max_size=int(b.short * 0.07))
@@ -135,7 +144,7 @@ def build(b, layout: str, n_texts: int) -> str:
     size = min(e.font_size for e in labels)
     for e, box in zip(labels, boxes):
         x0, y0, x1, y1 = box
-        inset = (nw // 7, nh // 6) if shape == "circle" else (max(2, nw // 20), 0)
+        inset = label_inset(b, shape, nw, nh)
         b.place(e, (x0 + inset[0], y0 + inset[1], x1 - inset[0], y1 - inset[1]), size)
     pairs = list(zip(boxes, boxes[1:])) + ([(boxes[-1], boxes[0])] if layout == "cycle" else [])
     for a, z in pairs:

@@ -88,7 +88,10 @@ def build(b, layout: str, n_texts: int) -> str:
     border = max(2, b.short // 64)
     b.panel(box, color, role="board", material=material)
     fixtures(b, layout, box, wall_color)
-    x0, y0, x1, y1 = box[0] + border * 2, box[1] + border, box[2] - border * 2, box[3] - border
+    # A calm margin between the lettering and the board's edge, as a sign
+    # painter leaves: letters that touch the edge read as part of the board.
+    margin = max(border * 2, b.short // 24)
+    x0, y0, x1, y1 = box[0] + margin, box[1] + border, box[2] - margin, box[3] - border
     ink = b.text_color(color)
     if n_texts == 1:
         slots = [(x0, y0, x1, y1)]

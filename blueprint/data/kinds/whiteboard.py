@@ -81,7 +81,9 @@ def build(b, layout: str, n_texts: int) -> str:
         top, bottom = int(y + i * pitch), int(y + (i + 1) * pitch)
         if layout == "corkboard":
             card = b.panel([x0, top + gap, x1, bottom - gap], paper, role="card", material="paper")
-            slot = (card.box[0] + gap, card.box[1], card.box[2] - gap, card.box[3])
+            # Writing starts well inside the card, clear of the cork around it.
+            margin = max(gap, (card.box[3] - card.box[1]) // 3)
+            slot = (card.box[0] + margin, card.box[1], card.box[2] - margin, card.box[3])
         else:
             dot = max(4, (bottom - top) // 5)
             cy = (top + bottom) // 2
