@@ -72,7 +72,9 @@ class Server:
                                  .observe(rows), **self.engine_args)
             if self.warmup:  # the first call at a shape compiles: pay it now, not on a client's request
                 w = h = max(WARMUP_SIDE, self.pipe.size_range[0])
-                self.engine.submit(Job("warm-up", [0], w, h, 2, 3.0, None, None)).result()
+                # two prompt lengths: the compiled AR step compiles again, once, for a new length
+                for prompt in ("warm-up", 'a longer warm-up prompt that reads "WARM"'):
+                    self.engine.submit(Job(prompt, [0], w, h, 2, 3.0, None, None)).result()
             self.status = "ready"
             log.info("ready: model %s", self.model_id)
         except Exception as e:  # noqa: BLE001 - reported by /health, the process stays up to say so
