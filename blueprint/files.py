@@ -26,8 +26,9 @@ def temporary_sibling(path: Path) -> Path:
     return path.with_name(f"{path.name}.tmp-{os.getpid()}")
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename inside `path` durable (a no-op where folders cannot be opened)."""
+def fsync_path(path: Path) -> None:
+    """Flush a file, or a folder's entries (a rename inside it), to disk (a no-op where a
+    folder cannot be opened)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -94,7 +95,7 @@ def _move_into(source: Path, target: Path, last: str | None = None) -> None:
             _move_into(entry, target / entry.name)
         else:
             os.replace(entry, target / entry.name)
-    fsync_dir(target)
+    fsync_path(target)
 
 
 @contextmanager

@@ -14,7 +14,6 @@ from blueprint.models import glyph_layer as G
 from blueprint.models.folder import load_component
 from blueprint.models.image_tokenizer import CHAR_SUBGRID, SemanticHead, SemanticVocab, grid_pixel_values, ink_presence, quantize
 from blueprint.pipeline import BlueprintPipeline
-from blueprint.train.stage import StageArgs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 CELL = 32 // CHAR_SUBGRID

@@ -69,7 +69,7 @@ def folder_megabytes(folder: Path) -> float:
 def run(args) -> int:
     import torch
 
-    from blueprint.files import fsync_dir
+    from blueprint.files import fsync_path
     from blueprint.models.folder import DEFAULT_MODEL_DIR, load_components, save_components
     from blueprint.models.image_tokenizer import HEAD_DIR
     from blueprint.models.settings import SETTINGS_FILE
@@ -89,7 +89,7 @@ def run(args) -> int:
             elif source.is_file():
                 shutil.copy(source, staging / name)
         swap_in(staging, target)
-        fsync_dir(target.parent)
+        fsync_path(target.parent)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     print(f"exported {args.run_dir} as {target} (fp16, {folder_megabytes(target):.1f} MB)")

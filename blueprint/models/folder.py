@@ -31,7 +31,7 @@ from transformers import ByT5Tokenizer, GlmImageForConditionalGeneration, T5Enco
 
 from blueprint.errors import BlueprintError
 from blueprint.files import atomic_write_json, replace_folder_files
-from blueprint.models.build import COMPONENT_NAMES, MODULE_NAMES
+from blueprint.models.build import COMPONENT_NAMES
 from blueprint.models.grid import vae_scale_factor
 from blueprint.sizes import PX_PER_DIT_TOKEN
 from blueprint.models.image_tokenizer import HEAD_DIR, SemanticHead, SemanticVocab

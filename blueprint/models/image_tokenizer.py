@@ -18,7 +18,6 @@ to find the text lines of a generated blueprint for the typeset glyph layer
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -100,32 +99,6 @@ class SemanticHead(nn.Module):
         out = {name: head(x) for name, head in self.heads.items()}
         out["ink"] = out["ink"].unflatten(-1, (CHAR_SUBGRID * CHAR_SUBGRID, 2))
         return out
-
-
-
-def save_semantic_head(head: SemanticHead, model_dir: Path) -> Path:
-    out = Path(model_dir) / HEAD_DIR
-    out.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
-    save_file(tensors, str(out / "model.safetensors"))
-    config = {"embed_dim": head.body[0].normalized_shape[0], "num_codes": int(head.last_used.numel()),
-              "hidden": head.body[1].out_features, "vocab": head.vocab.to_dict()}
-    (out / "config.json").write_text(json.dumps(config, indent=1))
-    return out
-
-
-def load_semantic_head(model_dir: Path) -> SemanticHead:
-    path = Path(model_dir) / HEAD_DIR
-    for name in ("config.json", "model.safetensors"):
-        if not (path / name).is_file():
-            raise BlueprintError(f"no trained semantic head: missing {path / name}")
-    cfg = json.loads((path / "config.json").read_text())
-    v = cfg["vocab"]
-    vocab = SemanticVocab(tuple(v["kinds"]), tuple(v["colors"]), tuple(v["roles"]), v["chars"])
-    head = SemanticHead(cfg["embed_dim"], cfg["num_codes"], vocab, cfg["hidden"])
-    head.load_state_dict(load_file(str(path / "model.safetensors")))
-    return head.eval()
-
 
 
 # --- images -> token ids ------------------------------------------------------------

@@ -30,12 +30,10 @@ which sets it from blueprint.json.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GlmImageImageProcessorPil, GlmImageProcessor, PreTrainedTokenizerFast
 
-from blueprint.errors import BlueprintError
 from blueprint.models.grid import image_grid
 
 SPECIAL_TOKENS = ("<|endoftext|>", "[gMASK]", "<sop>", "<eop>", "<|user|>", "<|assistant|>", "<|image|>")

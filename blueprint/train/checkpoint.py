@@ -39,6 +39,7 @@ from safetensors.torch import load_file, save_file
 from torch.distributed.tensor import DTensor, distribute_tensor
 
 from blueprint.errors import BlueprintError
+from blueprint.files import atomic_write_json, atomic_write_text, fsync_path, temporary_sibling
 
 STEP_DIR = re.compile(r"^step_(\d{8})$")
 
@@ -178,21 +179,6 @@ def rng_from_flat(tensors: dict[str, torch.Tensor], scalars: dict) -> None:
 
 # --- save / load -------------------------------------------------------------
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_json(path: Path, obj) -> None:
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def gather_state(
     modules: dict[str, torch.nn.Module],
     optimizer: torch.optim.Optimizer,
@@ -221,7 +207,7 @@ def save_checkpoint(root: Path, step: int, gathered: dict, meta: dict) -> Path:
     final = root / f"step_{step:08d}"
     if final.exists():  # same step written before a kill: its content is identical
         return final
-    tmp = root / f"{final.name}.tmp-{os.getpid()}"
+    tmp = temporary_sibling(final)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
 
@@ -232,12 +218,12 @@ def save_checkpoint(root: Path, step: int, gathered: dict, meta: dict) -> Path:
     rng_tensors, rng_scalars = rng_to_flat()
     save_file(rng_tensors, tmp / "rng.safetensors")
     for f in tmp.iterdir():
-        _fsync_file(f)
+        fsync_path(f)
     # state.json last: its presence marks a complete folder even before the rename.
-    _write_json(tmp / "state.json", {"step": step, **gathered["state"], "rng": rng_scalars, **meta})
-    _fsync_file(tmp)
+    atomic_write_json(tmp / "state.json", {"step": step, **gathered["state"], "rng": rng_scalars, **meta})
+    fsync_path(tmp)
     os.replace(tmp, final)
-    _fsync_file(root)
+    fsync_path(root)
     return final
 
 
@@ -295,9 +281,7 @@ def truncate_log(path: Path, last_step: int) -> None:
             continue
         if record["step"] <= last_step:
             keep.append(line)
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    tmp.write_text("".join(line + "\n" for line in keep))
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(line + "\n" for line in keep))
 
 
 def check_same_run(state: dict, now: dict) -> None:

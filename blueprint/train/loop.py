@@ -40,6 +40,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 
 from blueprint.errors import BlueprintError
+from blueprint.models.precision import check_precision
 from blueprint.train import checkpoint as ckpt
 from blueprint.train.distributed import (
     PARALLEL, Dist, StageModel, check_parallel, mean_by_name, mean_over_ranks, parallelize, setup_distributed,
@@ -48,7 +49,6 @@ from blueprint.train.model_dir import ensure_model_dir, mark_trained
 from blueprint.train.stage import Stage, StageArgs
 
 
-PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @dataclass
@@ -86,8 +86,7 @@ class LoopArgs:
             raise BlueprintError("warmup, grad-clip and weight-decay must not be negative")
         if not isinstance(self.cooldown, int) or not 0 <= self.cooldown <= self.steps:
             raise BlueprintError(f"cooldown must be an integer in [0, steps={self.steps}], got {self.cooldown!r}")
-        if self.precision not in PRECISIONS:
-            raise BlueprintError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        check_precision(self.precision)
         if self.parallel not in PARALLEL:
             raise BlueprintError(f"parallel must be one of {', '.join(PARALLEL)}, got {self.parallel!r}")
         if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:

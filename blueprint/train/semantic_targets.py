@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from blueprint.errors import BlueprintError
 from blueprint.sizes import PX_PER_TOKEN
