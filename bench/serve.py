@@ -120,12 +120,13 @@ def bench_server(url: str, level: int, args) -> dict:
     return row(f"server, concurrency {level}", latencies, wall, mem.peak)
 
 
-def print_table(rows: list[dict]) -> None:
-    print(f"| {'':28} | images | images/min | p50 s | p95 s | peak RSS MiB |")
-    print(f"|{'-' * 30}|--------|------------|-------|-------|--------------|")
-    for r in rows:
-        print(f"| {r['name']:28} | {r['images']:6d} | {r['per_min']:10.1f} | {r['p50']:5.2f} | {r['p95']:5.2f} "
-              f"| {r['peak']:12.0f} |")
+HEADER = (f"| {'':28} | images | images/min | p50 s | p95 s | peak RSS MiB |\n"
+          f"|{'-' * 30}|--------|------------|-------|-------|--------------|")
+
+
+def print_row(r: dict) -> None:
+    print(f"| {r['name']:28} | {r['images']:6d} | {r['per_min']:10.1f} | {r['p50']:5.2f} | {r['p95']:5.2f} "
+          f"| {r['peak']:12.0f} |", flush=True)
 
 
 def parse_args(argv):
@@ -163,14 +164,13 @@ def main(argv: list[str] | None = None) -> int:
         pipe.compile()
     print(f"model {model}, {width}x{height}, {args.steps} steps, guidance {args.guidance}, "
           f"{torch.get_num_threads()} torch threads of {os.cpu_count()} cores, compile {args.compile}")
-    rows = [bench_loop(pipe, args, width, height)]
+    print(HEADER, flush=True)  # each row as its level ends: a long run shows what it has so far
+    print_row(bench_loop(pipe, args, width, height))
     app = create_app(pipe, compile=False, warmup=False, max_queue=max(64, 2 * max(args.levels)),
                      max_batch=args.max_batch)
     with LiveServer(app) as server:
         for level in args.levels:
-            rows.append(bench_server(server.url, level, args))
-            print(f"  level {level} done", flush=True)
-    print_table(rows)
+            print_row(bench_server(server.url, level, args))
     return 0
 
 
