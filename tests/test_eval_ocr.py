@@ -109,3 +109,22 @@ def test_an_edge_streak_does_not_swallow_the_line_beside_it():
     found = find_text_lines(image)
     assert any(abs(f[0] - x0) <= 3 and abs(f[2] - x1) <= 3 and abs(f[1] - y0) <= 3 for f in found), found
     assert [w.text for w in get_engine("tesseract").read_image(image)] == ["Clock", "Sandwich"]
+
+
+def test_text_on_boxes_smaller_than_the_background_window_is_found():
+    """Labels in small boxes (the stages of a flow chart): each box's own colour is the
+    local background only in a narrow window; the wide one sees the colour around it."""
+    image = Image.new("RGB", (512, 512), (130, 45, 175))
+    d = ImageDraw.Draw(image)
+    boxes = {}
+    for i, word in enumerate(("Bakery", "Crew", "Flag")):
+        top = 60 + i * 150
+        d.rectangle((150, top, 360, top + 56), fill=(35, 80, 220))
+        boxes[word] = draw_text(image, (190, top + 10), word, 30, (245, 245, 245), BOLD)
+    d.ellipse((400, 300, 490, 390), fill=(125, 75, 35))  # a filled disc is no text, whatever the window
+    found = find_text_lines(image)
+    for word, (x0, y0, x1, y1) in boxes.items():
+        assert any(f[0] <= x0 + 4 and f[2] >= x1 - 4 and f[1] <= y0 + 4 and f[3] >= y1 - 4 for f in found), word
+    assert not any(f[0] >= 390 and f[1] >= 290 for f in found)
+    words = [w.text for w in get_engine("tesseract").read_image(image)]
+    assert all(word in words for word in boxes)

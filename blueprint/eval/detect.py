@@ -11,7 +11,11 @@ lines itself and reads each one as a single line:
    side). Panels, frames and backgrounds vanish whatever their colours, and
    dark-on-light and light-on-dark text look the same. Where objects fill
    that window (a chart's bars) the map is wrong, so a second map measures
-   against the image's own background, and both maps give candidates.
+   against the image's own background, and both maps give candidates. Text
+   on a box smaller than the window (a card, a stage of a flow chart) has
+   the colour around the box as its local background, so the box merges
+   with its letters into one blob; a third map with a narrow window sees
+   the box's own colour there (`find_text_lines` says where it may add).
 2. Threshold and take connected components (letters, mostly; blobs too
    thick for their size to be a letter are dropped). Join two components of
    about the same colour when they sit on one line with a gap of
@@ -42,8 +46,18 @@ from scipy.sparse.csgraph import connected_components
 from blueprint.data.colors import PALETTE_RGB as _RGB
 from blueprint.data.colors import nearest_color_index as _palette_index
 
-# Window for the local background, as a share of the image's short side.
+# Windows for the local background, as shares of the image's short side: the
+# wide one sees past big letters; the narrow one sees the panel of a small box
+# (a stage of a flow chart, a card, a tag), which the wide window would
+# average away into the colour around the box.
 BACKGROUND_WINDOW_SHARE = 0.25
+SMALL_WINDOW_SHARE = 0.1
+# The narrow map adds only lines at least this many times as wide as tall: a
+# word of three letters or more. Lone squares and pieces of shapes (a legend's
+# swatch, the corner of a bar) are near square, and each one read adds noise.
+# Nor lines taller than its window: inside a shape that big the window sees
+# the shape's own colour, so a filled disc turns into a ring, an "o".
+NARROW_MIN_ASPECT = 1.5
 # Colour distance that counts as full ink in the map (palette colours are ~90+ apart).
 FULL_INK_DISTANCE = 90.0
 # Ink-map level above which a pixel is ink (1 = FULL_INK_DISTANCE).
@@ -209,19 +223,36 @@ def _iou(a, b) -> float:
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
+def _contains(outer, inner) -> bool:
+    return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
+
+
 def find_text_lines(image: Image.Image) -> list[tuple[int, int, int, int]]:
     """Candidate text-line boxes (x0, y0, x1, y1), top to bottom then left to right.
 
-    Two ink maps, two sets of candidates: the local background finds text on
-    panels and frames; the image's own background finds text beside objects
-    that fill the local window (the bars of a chart). A candidate found by
-    both (IoU >= DUPLICATE_IOU) is kept once.
+    Three ink maps, three sets of candidates: the wide local background finds
+    text on panels and frames; the image's own background finds text beside
+    objects that fill the local window (the bars of a chart). A candidate
+    found by both (IoU >= DUPLICATE_IOU) is kept once. The narrow local
+    background finds text on boxes smaller than the wide window; it also cuts
+    big letters into pieces (inside a big letter, the letter's colour is the
+    local majority), so its candidates only go where no other candidate is,
+    or replace one they contain that is nearly the same box: a line that the
+    other maps saw with a letter lost to the panel it merged with.
     """
     a = np.asarray(image.convert("RGB"), dtype=np.float32)
     index = _palette_index(a)
-    window = max(9, int(min(image.size) * BACKGROUND_WINDOW_SHARE) | 1)
-    lines = _lines(ink_map(a, index, window), a, index)
+    wide, narrow = (max(9, int(min(image.size) * share) | 1) for share in (BACKGROUND_WINDOW_SHARE, SMALL_WINDOW_SHARE))
+    lines = _lines(ink_map(a, index, wide), a, index)
     for box in _lines(ink_map(a, index, None), a, index):
         if all(_iou(box, other) < DUPLICATE_IOU for other in lines):
             lines.append(box)
+    for box in _lines(ink_map(a, index, narrow), a, index):
+        if box[2] - box[0] < NARROW_MIN_ASPECT * (box[3] - box[1]) or box[3] - box[1] > narrow:
+            continue
+        touched = [k for k, other in enumerate(lines) if _iou(box, other) > 0]
+        if not touched:
+            lines.append(box)
+        elif len(touched) == 1 and _contains(box, lines[touched[0]]) and _iou(box, lines[touched[0]]) >= DUPLICATE_IOU:
+            lines[touched[0]] = box
     return sorted(lines, key=lambda b: (b[1], b[0]))
