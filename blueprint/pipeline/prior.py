@@ -122,7 +122,7 @@ class _Progress(BaseStreamer):
         pass
 
 
-def generate_prior_tokens(
+def sample_prior_sequences(
     model,
     processor,
     prompts: list[str],
@@ -134,8 +134,8 @@ def generate_prior_tokens(
     progress: Callable[[int, int], None] | None = None,
     guidance: float = 1.0,
     generate_kwargs: dict | None = None,
-) -> torch.Tensor:
-    """Sample prior tokens: (B, (H/16)*(W/16)) codebook ids on the decoder's patch grid.
+) -> tuple[dict, torch.Tensor]:
+    """The AR stage's raw output: (its inputs, (B, preview + full grid + 1) generated ids).
 
     `temperature`/`top_p` of None take the model's generation config.
     `progress(done, total)` is called after every generated token.
@@ -187,8 +187,31 @@ def generate_prior_tokens(
             **sampling,
             **(generate_kwargs or {}),
         )
-    generated = out[: len(prompts), prompt_len:]
+    return inputs, out[: len(prompts), prompt_len:]
+
+
+def generate_prior_tokens(
+    model,
+    processor,
+    prompts: list[str],
+    width: int,
+    height: int,
+    seed: int | list[int],
+    temperature: float | None = None,
+    top_p: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    guidance: float = 1.0,
+    generate_kwargs: dict | None = None,
+) -> torch.Tensor:
+    """Sample prior tokens: (B, (H/16)*(W/16)) codebook ids on the decoder's patch grid.
+
+    The arguments are `sample_prior_sequences`'; the full grid is cut out of what it
+    generates and upsampled x2 to the DiT's patch grid.
+    """
+    token_h, token_w, prev_h, prev_w = image_grid(width, height, getattr(processor, "preview_grid", "official"))
+    _, generated = sample_prior_sequences(model, processor, prompts, width, height, seed, temperature, top_p,
+                                          progress, guidance, generate_kwargs)
     large = generated[:, prev_h * prev_w: prev_h * prev_w + token_h * token_w]
     if large.shape[1] != token_h * token_w:  # only an end token in the config could cut it short
-        raise RuntimeError(f"AR model stopped after {generated.shape[1]} of {total} tokens")
+        raise RuntimeError(f"AR model stopped after {generated.shape[1]} of {token_h * token_w + prev_h * prev_w + 1} tokens")
     return upsample_prior_tokens(large, token_h, token_w)

@@ -1,12 +1,12 @@
 """The AR prior as a policy: sample whole token sequences with one seed per sample,
 and score sampled sequences' log-probabilities teacher-forced.
 
-Sampling is `generate_prior_tokens`' plain path (same prompt, grids, positions
-and KV cache) with two differences that RL needs: each row draws from its own
-`torch.Generator`, so a sample depends on its seed only (not on which other
-samples share its batch), and the raw sequence (preview grid, full grid, and
-the end token where the head has one) is returned, because that sequence is
-the action whose log-probability the loss pushes up or down.
+Sampling is the pipeline's (`sample_prior_sequences`: same prompt, grids,
+positions and KV cache) with one generator per row, so a sample depends on its
+seed only (not on which other samples share its batch); the raw sequence
+(preview grid, full grid, and the end token where the head has one) is kept,
+because that sequence is the action whose log-probability the loss pushes up
+or down.
 
 The log-probability of a sampled token is taken under the temperature it was
 sampled at (`log_softmax(logits / T)`), as GRPO implementations do; top-p only
@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 
 from blueprint.models.grid import image_grid
-from blueprint.models.processor import prompt_inputs
+from blueprint.pipeline.prior import sample_prior_sequences
 from blueprint.train.prior import sequence_inputs, sequence_logits
 
 
@@ -29,33 +28,6 @@ def sample_seed(seed: int, step: int, rank: int, index: int) -> int:
     """The sampling seed of sample `index` of a step on a rank: a pure function, so a resumed
     run samples exactly what the interrupted one would have."""
     return int(np.random.SeedSequence([seed, step, rank, index]).generate_state(1)[0])
-
-
-class _RowSampler(LogitsProcessor):
-    """Warps the scores, then samples row i with generator i; returns scores whose argmax
-    is the sampled token, so `generate` runs greedy and every row keeps its own stream."""
-
-    def __init__(self, temperature: float, top_p: float, generators: list[torch.Generator]):
-        self.warpers = [TemperatureLogitsWarper(temperature), TopPLogitsWarper(top_p)]
-        self.generators = generators
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        scores = scores.float()
-        for warp in self.warpers:
-            scores = warp(input_ids, scores)
-        probs = scores.softmax(-1)
-        tokens = torch.cat([torch.multinomial(p[None], 1, generator=g) for p, g in zip(probs, self.generators)])
-        return torch.full_like(scores, -float("inf")).scatter_(1, tokens, 0.0)
-
-
-class _CodebookOnly(LogitsProcessor):
-    # the official head has spare ids past the codebook (the end token among them): never sample them
-    def __init__(self, codebook_size: int):
-        self.codebook_size = codebook_size
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        scores[:, self.codebook_size:] = -float("inf")
-        return scores
 
 
 def action_length(vle, width: int, height: int, preview: str) -> int:
@@ -68,26 +40,18 @@ def action_length(vle, width: int, height: int, preview: str) -> int:
 @torch.no_grad()
 def sample_sequences(vle, processor, prompts: list[str], width: int, height: int, seeds: list[int],
                      temperature: float, top_p: float) -> tuple[dict, torch.Tensor]:
-    """(prompt inputs, (B, action_length) sampled ids), one seed per prompt."""
+    """(prompt inputs, (B, action_length) sampled ids), one seed per prompt: the pipeline's
+    own AR sampling with one generator per row."""
     preview = getattr(processor, "preview_grid", "official")
-    device = vle.lm_head.weight.device
-    prompt = prompt_inputs(processor, prompts, width, height, device)
-    generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
-    processors = LogitsProcessorList()
-    codebook = vle.config.vq_config.num_embeddings
-    if vle.config.text_config.vision_vocab_size > codebook:
-        processors.append(_CodebookOnly(codebook))
-    processors.append(_RowSampler(temperature, top_p, generators))
-    n = action_length(vle, width, height, preview)
     modes = {m: m.training for m in vle.modules()}  # the trained parts train, the tokenizer does not
     vle.eval()  # no dropout while acting
     try:
-        out = vle.generate(**prompt, max_new_tokens=n, min_new_tokens=n, logits_processor=processors,
-                           do_sample=False, temperature=None, top_p=None, top_k=None)
+        prompt, generated = sample_prior_sequences(vle, processor, prompts, width, height, list(seeds),
+                                                   temperature, top_p)
     finally:
         for module, training in modes.items():
             module.training = training
-    return prompt, out[:, prompt["input_ids"].shape[1]:]
+    return prompt, generated[:, :action_length(vle, width, height, preview)]
 
 
 def full_grid(sequences: torch.Tensor, width: int, height: int, preview: str) -> torch.Tensor:
