@@ -49,7 +49,7 @@ from blueprint.models import build_components, count_parameters, get_config
 from blueprint.models.folder import resolve_model_dir
 from blueprint.pipeline import BlueprintPipeline
 from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS
-from blueprint.pipeline.pipeline import check_sampling
+from blueprint.pipeline.checks import check_sampling
 from blueprint.sizes import parse_size
 
 STAGES = ("prior", "glyph", "denoise", "decode", "total")

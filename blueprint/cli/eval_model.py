@@ -34,7 +34,7 @@ from blueprint.models.glyph_layer import ink_from_char_map
 from blueprint.models.image_tokenizer import perfect_prior_ids
 from blueprint.models.precision import resolve_precision
 from blueprint.pipeline import BlueprintPipeline
-from blueprint.pipeline.pipeline import check_sampling
+from blueprint.pipeline.checks import check_sampling
 
 
 def batches(rows, n: int):

@@ -47,7 +47,8 @@ def _progress_callback():
 
 def run_generate(args: argparse.Namespace) -> int:
     from blueprint.models import folder
-    from blueprint.pipeline.pipeline import BlueprintPipeline, check_prompts, check_sampling
+    from blueprint.pipeline.checks import check_prompts, check_sampling
+    from blueprint.pipeline.pipeline import BlueprintPipeline
 
     if args.batch < 1:
         raise BlueprintError(f"--batch must be >= 1, got {args.batch}")

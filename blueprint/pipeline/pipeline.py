@@ -71,8 +71,9 @@ from blueprint.models.image_tokenizer import CHAR_SUBGRID
 from blueprint.models.glyph_layer import fold_ink, glyph_channels_of, layout_ink, text_presence
 from blueprint.models.settings import check_prior_guidance, read_prior_guidance
 from blueprint.models.precision import resolve_precision
+from blueprint.pipeline.checks import check_prompts, check_sampling, check_seeds
 from blueprint.pipeline.compiled import compile_transformer, pad_glyphs, prior_generate_kwargs
-from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, MAX_BATCH, MAX_PROMPT_TOKENS, MAX_STEPS
+from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, MAX_PROMPT_TOKENS
 from blueprint.pipeline.prior import generate_prior_tokens
 from blueprint.sizes import PX_PER_DIT_TOKEN, PX_PER_TOKEN, check_size
 
@@ -87,48 +88,6 @@ class BlueprintPipelineOutput:
     prior_token_ids: torch.Tensor  # (B, (H/16)*(W/16)) codebook ids on the DiT patch grid
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     glyph_ink: torch.Tensor | None = None  # (B, 1, H, W) the typeset glyph layer; None without one
-
-
-def check_prompts(prompt: str | list[str]) -> list[str]:
-    """The checks a prompt list needs no model for (the token limit needs the tokenizer)."""
-    prompts = [prompt] if isinstance(prompt, str) else prompt
-    if not isinstance(prompts, (list, tuple)) or not prompts:
-        raise BlueprintError("prompt must be a string or a non-empty list of strings")
-    if len(prompts) > MAX_BATCH:
-        raise BlueprintError(f"{len(prompts)} prompts in one call; the limit is {MAX_BATCH}")
-    for i, p in enumerate(prompts):
-        where = "prompt" if len(prompts) == 1 else f"prompt {i}"
-        if not isinstance(p, str):
-            raise BlueprintError(f"{where} must be a string, got {type(p).__name__}")
-        if not p.strip():
-            raise BlueprintError(f"{where} is empty")
-    return list(prompts)
-
-
-def check_sampling(steps, guidance, temperature, top_p, seed, prior_guidance=None) -> None:
-    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
-        raise BlueprintError(f"steps must be an integer in [1, {MAX_STEPS}], got {steps!r}")
-    if not isinstance(guidance, (int, float)) or not math.isfinite(guidance) or guidance < 1:
-        raise BlueprintError(f"guidance must be a finite number >= 1 (1 turns it off), got {guidance!r}")
-    if temperature is not None and not (isinstance(temperature, (int, float)) and 0 < temperature < math.inf):
-        raise BlueprintError(f"temperature must be a number > 0, got {temperature!r}")
-    if top_p is not None and not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
-        raise BlueprintError(f"top_p must be in (0, 1], got {top_p!r}")
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
-        raise BlueprintError(f"seed must be a non-negative integer, got {seed!r}")
-    if prior_guidance is not None:
-        check_prior_guidance(prior_guidance)
-
-
-def _check_seeds(seed, batch: int) -> list[int]:
-    """The seeds as a list (one int stands for the whole batch); each is checked by check_sampling."""
-    if not isinstance(seed, (list, tuple)):
-        return [seed]
-    if len(seed) != batch:
-        raise BlueprintError(f"{len(seed)} seeds for {batch} prompts: give one seed, or one per prompt")
-    for s in seed:
-        check_sampling(1, 1.0, None, None, s)
-    return list(seed)
 
 
 class BlueprintPipeline:
@@ -370,7 +329,7 @@ class BlueprintPipeline:
         """
         prompts = self._check_prompts(prompt)
         width, height = check_size(width, height, *self.size_range)
-        seeds = _check_seeds(seed, len(prompts))
+        seeds = check_seeds(seed, len(prompts))
         check_sampling(num_inference_steps, guidance_scale, temperature, top_p, seeds[0], prior_guidance)
         seed = seeds if isinstance(seed, (list, tuple)) else seed
         prior_guidance = self.prior_guidance if prior_guidance is None else prior_guidance
