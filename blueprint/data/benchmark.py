@@ -18,6 +18,7 @@ from blueprint.data.kinds import MODULES
 from blueprint.data.layout import Builder
 from blueprint.data.spec import ALL_KINDS, KINDS
 from blueprint.errors import BlueprintError
+from blueprint.files import atomic_write_text
 
 ROWS_PER_KIND = 54  # 6 kinds x 54 = 324 rows
 SIZES = ((256, 256), (384, 256), (256, 384), (512, 256))
@@ -95,8 +96,6 @@ def write_benchmarks(out_dir: str, only=None) -> list[tuple[str, collections.Cou
     for name in names:
         path = os.path.join(out_dir, f"{name}.jsonl")
         rows = list(BENCHMARKS[name]())
-        with open(path + ".tmp", "w", encoding="utf-8", newline="\n") as f:
-            f.writelines(row_line(row) + "\n" for row in rows)
-        os.replace(path + ".tmp", path)
+        atomic_write_text(path, "".join(row_line(row) + "\n" for row in rows))
         written.append((path, collections.Counter(r["kind"] for r in rows)))
     return written

@@ -31,6 +31,7 @@ from blueprint.data.engine import check_kinds
 from blueprint.data.render import render
 from blueprint.data.words import check_split
 from blueprint.errors import BlueprintError
+from blueprint.files import atomic_write_with
 from blueprint.sizes import check_size
 
 SHARD_PATTERN = "shard-{:06d}.tar"
@@ -49,8 +50,8 @@ def write_shard(out_dir: str, shard: int, start: int, stop: int, width: int, hei
                 kinds: tuple[str, ...], split: str, seed: int) -> str:
     """Write samples [start, stop) to shard number `shard`; returns the final path."""
     path = os.path.join(out_dir, SHARD_PATTERN.format(shard))
-    tmp = path + ".tmp"
-    try:
+
+    def write(tmp) -> None:
         # mtime=0: the same arguments give byte-identical shards.
         with open(tmp, "wb") as f, wds.TarWriter(f, mtime=0) as sink:
             for index in range(start, stop):
@@ -64,10 +65,8 @@ def write_shard(out_dir: str, shard: int, start: int, stop: int, width: int, hei
                     "element.png": png_bytes(Image.fromarray(out.element_map, mode="L")),
                     "char.png": png_bytes(Image.fromarray(out.char_map, mode="L")),
                 })
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+    atomic_write_with(path, write)
     return path
 
 

@@ -18,12 +18,12 @@ says how many there were.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from blueprint.errors import BlueprintError
+from blueprint.files import atomic_write_json, atomic_write_text
 
 GRID_MAX = 24
 GRID_COLUMNS = 6
@@ -158,8 +158,8 @@ class Report:
             raise BlueprintError(f"report folder {out} exists and is not a folder")
         out.mkdir(parents=True, exist_ok=True)
         paths = [out / "report.json", out / "report.md", out / "metrics.png"]
-        paths[0].write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        paths[1].write_text(self.markdown())
+        atomic_write_json(paths[0], self.to_dict())
+        atomic_write_text(paths[1], self.markdown())
         self.plot_metrics(paths[2])
         if images:
             paths.append(out / "grid.png")
