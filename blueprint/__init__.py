@@ -3,6 +3,7 @@
 Layers, each importing only those below it (tests/test_layers.py checks it):
 
   blueprint.cli       the `blueprint` command line: one module per command group
+  blueprint.serve     `blueprint serve`: the HTTP API, its batching engine and the web page
   blueprint.rl        post-training of the AR planner by reward (GRPO)
   blueprint.train     training stages (vae, image-tokenizer, glyph-encoder, dit, prior, vae-decoder)
   blueprint.pipeline  the sampling pipeline (prompt -> prior tokens -> pixels)
