@@ -8,13 +8,13 @@ network on the work they share. After one warm-up call each, every stage is
 timed once:
 
     prior    AR generation of the preview + full token grids (KV cache)
-    glyph    ByT5/T5 glyph embeddings (cond + uncond)
+    glyph_encoder  ByT5/T5 glyph embeddings (cond + uncond)
     denoise  the DiT steps
     decode   VAE decode to pixels
 
 diffusers' stages are timed from outside (its `generate_prior_tokens` and
 `encode_prompt`, then a call with the prior tokens whose last step callback
-marks the end of denoising), so its glyph time is counted inside its denoise
+marks the end of denoising), so its glyph-encoder time is counted inside its denoise
 column too; its total is its own prior + one full call.
 
     python -m bench.pipeline --configs tiny small --size 256x256 --threads 2
@@ -52,7 +52,7 @@ from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from blueprint.pipeline.checks import check_sampling
 from blueprint.sizes import parse_size
 
-STAGES = ("prior", "glyph", "denoise", "decode", "total")
+STAGES = ("prior", "glyph_encoder", "denoise", "decode", "total")
 
 
 def bench_blueprint(components, prompt, width, height, steps, guidance, seed, clock):
@@ -86,7 +86,7 @@ def bench_diffusers(components, prompt, width, height, steps, guidance, seed, cl
     t3 = clock()
     return {
         "prior": t1 - t0,
-        "glyph": t2 - t1,
+        "glyph_encoder": t2 - t1,
         "denoise": marks["last_step"] - t2,  # includes its own second glyph encoding
         "decode": t3 - marks["last_step"],
         "total": (t1 - t0) + (t3 - t2),

@@ -43,7 +43,7 @@ def test_square_output_shapes(seeded):
     assert len(out.images) == 1 and out.images[0].size == (128, 128) and out.images[0].mode == "RGB"
     assert out.prior_token_ids.shape == (1, 8 * 8) and out.prior_token_ids.dtype == torch.long
     assert 0 <= int(out.prior_token_ids.min()) and int(out.prior_token_ids.max()) < 128
-    assert set(out.timings) == {"prior", "glyph", "denoise", "decode", "total"}
+    assert set(out.timings) == {"prior", "glyph_encoder", "denoise", "decode", "total"}
 
 
 def test_same_seed_same_image_different_seed_different(seeded):

@@ -85,7 +85,7 @@ def run_generate(args: argparse.Namespace) -> int:
         print(path)
     if not args.quiet:
         t = out.timings
-        print(f"prior {t['prior']:.2f}s  glyph {t['glyph']:.2f}s  denoise {t['denoise']:.2f}s  "
+        print(f"prior {t['prior']:.2f}s  glyph encoder {t['glyph_encoder']:.2f}s  denoise {t['denoise']:.2f}s  "
               f"decode {t['decode']:.2f}s  total {t['total']:.2f}s")
     return 0
 

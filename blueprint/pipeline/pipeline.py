@@ -361,7 +361,7 @@ class BlueprintPipeline:
             lap("prior")
             ink = self._glyph_layer(prompts, prior_token_ids, width, height) if glyph_ink is None else glyph_ink
             glyph, mask = self._glyph_batch(prompts, guidance_scale, mask_pads=isinstance(seed, list))
-            lap("glyph")
+            lap("glyph_encoder")
             if isinstance(seed, list):
                 generator = [torch.Generator(device=self.device).manual_seed(s) for s in seed]
             else:

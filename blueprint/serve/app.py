@@ -234,6 +234,6 @@ def _respond(server: Server, body: ImageRequest, job: Job, result, started: floa
     total = time.perf_counter() - started
     server.metrics.latency.observe(total)
     server.metrics.images.inc(len(data))
-    timings = {k: round(v, 4) for k, v in result.seconds.items() if k in ("glyph", "denoise", "decode")}
+    timings = {k: round(v, 4) for k, v in result.seconds.items() if k in ("glyph_encoder", "denoise", "decode")}
     return {"created": int(time.time()), "data": data, "model": server.model_id, "size": f"{job.width}x{job.height}",
             "seed": job.seeds[0], "timings": {**timings, "total": round(total, 4)}}
