@@ -89,7 +89,7 @@ class Check:
         return {"name": self.name, "target": self.target, "passed": self.passed, "measured": self.measured}
 
 
-def _clip_box(box, width: int, height: int, margin: int = 0) -> tuple[int, int, int, int]:
+def clip_box(box, width: int, height: int, margin: int = 0) -> tuple[int, int, int, int]:
     x0, y0, x1, y1 = box
     return max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin)
 
@@ -97,8 +97,8 @@ def _clip_box(box, width: int, height: int, margin: int = 0) -> tuple[int, int, 
 def local_background(a: np.ndarray, box) -> np.ndarray:
     """Median colour of the ring of RING pixels just outside `box`."""
     h, w = a.shape[:2]
-    outer = _clip_box(box, w, h, RING)
-    inner = _clip_box(box, w, h)
+    outer = clip_box(box, w, h, RING)
+    inner = clip_box(box, w, h)
     mask = np.zeros((h, w), bool)
     mask[outer[1]:outer[3], outer[0]:outer[2]] = True
     mask[inner[1]:inner[3], inner[0]:inner[2]] = False
@@ -117,7 +117,7 @@ def dominant_color(pixels: np.ndarray) -> str:
 def ink_color(a: np.ndarray, box) -> str | None:
     """Dominant colour of the ink inside `box`; None if nothing stands out from the background."""
     h, w = a.shape[:2]
-    x0, y0, x1, y1 = _clip_box(box, w, h)
+    x0, y0, x1, y1 = clip_box(box, w, h)
     region = a[y0:y1, x0:x1].reshape(-1, 3)
     if region.size == 0:
         return None
@@ -129,19 +129,25 @@ def ink_color(a: np.ndarray, box) -> str | None:
     return dominant_color(region[ink & strong])
 
 
-def panel_color(a: np.ndarray, panel: Element, later: list[Element]) -> str | None:
-    """Dominant colour of the part of a panel's box that no later element's box covers.
+def uncovered(a: np.ndarray, element: Element, later: list[Element]) -> np.ndarray:
+    """(H, W) bool: the part of an element's box that no later element's box covers.
 
     Elements are drawn in id order, so a frame's box is mostly covered by the
-    face drawn on it; only the uncovered part shows the frame's colour.
+    face drawn on it; only the uncovered part shows the frame itself.
     """
     h, w = a.shape[:2]
     mask = np.zeros((h, w), bool)
-    x0, y0, x1, y1 = _clip_box(panel.box, w, h)
+    x0, y0, x1, y1 = clip_box(element.box, w, h)
     mask[y0:y1, x0:x1] = True
     for e in later:
-        ex0, ey0, ex1, ey1 = _clip_box(e.box, w, h)
+        ex0, ey0, ex1, ey1 = clip_box(e.box, w, h)
         mask[ey0:ey1, ex0:ex1] = False
+    return mask
+
+
+def panel_color(a: np.ndarray, panel: Element, later: list[Element]) -> str | None:
+    """Dominant colour of the part of a panel that later elements leave uncovered."""
+    mask = uncovered(a, panel, later)
     return dominant_color(a[mask]) if mask.any() else None
 
 
@@ -220,7 +226,7 @@ def text_mask(shape: tuple[int, int], texts: list[Element]) -> np.ndarray:
     h, w = shape
     mask = np.zeros((h, w), bool)
     for e in texts:
-        x0, y0, x1, y1 = _clip_box(e.box, w, h, RING)
+        x0, y0, x1, y1 = clip_box(e.box, w, h, RING)
         mask[y0:y1, x0:x1] = True
     return mask
 

@@ -23,8 +23,8 @@ from PIL import Image
 from blueprint.data.colors import COLOR_NAMES
 from blueprint.data.render import arrow_points, arrow_width
 from blueprint.data.spec import Element, Spec
-from blueprint.eval.adherence import (INK_DISTANCE, Check, _clip_box, dominant_color, local_background,
-                                      palette_index, panel_color)
+from blueprint.eval.adherence import (INK_DISTANCE, Check, clip_box, dominant_color, local_background,
+                                      palette_index, panel_color, uncovered)
 
 # A textured surface's luminance varies at least this much (std, 0..255).
 MIN_TEXTURE_STD = 1.5
@@ -35,7 +35,7 @@ ARROW_LINE_SHARE = 0.6
 def ink_extent(a: np.ndarray, box):
     """(x0, y0, x1, y1) of the ink inside box (pixels far from the local background), or None."""
     h, w = a.shape[:2]
-    x0, y0, x1, y1 = _clip_box(box, w, h, 2)
+    x0, y0, x1, y1 = clip_box(box, w, h, 2)
     region = a[y0:y1, x0:x1]
     ink = np.linalg.norm(region - local_background(a, box), axis=2) > INK_DISTANCE
     if not ink.any():
@@ -141,13 +141,7 @@ def check_wall(a, spec: Spec) -> Check:
 
 
 def check_material(a, e: Element, later: list[Element]) -> Check:
-    h, w = a.shape[:2]
-    mask = np.zeros((h, w), bool)
-    x0, y0, x1, y1 = _clip_box(e.box, w, h)
-    mask[y0:y1, x0:x1] = True
-    for o in later:
-        ox0, oy0, ox1, oy1 = _clip_box(o.box, w, h)
-        mask[oy0:oy1, ox0:ox1] = False
+    mask = uncovered(a, e, later)
     if mask.sum() < 16:
         return Check("material", f"{e.role} {e.id} is {e.material}", True, "covered")
     pixels = a[mask]

@@ -48,7 +48,10 @@ def item_name(b, m: int) -> str | None:
 
 
 def item_rows(b, region, n_items: int, face: str, ink: str, price_ink: str) -> list:
-    """n_items rows of name (left) and price (right) in region; one type size for all rows."""
+    """n_items rows of name (left) and price (right) in region; one type size for all rows.
+
+    The menu kind keeps its own older copy of this loop (a narrower price column):
+    its samples are part of the default training stream, which must not change."""
     x0, y0, x1, y1 = region
     row_h = (y1 - y0) // n_items
     gap = max(4, b.short // 32)
