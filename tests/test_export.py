@@ -53,7 +53,7 @@ def test_export_writes_fp16_with_the_extras_and_loads_back(run_dir, tmp_path, ca
 
 def test_a_second_export_replaces_the_first(run_dir, tmp_path):
     out = tmp_path / "tiny"
-    assert main(["export", str(run_dir), "--to", str(out)]) == 0
+    assert main(["export", str(run_dir), "--out", str(out)]) == 0
     (out / "stale.txt").write_text("from an older model")
     assert main(["export", str(run_dir), "--out", str(out)]) == 0
     assert not (out / "stale.txt").exists() and (out / "model_index.json").is_file()

@@ -23,13 +23,14 @@ from pathlib import Path
 
 from blueprint.errors import BlueprintError
 
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("export", help="write a trained run as a compact fp16 model folder "
                                              "(by default the embedded model)",
                               description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[2:]),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a model folder `blueprint train` wrote")
-    p.add_argument("--out", "--to", type=Path, default=None, metavar="DIR",
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="where to write it (default: the embedded model, blueprint/weights/default/)")
     p.set_defaults(func=run)
 
