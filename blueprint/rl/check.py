@@ -60,7 +60,7 @@ def correlation(x: list[float], y: list[float]) -> tuple[float | None, str]:
 
 
 def reward_watch(model_dir: str | Path, n: int, width: int = 256, height: int = 256, seed: int = 0,
-                 steps: int = 20, temperature: float = 0.9, top_p: float = 0.75, device: str = "cpu") -> Watch:
+                 steps: int = 20, temperature: float = 1.0, top_p: float = 1.0, device: str = "cpu") -> Watch:
     """Token reward beside pixel adherence on `n` held-out engine prompts."""
     if not isinstance(n, int) or n < 1:
         raise BlueprintError(f"n must be a positive integer, got {n!r}")

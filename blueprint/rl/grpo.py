@@ -5,10 +5,12 @@ alignment) and the decoder high-frequency ones; this is the AR half, with the
 semantic-alignment reward read from the tokens (`blueprint.rl.reward`), so no
 decoder runs inside the loop (GLM-Image-RL's `--skip_decode`). Its defaults
 are that trainer's: group 4, advantage (r - mean) / (std + eps), PPO clip 0.2,
-k3 KL to the frozen starting prior with coefficient 0.01, lr 5e-6,
-temperature 0.9, top-p 0.75. A group needs samples that differ, or its
-advantages are all 0: on the embedded model those two sampled identical
-groups and temperature 1, top-p 1 did not (docs/notebook/2026-12-04-rl-grpo.md).
+k3 KL to the frozen starting prior with coefficient 0.01, lr 5e-6, except
+sampling: temperature 1 and top-p 1 rather than its 0.9 and 0.75. A group
+needs samples that differ, or its advantages are all 0, and on the embedded
+model 0.9 / 0.75 sampled identical groups (docs/notebook/2026-12-04-rl-grpo.md);
+at top-p 1 the log-probabilities the loss uses are also the exact sampling
+density.
 
 One step, for each prompt of the batch (engine captions of the training
 split, with their specs):
@@ -64,8 +66,8 @@ ADVANTAGE_EPS = 1e-6
 @dataclass
 class RLArgs:
     group: int = 4            # samples per prompt
-    temperature: float = 0.9
-    top_p: float = 0.75
+    temperature: float = 1.0
+    top_p: float = 1.0
     clip: float = 0.2         # PPO ratio clip
     kl: float = 0.01          # beta of the k3 KL penalty to the reference
 
