@@ -14,3 +14,7 @@ CONDITIONINGS = ("blueprint", "prompt", "noglyph")
 
 # The preview grid the AR stage writes before the full grid (blueprint.models.grid).
 PREVIEW_GRIDS = ("official", "half")
+
+# How a multi-process run splits its model (blueprint.train.distributed): each process
+# holds all of it (DDP) or a shard of it (FSDP).
+PARALLEL = ("ddp", "fsdp")

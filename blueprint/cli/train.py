@@ -19,7 +19,7 @@ import os
 import warnings
 from pathlib import Path
 
-from blueprint.choices import CONDITIONINGS, PRECISIONS, PREVIEW_GRIDS
+from blueprint.choices import CONDITIONINGS, PARALLEL, PRECISIONS, PREVIEW_GRIDS
 from blueprint.cli.train_tools import register_tools
 from blueprint.errors import BlueprintError
 from blueprint.train.registry import MULTI_SIZE_STAGES, RENAMED_STAGES, STAGES, resolve_stage
@@ -109,7 +109,7 @@ def add_stage_options(p: argparse.ArgumentParser) -> None:
                    help="forward pass precision: auto (bf16 autocast on GPU, fp32 on CPU; default), bf16 "
                         "(autocast on any device) or fp32 (no autocast: the fallback for a stage that "
                         "diverges under bf16); weights and optimizer state are fp32 in every case")
-    p.add_argument("--parallel", default="ddp", choices=("ddp", "fsdp"),
+    p.add_argument("--parallel", default="ddp", choices=PARALLEL,
                    help="under torchrun: 'ddp' (each process holds the whole model; default) or 'fsdp' (weights, "
                         "gradients and optimizer state sharded over the processes, for a model too big for one "
                         "device; not the image-tokenizer); checkpoints are the same either way")

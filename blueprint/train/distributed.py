@@ -18,8 +18,6 @@ from torch import nn
 
 from blueprint.errors import BlueprintError
 
-PARALLEL = ("ddp", "fsdp")
-
 # Stages whose loss leaves some trainable parameters out of every step, and why: DDP must
 # then look for them after each forward (`find_unused_parameters`, a walk over the autograd
 # graph), or it would wait for their gradients and fail at the next step. The other stages

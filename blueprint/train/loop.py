@@ -39,11 +39,12 @@ import torch.distributed as dist
 from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 
+from blueprint.choices import PARALLEL
 from blueprint.errors import BlueprintError
 from blueprint.models.precision import check_precision
 from blueprint.train import checkpoint as ckpt
 from blueprint.train.distributed import (
-    PARALLEL, Dist, StageModel, check_parallel, mean_by_name, mean_over_ranks, parallelize, setup_distributed,
+    Dist, StageModel, check_parallel, mean_by_name, mean_over_ranks, parallelize, setup_distributed,
 )
 from blueprint.train.model_dir import ensure_model_dir, mark_trained
 from blueprint.train.stage import Stage, StageArgs
