@@ -29,7 +29,8 @@ from blueprint.choices import PRECISIONS
 from blueprint.errors import BlueprintError
 from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS
 
-DEFAULT_BENCHMARK = Path("benchmarks") / "heldout.jsonl"
+# The held-out benchmark of this checkout, wherever the command runs from.
+DEFAULT_BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "heldout.jsonl"
 
 # What a model evaluation uses unless told: enough rows per kind to compare runs in minutes.
 MODEL_ROWS = {"per_kind": 8, "sizes": "256x256,384x256"}
@@ -54,7 +55,7 @@ def register(subparsers) -> None:
     source.add_argument("--ground-truth", action="store_true",
                         help="render the benchmark's specs with the data engine and score those (the scorer's self-check)")
     p.add_argument("--benchmark", type=Path, default=DEFAULT_BENCHMARK, metavar="JSONL",
-                   help=f"benchmark file, one row per line (default {DEFAULT_BENCHMARK})")
+                   help="benchmark file, one row per line (default: benchmarks/heldout.jsonl of this checkout)")
     p.add_argument("--out", type=Path, required=True, metavar="REPORT_DIR", help="folder for report.json/.md and plots")
     p.add_argument("--engine", choices=("tesseract", "rapidocr", "both"), default="tesseract", help="OCR engine(s)")
     p.add_argument("--per-kind", type=int, metavar="N",

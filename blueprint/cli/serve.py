@@ -12,9 +12,24 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 
 from blueprint.choices import PRECISIONS
 from blueprint.errors import BlueprintError
+
+
+def check_address(host: str, port: int) -> None:
+    """The address can be listened on: a clear error now rather than a traceback from the server."""
+    if not 0 <= port <= 65535:
+        raise BlueprintError(f"--port must be in 0..65535, got {port}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as e:
+        raise BlueprintError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -23,12 +38,15 @@ def run_serve(args: argparse.Namespace) -> int:
             raise BlueprintError(f"--{name.replace('_', '-')} must be >= 1")
     if not args.timeout > 0:
         raise BlueprintError("--timeout must be > 0 seconds")
+    if args.batch_wait_ms < 0:
+        raise BlueprintError("--batch-wait-ms must be >= 0")
+    check_address(args.host, args.port)
     import uvicorn
 
-    from blueprint.models.folder import resolve_model_dir
+    from blueprint.models.folder import check_model_dir, resolve_model_dir
     from blueprint.serve.app import create_app
 
-    model_dir = resolve_model_dir(args.model)  # a wrong path fails here, before the server starts
+    model_dir = check_model_dir(resolve_model_dir(args.model))  # a wrong path fails here, before the server starts
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
