@@ -11,6 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # bench/ sits beside the package, as `python -m bench.x` finds it from the root
 
 import bench  # noqa: E402
+import bench.attention  # noqa: E402
 import bench.data  # noqa: E402
 import bench.eval  # noqa: E402
 import bench.pipeline  # noqa: E402
@@ -65,11 +66,31 @@ def test_eval_harness_speed_table(capsys):
     assert [r[:2] for r in rows] == [["tesseract", "1"]]
 
 
+def test_attention_mask_pads_whole_rows_and_columns():
+    mask = bench.attention.padded_causal_mask(4, 16, "cpu")
+    assert mask.shape == (4, 1, 16, 16)
+    assert mask[0, 0].equal(torch.ones(16, 16, dtype=torch.bool).tril())  # row 0: no padding
+    pads = 3 * 16 // 8  # row 3's left padding
+    assert not mask[3, 0, :pads].any() and not mask[3, 0, :, :pads].any()
+    assert mask[3, 0, pads:, pads:].equal(torch.ones(16 - pads, 16 - pads, dtype=torch.bool).tril())
+
+
+def test_attention_backends_table_on_the_cpu(capsys):
+    argv = ["--lengths", "64", "192", "--new-lengths", "2", "--batch", "2", "--device", "cpu"]
+    assert bench.run_main("bench.attention", bench.attention.main, argv) == 0
+    out = capsys.readouterr().out
+    nonfinite = table_rows(out.split("forward + backward")[0])
+    assert [r[:2] for r in nonfinite] == [["64", "64"], ["192", "64"]]
+    # the CPU's kernels give the fully masked rows finite (zero) gradients
+    assert all(float(v) == 0.0 for r in nonfinite for v in r[2:])
+
+
 @pytest.mark.parametrize("module, argv, message", [
     (bench.pipeline, ["--model", "default", "--prompts", "0"], "--prompts must be a positive integer"),
     (bench.pipeline, ["--size", "100x100"], "not a multiple of 32"),
     (bench.data, ["--sizes", "256x256", "nope"], "not of the form"),
     (bench.eval, ["--engines", "easyocr"], "unknown OCR engine 'easyocr'"),
+    (bench.attention, ["--batch", "0", "--device", "cpu"], "--batch must be a positive integer"),
 ])
 def test_bad_input_is_one_clear_line(capsys, module, argv, message):
     assert bench.run_main(module.__name__, module.main, argv) == 2

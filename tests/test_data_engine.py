@@ -2,6 +2,7 @@
 
 import io
 import itertools
+import os
 import re
 import subprocess
 import sys
@@ -162,6 +163,21 @@ def test_missing_font_file_is_a_clear_error(monkeypatch):
     try:
         with pytest.raises(BlueprintError, match="setup.sh"):
             fonts.font_path("serif")
+    finally:
+        fonts.font_path.cache_clear()
+
+
+def test_font_folder_from_the_environment_is_searched_first(monkeypatch, tmp_path):
+    # a machine without the Debian font packages: the files copied to a folder of one's own
+    real = fonts.font_path("serif")
+    (tmp_path / os.path.basename(real)).write_bytes(open(real, "rb").read())
+    fonts.font_path.cache_clear()
+    monkeypatch.setattr(fonts, "FONT_DIRS", ("/nonexistent",))
+    monkeypatch.setenv(fonts.FONT_DIR_ENV, str(tmp_path))
+    try:
+        assert fonts.font_path("serif") == str(tmp_path / os.path.basename(real))
+        with pytest.raises(BlueprintError, match=fonts.FONT_DIR_ENV):
+            fonts.font_path("mono")  # not copied
     finally:
         fonts.font_path.cache_clear()
 

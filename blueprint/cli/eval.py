@@ -167,7 +167,6 @@ def generate(args, rows):
 
 def run(args) -> int:
     from blueprint.eval.benchmark import load_benchmark
-    from blueprint.eval.harness import RenderedImages, evaluate
 
     if args.out.exists() and not args.out.is_dir():
         raise BlueprintError(f"--out {args.out} exists and is not a folder")
@@ -190,7 +189,10 @@ def run(args) -> int:
         if args.no_score:
             print(f"generated {len(source)} images into {args.out / 'images'}")
             return 0
-    else:
+    # the scorer (OCR engines, edit distance) only past this point: generating needs none of it
+    from blueprint.eval.harness import RenderedImages, evaluate
+
+    if not with_model(args):
         source = RenderedImages(rows) if args.ground_truth else args.images
 
     report = evaluate(source, rows, engines=args.engine, workers=args.workers, progress=not args.no_progress)

@@ -2,6 +2,8 @@
 
 The set-up (`scripts/setup.sh`) installs Debian's `fonts-dejavu-core` and
 `fonts-liberation2`; each face the engine knows maps to one of those files.
+On a machine without those packages, `BLUEPRINT_FONT_DIR` names a folder
+holding the same files, searched before the system folders.
 Loading a TrueType font costs far more than drawing with it, so fonts are
 cached per (face, size).
 
@@ -21,6 +23,7 @@ from blueprint.data.spec import FONT_FACES
 from blueprint.errors import BlueprintError
 
 FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype/liberation2")
+FONT_DIR_ENV = "BLUEPRINT_FONT_DIR"
 
 FACE_FILES: dict[str, str] = {
     "sans": "DejaVuSans.ttf",
@@ -49,14 +52,22 @@ def font_path(face: str) -> str:
     if face not in FACE_FILES:
         raise BlueprintError(f"unknown font face {face!r}; expected one of {', '.join(FACE_FILES)}")
     name = FACE_FILES[face]
-    for folder in FONT_DIRS:
+    folders = font_dirs()
+    for folder in folders:
         path = os.path.join(folder, name)
         if os.path.isfile(path):
             return path
     raise BlueprintError(
-        f"font file {name} (face {face!r}) not found in {' or '.join(FONT_DIRS)}; "
-        "install the fonts with scripts/setup.sh (Debian packages fonts-dejavu-core fonts-liberation2)"
+        f"font file {name} (face {face!r}) not found in {' or '.join(folders)}; "
+        "install the fonts with scripts/setup.sh (Debian packages fonts-dejavu-core fonts-liberation2), "
+        f"or name a folder holding them in {FONT_DIR_ENV}"
     )
+
+
+def font_dirs() -> tuple[str, ...]:
+    """The folders searched for font files: $BLUEPRINT_FONT_DIR first when set."""
+    own = os.environ.get(FONT_DIR_ENV)
+    return ((own,) if own else ()) + FONT_DIRS
 
 
 @functools.cache

@@ -94,6 +94,25 @@ class LoopArgs:
             raise BlueprintError(f"ema-decay must be in [0, 1), got {self.ema_decay!r}")
 
 
+def configure_cuda(device: torch.device) -> None:
+    """Process-wide settings for training on an NVIDIA GPU (nothing elsewhere).
+
+    - cuDNN's fused attention is switched off. On Hopper it is the default
+      backend for masked attention, and its backward returns NaN query
+      gradients when some query row is fully masked and the length is 64 more
+      than a multiple of 128 (the prior's left-padded prompts have such rows);
+      it also builds a new execution plan on the host for each new sequence
+      length, and the DiT's joint length follows the batch's longest quoted
+      text. The flash and memory-efficient kernels have neither problem.
+    - fp32 matrix products may use TF32 (`--precision fp32` stages): the
+      weights, gradients and optimizer stay fp32.
+    """
+    if device.type != "cuda":
+        return
+    torch.backends.cuda.enable_cudnn_sdp(False)
+    torch.set_float32_matmul_precision("high")
+
+
 def reseed(seed: int, step: int, rank: int) -> None:
     """Seed every RNG from (seed, step, rank): a step's randomness never depends on history."""
     state = np.random.SeedSequence([seed, step + 1, rank]).generate_state(2)  # step -1: building
@@ -235,6 +254,7 @@ def train(make_stage: Callable[[StageArgs], Stage], args: StageArgs, loop: LoopA
 def _train(make_stage, args: StageArgs, loop: LoopArgs, d: Dist) -> dict:
     args.out_dir = Path(args.out_dir)
     args.device = str(d.device)
+    configure_cuda(d.device)
     if d.is_main:
         ensure_model_dir(args.out_dir, args.config, args.seed)
     d.barrier()
