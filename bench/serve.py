@@ -5,17 +5,23 @@ sequential loop of BlueprintPipeline calls in one warm process.
     python -m bench.serve --levels 1 4 16 --requests 16 --threads 2 [--compile]
     python -m bench.serve --config tiny --requests 2 --levels 1 2 --steps 2   # a smoke run
 
-The server runs on a thread of this process (127.0.0.1, a free port) over the
-same pipeline object as the loop, so both use the same weights, threads and
+The server runs in this process (127.0.0.1, a free port) over the same
+pipeline object as the loop, so both use the same weights, threads and
 settings; clients are threads sending the OpenAI-shaped request with httpx.
+Its model runs on the main thread, where the loop ran, and HTTP on another:
+a second thread running torch would be slower for a reason that is not the
+server's (see blueprint/serve/engine.py), and `blueprint serve` itself runs
+torch on one thread only.
 Each level first sends one round of `level` requests that is not timed (a
 compiled pipeline compiles each new batch shape then), then `--requests` timed
 ones (at least `level`). Every request has its own seed.
 
 Columns: images per minute over the level's wall time, p50 / p95 request
 latency (queue included), and the process's peak resident memory during the
-level (model included) sampled every 20 ms. Not a timed test: numbers move
-with whatever else the machine runs.
+level (model included) sampled every 20 ms. Two ratios follow the table: the
+server's images/min at the highest level over the loop's, and its peak RSS
+there over its peak at the lowest level (issue #20's floors: >= 2 and <= 1.5).
+Not a timed test: numbers move with whatever else the machine runs.
 """
 
 from __future__ import annotations
@@ -141,7 +147,8 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS)
     p.add_argument("--compile", action="store_true", help="compile the pipeline, as `blueprint serve` does")
-    p.add_argument("--max-batch", type=int, default=16)
+    p.add_argument("--max-batch", type=int, default=16, help="images per AR batch (serve's --max-batch)")
+    p.add_argument("--dit-batch", type=int, default=4, help="images per DiT and VAE batch")
     return p.parse_args(argv)
 
 
@@ -165,12 +172,33 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model {model}, {width}x{height}, {args.steps} steps, guidance {args.guidance}, "
           f"{torch.get_num_threads()} torch threads of {os.cpu_count()} cores, compile {args.compile}")
     print(HEADER, flush=True)  # each row as its level ends: a long run shows what it has so far
-    print_row(bench_loop(pipe, args, width, height))
+    loop = bench_loop(pipe, args, width, height)
+    print_row(loop)
     app = create_app(pipe, compile=False, warmup=False, max_queue=max(64, 2 * max(args.levels)),
-                     max_batch=args.max_batch)
-    with LiveServer(app) as server:
-        for level in args.levels:
-            print_row(bench_server(server.url, level, args))
+                     max_batch=args.max_batch, dit_batch=args.dit_batch, model_thread=False)
+    server = app.state.server
+    rows, failed = [], []
+
+    def clients() -> None:
+        try:
+            with LiveServer(app) as live:
+                for level in args.levels:
+                    rows.append(bench_server(live.url, level, args))
+                    print_row(rows[-1])
+        except BaseException as e:  # noqa: BLE001 - raised again on the main thread
+            failed.append(e)
+        finally:
+            server.stop()  # ends run_model below
+
+    driver = threading.Thread(target=clients, name="bench-clients")
+    driver.start()
+    server.run_model()  # the model on the main thread, as in the loop
+    driver.join()
+    if failed:
+        raise failed[0]
+    if rows:
+        print(f"\n{rows[-1]['name']}: {rows[-1]['per_min'] / loop['per_min']:.2f}x the loop's images/min, "
+              f"{rows[-1]['peak'] / rows[0]['peak']:.2f}x the peak RSS of {rows[0]['name']}")
     return 0
 
 

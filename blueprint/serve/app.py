@@ -3,11 +3,13 @@
     app = create_app(model_dir=None)          # the embedded model, loaded in the background
     app = create_app(pipe, warmup=False)      # a pipeline already built (tests)
 
-The model loads (and compiles, and warms up) on a background thread, so the
-server answers at once: /health says "warming" and generation answers 503
-until it is ready. All model work runs on the engine's single worker thread
-(`blueprint.serve.engine`); the event loop only validates, queues, streams and
-encodes PNGs. No state outside the process: see docs/serving.md on replicas.
+The model loads, compiles, warms up and then runs batches on one thread (all
+torch work stays on it: `blueprint.serve.engine` says why), so the server
+answers at once: /health says "warming" and generation answers 503 until it
+is ready. That thread is the app's own, or, with `model_thread=False`, one the
+host lends by calling `app.state.server.run_model()` (bench/serve.py lends its
+main thread). The event loop only validates, queues, streams and encodes PNGs.
+No state outside the process: see docs/serving.md on replicas.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from blueprint.errors import BlueprintError
 from blueprint.serve.engine import Cancelled, Engine, Job, QueueFull
 from blueprint.serve.errors import ApiError, BodyLimit, error_json, install_error_handlers, job_result
 from blueprint.serve.metrics import CountRequests, Metrics
-from blueprint.serve.picture import blueprint_payload, png_b64, png_bytes
+from blueprint.serve.picture import blueprint_payload, draw_blueprint, png_b64, png_bytes
 from blueprint.serve.schemas import ErrorResponse, Health, ImageRequest, ImageResponse, ModelCard, ModelList
 from blueprint.serve.store import ImageStore
 from blueprint.serve.stream import sse_events
@@ -45,21 +47,31 @@ ERRORS = {code: {"model": ErrorResponse, "description": text} for code, text in 
 class Server:
     """What the routes share: the pipeline, its engine, the image store, the metrics, the state."""
 
-    def __init__(self, pipe, model_dir, model_id, precision, compile, warmup, max_queue, max_batch, batch_wait,
-                 timeout, store_size):
+    def __init__(self, pipe, model_dir, model_id, precision, compile, warmup, max_queue, max_batch, dit_batch,
+                 batch_wait, timeout, store_size, model_thread):
         self.pipe, self.model_dir, self.model_id, self.precision = pipe, model_dir, model_id, precision
         self.compile, self.warmup, self.timeout = compile, warmup, timeout
-        self.engine_args = dict(max_queue=max_queue, max_batch=max_batch, batch_wait=batch_wait)
+        self.engine_args = dict(max_queue=max_queue, max_batch=max_batch, dit_batch=dit_batch, batch_wait=batch_wait)
         self.engine: Engine | None = None
+        self.model_thread = model_thread
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
         self.status, self.detail = "warming", None
         self.created = int(time.time())
         self.store = ImageStore(store_size)
         self.metrics = Metrics(lambda: self.engine.depth if self.engine else 0)
 
     def start(self) -> None:
-        threading.Thread(target=self._load, name="blueprint-load", daemon=True).start()
+        if self.model_thread:
+            self._thread = threading.Thread(target=self.run_model, name="blueprint-model", daemon=True)
+            self._thread.start()
 
-    def _load(self) -> None:
+    def run_model(self) -> None:
+        """Load, compile, warm up, then run batches until `stop()`: every model call on the calling thread."""
+        if self._load():
+            self.engine.run()
+
+    def _load(self) -> bool:
         try:
             if self.pipe is None:
                 from blueprint.models.folder import resolve_model_dir
@@ -68,22 +80,32 @@ class Server:
                                                               precision=self.precision)
             if self.compile:
                 self.pipe.compile()
-            self.engine = Engine(self.pipe, on_batch=lambda stage, rows: self.metrics.batch_rows.labels(stage)
-                                 .observe(rows), **self.engine_args)
+            engine = Engine(self.pipe, on_batch=lambda stage, rows: self.metrics.batch_rows.labels(stage)
+                            .observe(rows), draw=draw_blueprint, thread=False, **self.engine_args)
             if self.warmup:  # the first call at a shape compiles: pay it now, not on a client's request
                 w = h = max(WARMUP_SIDE, self.pipe.size_range[0])
                 # two prompt lengths: the compiled AR step compiles again, once, for a new length
                 for prompt in ("warm-up", 'a longer warm-up prompt that reads "WARM"'):
-                    self.engine.submit(Job(prompt, [0], w, h, 2, 3.0, None, None)).result()
+                    warm = engine.submit(Job(prompt, [0], w, h, 2, 3.0, None, None))
+                    engine.run(until=warm)
+                    warm.result()
+            self.engine = engine
+            if self._stopping.is_set():  # stopped while loading: nothing will run the engine
+                return False
             self.status = "ready"
             log.info("ready: model %s", self.model_id)
+            return True
         except Exception as e:  # noqa: BLE001 - reported by /health, the process stays up to say so
             log.exception("loading the model failed")
             self.status, self.detail = "failed", f"{type(e).__name__}: {e}"
+            return False
 
     def stop(self) -> None:
+        self._stopping.set()
         if self.engine is not None:
-            self.engine.stop()
+            self.engine.stop()  # ends `run_model` on whichever thread runs it
+        if self._thread is not None:
+            self._thread.join(timeout=30)
 
     def ready(self) -> None:
         if self.status != "ready":
@@ -92,11 +114,11 @@ class Server:
 
 
 def create_app(pipe=None, model_dir: str | None = None, *, model_id: str = "blueprint", api_key: str | None = None,
-               max_queue: int = 64, max_batch: int = 16, batch_wait: float = 0.01, timeout: float = 300.0,
-               max_body: int = 64 * 1024, precision: str = "fp32", compile: bool = True, warmup: bool = True,
-               store_size: int = 256) -> FastAPI:
-    server = Server(pipe, model_dir, model_id, precision, compile, warmup, max_queue, max_batch, batch_wait,
-                    timeout, store_size)
+               max_queue: int = 64, max_batch: int = 16, dit_batch: int = 4, batch_wait: float = 0.01,
+               timeout: float = 300.0, max_body: int = 64 * 1024, precision: str = "fp32", compile: bool = True,
+               warmup: bool = True, store_size: int = 256, model_thread: bool = True) -> FastAPI:
+    server = Server(pipe, model_dir, model_id, precision, compile, warmup, max_queue, max_batch, dit_batch,
+                    batch_wait, timeout, store_size, model_thread)
 
     async def lifespan(app):
         server.start()
@@ -169,6 +191,8 @@ def create_app(pipe=None, model_dir: str | None = None, *, model_id: str = "blue
         except QueueFull as e:
             raise ApiError(429, f"server busy: {e}; retry later", "rate_limit_error", code="queue_full",
                            headers={"Retry-After": "2"}) from None
+        except Cancelled as e:  # the server is shutting down
+            raise ApiError(503, str(e), "service_unavailable", code="stopping") from None
         future.add_done_callback(lambda f: loop.call_soon_threadsafe(events.put_nowait, {"type": "done"}))
         if body.stream:
             finish = lambda result: _respond(server, body, job, result, started, str(request.base_url))  # noqa: E731
@@ -197,7 +221,8 @@ def _job(server: Server, body: ImageRequest) -> Job:
         raise ApiError(400, str(e), param="prompt", code="invalid_prompt") from None
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
     return Job(body.prompt, [seed + i for i in range(body.n)], width, height, body.num_inference_steps,
-               body.guidance_scale, body.temperature, body.top_p)
+               body.guidance_scale, body.temperature, body.top_p,
+               pictures=body.return_blueprint or bool(body.stream and body.partial_images))
 
 
 async def _wait(server: Server, job: Job, request: Request, events: asyncio.Queue, started: float):
@@ -228,8 +253,8 @@ def _respond(server: Server, body: ImageRequest, job: Job, result, started: floa
             item["url"] = f"{base_url}v1/images/{server.store.put(png_bytes(image))}"
         else:
             item["b64_json"] = png_b64(image)
-        if body.return_blueprint and result.prior_ids is not None:
-            item["blueprint"] = blueprint_payload(server.pipe, result.prior_ids[i], job.width, job.height)
+        if body.return_blueprint and result.prior_ids is not None and result.blueprints:
+            item["blueprint"] = blueprint_payload(result.prior_ids[i], job.width, job.height, result.blueprints[i])
         data.append(item)
     total = time.perf_counter() - started
     server.metrics.latency.observe(total)

@@ -1,19 +1,39 @@
-"""The batching engine: one worker thread runs the model; requests wait in a bounded queue.
+"""The batching engine: one thread runs all model work; requests wait in a bounded queue.
 
 Two stages, each batched with what is waiting:
 
-- **AR**: jobs of the same target size and sampling settings decode together
-  (the AR stage is per-token overhead on a CPU, so a batch of 4 costs little
-  more than 1). A job that finds the worker idle waits at most `batch_wait`
-  seconds for company.
+- **AR**: jobs of the same target size and sampling settings decode together,
+  up to `max_batch` images (the AR stage is per-token overhead on a CPU, so a
+  batch of 16 costs a few times what 1 does). A job that finds the worker
+  idle waits at most `batch_wait` seconds for company.
 - **DiT**: jobs whose tokens are ready and that share size, steps and guidance
-  denoise together, straight after their AR batch.
+  denoise and decode together, `dit_batch` images per pipeline call. The DiT
+  and the VAE cost about the same per image at any batch on a CPU, while their
+  activations grow with it (16 images at 256x256 took ~500 MiB more than one,
+  the VAE decode most), so small DiT batches bound memory at little cost.
+
+Order: a DiT batch runs first when tokens are ready (those requests are
+closest to done), except that a full AR batch waiting (`max_batch` images)
+is decoded in between, even between two DiT steps of the batch in flight: a
+new request then gets its blueprint without waiting for whole images, and the
+AR stage still runs at its cheapest per image.
+
+Why one thread, and why a host may lend its own (`thread=False`, then `run()`):
+torch's CPU ops run on an OpenMP (libgomp) team per calling thread, and
+libgomp counts the threads of every team plus the process's first thread.
+When that count exceeds the CPUs, idle team threads sleep after ~100 spins,
+so each of the thousands of small parallel ops per image wakes them with a
+futex: on 2 cores with 2 torch threads, a pipeline call on a second thread of
+a process whose main thread had run torch made ~18,000 context switches per
+image and took 1.2-1.7x as long (nearly all of it in the DiT's elementwise
+ops); on the main thread, or on the only thread that runs torch, it made ~0.
+So the model loads, warms up and runs on one thread, and a host that already
+ran the model on its main thread (bench/serve.py) runs the engine there.
 
 Every image has its own seed (per-row generators in the pipeline), so a seeded
 request gives the same image alone or batched. A cancelled job (client gone,
 timed out) is dropped before its batch runs; a batch whose jobs are all gone
-stops at its next step. The queue is bounded (`QueueFull` -> HTTP 429) and a
-batch holds at most `max_batch` images, which bounds memory.
+stops at its next step. The queue is bounded (`QueueFull` -> HTTP 429).
 """
 
 from __future__ import annotations
@@ -48,10 +68,12 @@ class Job:
     guidance: float
     temperature: float | None
     top_p: float | None
-    emit: Callable[[dict], None] = lambda event: None  # progress events, called on the worker thread
+    emit: Callable[[dict], None] = lambda event: None  # progress events, called on the model thread
     cancelled: threading.Event = field(default_factory=threading.Event)
     future: Future = field(default_factory=Future)
     prior_ids: torch.Tensor | None = None  # (n, (H/16)*(W/16)) once the AR stage ran
+    pictures: bool = False  # draw the AR blueprints (on the model thread: it runs torch)
+    blueprints: list | None = None  # PIL images of the blueprints, when `pictures`
 
     @property
     def n(self) -> int:
@@ -69,20 +91,30 @@ class Result:
     images: list  # PIL images
     prior_ids: torch.Tensor  # (n, (H/16)*(W/16))
     seconds: dict[str, float]
+    blueprints: list | None = None  # PIL images of the AR blueprints, when the job asked
 
 
 class Engine:
     def __init__(self, pipe, max_queue: int = 64, max_batch: int = 16, batch_wait: float = 0.01,
-                 on_batch: Callable[[str, int], None] | None = None):
+                 on_batch: Callable[[str, int], None] | None = None, dit_batch: int = 4,
+                 draw: Callable | None = None, thread: bool = True):
+        """`draw(pipe, prior_ids_row, width, height)` makes a blueprint picture (serve.picture).
+        `thread=False`: no thread of its own; the host calls `run()` on the thread it lends."""
+        if min(max_queue, max_batch, dit_batch) < 1 or batch_wait < 0:
+            raise ValueError("max_queue, max_batch and dit_batch must be >= 1 and batch_wait >= 0")
         self.pipe, self.max_queue, self.max_batch, self.batch_wait = pipe, max_queue, max_batch, batch_wait
+        self.dit_batch = dit_batch
         self.on_batch = on_batch or (lambda stage, rows: None)  # metrics hook
+        self.draw = draw
         self._ar: list[Job] = []
         self._dit: list[Job] = []
         self._active = 0  # admitted and not finished (waiting or running)
         self._cond = threading.Condition()
         self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="blueprint-engine", daemon=True)
-        self._thread.start()
+        self._thread = None
+        if thread:
+            self._thread = threading.Thread(target=self.run, name="blueprint-engine", daemon=True)
+            self._thread.start()
 
     @property
     def depth(self) -> int:
@@ -90,6 +122,8 @@ class Engine:
 
     def submit(self, job: Job) -> Future:
         with self._cond:
+            if self._stopped:
+                raise Cancelled("the server is stopping")
             if self._active >= self.max_queue:
                 raise QueueFull(f"{self._active} requests in the queue (limit {self.max_queue})")
             self._active += 1
@@ -110,13 +144,46 @@ class Engine:
                 job.future.set_exception(Cancelled("the server is stopping"))
             self._ar.clear()
             self._dit.clear()
-            self._cond.notify()
-        self._thread.join(timeout=30)
+            self._cond.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
 
-    # ---- worker -------------------------------------------------------------
+    # ---- the model thread -----------------------------------------------------
 
-    def _take(self, queue: list[Job], key: Callable[[Job], tuple], wait: float) -> list[Job]:
-        """The oldest job and those that share its key, up to max_batch images; waits up to
+    def run(self, until: Future | None = None) -> None:
+        """Run batches until `stop()` (or until `until` is done: the warm-up)."""
+        while until is None or not until.done():
+            with self._cond:
+                while not (self._ar or self._dit or self._stopped):
+                    self._cond.wait()
+                if self._stopped:
+                    return
+                if self._dit and not self._full_ar_batch():
+                    batch, stage = self._take(self._dit, Job.dit_key, self.dit_batch, 0.0), "dit"
+                else:
+                    batch, stage = self._take(self._ar, Job.ar_key, self.max_batch, self.batch_wait), "ar"
+            self._run_batch(stage, batch)
+
+    def _run_batch(self, stage: str, batch: list[Job]) -> None:
+        if not batch:
+            return
+        try:
+            self.on_batch(stage, sum(job.n for job in batch))
+            (self._prior if stage == "ar" else self._denoise)(batch)
+        except Exception as e:  # noqa: BLE001 - every job of the batch gets the error
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(e)
+
+    def _full_ar_batch(self) -> bool:
+        """A whole AR batch is waiting (lock held): worth running before more DiT work."""
+        if not self._ar:
+            return False
+        first = self._ar[0].ar_key()
+        return sum(job.n for job in self._ar if job.ar_key() == first) >= self.max_batch
+
+    def _take(self, queue: list[Job], key: Callable[[Job], tuple], limit: int, wait: float) -> list[Job]:
+        """The oldest job and those that share its key, up to `limit` images; waits up to
         `wait` seconds for more while the batch has room. Call with the lock held."""
         deadline = time.monotonic() + wait
         while True:
@@ -126,11 +193,11 @@ class Engine:
             first = key(queue[0])
             batch, rows = [], 0
             for job in queue:
-                if key(job) == first and rows + job.n <= self.max_batch or not batch:
+                if key(job) == first and rows + job.n <= limit or not batch:
                     batch.append(job)
                     rows += job.n
             left = deadline - time.monotonic()
-            if rows >= self.max_batch or left <= 0 or self._stopped:
+            if rows >= limit or left <= 0 or self._stopped:
                 for job in batch:
                     queue.remove(job)
                 return batch
@@ -142,27 +209,6 @@ class Engine:
             queue.remove(job)
             job.future.set_exception(Cancelled("cancelled before it ran"))
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not (self._ar or self._dit or self._stopped):
-                    self._cond.wait()
-                if self._stopped:
-                    return
-                if self._dit:  # finish what was started before taking new work
-                    batch, stage = self._take(self._dit, Job.dit_key, 0.0), "dit"
-                else:
-                    batch, stage = self._take(self._ar, Job.ar_key, self.batch_wait), "ar"
-            if not batch:
-                continue
-            try:
-                self.on_batch(stage, sum(job.n for job in batch))
-                (self._prior if stage == "ar" else self._denoise)(batch)
-            except Exception as e:  # noqa: BLE001 - every job of the batch gets the error
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(e)
-
     def _progress(self, batch: list[Job], stage: str):
         def report(step: int, total: int) -> None:
             live = [job for job in batch if not job.cancelled.is_set()]
@@ -171,6 +217,12 @@ class Engine:
             for job in live:
                 job.emit({"type": "progress", "stage": stage, "step": step, "total": total})
         return report
+
+    def _between_steps(self) -> None:
+        """Called between two DiT steps: decode a full AR batch now if one is waiting."""
+        with self._cond:
+            batch = self._take(self._ar, Job.ar_key, self.max_batch, 0.0) if self._full_ar_batch() else []
+        self._run_batch("ar", batch)
 
     def _prior(self, batch: list[Job]) -> None:
         pipe, first = self.pipe, batch[0]
@@ -189,7 +241,9 @@ class Engine:
         for job in batch:
             job.prior_ids = None if ids is None else ids[row: row + job.n].cpu()
             row += job.n
-            job.emit({"type": "prior_done", "prior_ids": job.prior_ids})
+            if job.pictures and job.prior_ids is not None and self.draw is not None:
+                job.blueprints = [self.draw(pipe, ids_row, job.width, job.height) for ids_row in job.prior_ids]
+            job.emit({"type": "prior_done", "prior_ids": job.prior_ids, "blueprints": job.blueprints})
         with self._cond:
             self._dit.extend(batch)
 
@@ -199,15 +253,22 @@ class Engine:
         seeds = [s for job in batch for s in job.seeds]
         ids = None if first.prior_ids is None else torch.cat([job.prior_ids for job in batch])
         denoise = self._progress(batch, "denoise")
+
+        def callback(stage: str, step: int, total: int) -> None:
+            if stage == "denoise":
+                denoise(step, total)
+                if step < total:
+                    self._between_steps()
+
         out = self.pipe(
             prompts, height=first.height, width=first.width, seed=seeds, num_inference_steps=first.steps,
             guidance_scale=first.guidance, temperature=first.temperature, top_p=first.top_p,
-            callback=lambda stage, step, total: denoise(step, total) if stage == "denoise" else None,
-            prior_token_ids=ids,
+            callback=callback, prior_token_ids=ids,
         )
         row = 0
         for job in batch:
-            result = Result(out.images[row: row + job.n], out.prior_token_ids[row: row + job.n], dict(out.timings))
+            result = Result(out.images[row: row + job.n], out.prior_token_ids[row: row + job.n], dict(out.timings),
+                            job.blueprints)
             row += job.n
             if not job.future.done():
                 job.future.set_result(result)

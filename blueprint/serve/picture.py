@@ -65,8 +65,14 @@ def png_bytes(image: PIL.Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def blueprint_payload(pipe, prior_ids: torch.Tensor, width: int, height: int) -> dict:
-    """The `blueprint` field of a response: the AR token grid and its picture."""
+def draw_blueprint(pipe, prior_ids: torch.Tensor, width: int, height: int) -> PIL.Image.Image:
+    """One row of DiT-grid prior ids drawn at width x height. It runs the semantic head, so
+    the engine calls it on the model thread (see serve.engine on why torch stays there)."""
+    return blueprint_picture(pipe, ar_grid(prior_ids, width, height), width, height)
+
+
+def blueprint_payload(prior_ids: torch.Tensor, width: int, height: int, picture: PIL.Image.Image) -> dict:
+    """The `blueprint` field of a response: the AR token grid and its picture (`draw_blueprint`)."""
     grid = ar_grid(prior_ids, width, height)
     return {"grid": grid.tolist(), "grid_width": grid.shape[1], "grid_height": grid.shape[0],
-            "b64_png": png_b64(blueprint_picture(pipe, grid, width, height))}
+            "b64_png": png_b64(picture)}

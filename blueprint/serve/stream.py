@@ -21,7 +21,7 @@ import time
 from starlette.concurrency import run_in_threadpool
 
 from blueprint.serve.errors import ApiError, job_result
-from blueprint.serve.picture import ar_grid, blueprint_picture, png_b64
+from blueprint.serve.picture import png_b64
 
 
 def sse(event: str, data) -> str:
@@ -49,10 +49,8 @@ async def sse_events(server, body, job, events: asyncio.Queue, finish, started: 
                     last = int(progress * 100)
                     yield sse("progress", {**event, "progress": round(progress, 3)})
             elif event["type"] == "prior_done":
-                if body.partial_images and event["prior_ids"] is not None:
-                    picture = await run_in_threadpool(
-                        blueprint_picture, server.pipe, ar_grid(event["prior_ids"][0], job.width, job.height),
-                        job.width, job.height)
+                if body.partial_images and event["blueprints"]:  # drawn on the model thread
+                    picture = event["blueprints"][0]
                     yield sse("image_generation.partial_image", {
                         "type": "image_generation.partial_image", "partial_image_index": 0,
                         "b64_json": await run_in_threadpool(png_b64, picture), "size": f"{job.width}x{job.height}"})
