@@ -19,6 +19,10 @@
 #                 `cat OUT/model.tgz.* | tar xz -C FOLDER` over a copy of the embedded model
 #   images.tar.NN the held-out prompts generated on this device (`blueprint eval --images` scores them)
 #
+# The machine needs the pinned diffusers and transformers (GLM-Image's classes change between
+# releases) and the engine's fonts: without the Debian packages, put the five files in a folder
+# named by BLUEPRINT_FONT_DIR (blueprint/data/fonts.py).
+#
 # Every stage checkpoints as it goes. A stage that stops early (a divergence) is exported from its
 # last checkpoint; a stage that fails in its first two minutes stops the whole run at once, so
 # that little device time is lost to it.

@@ -6,12 +6,11 @@
 #   scripts/train_small.sh --phase 2 [MODEL_DIR]       decoder, prior, vae-decoder at once (needs phase 1)
 #   scripts/train_small.sh --micro [MODEL_DIR]         every stage on `tiny` for 20 steps on the CPU
 #
-# Measured on one H100 (docs/RESULTS.md, section 3): phase 1 works (3 minutes
-# gave the VAE, tokenizer and glyph encoder of the embedded model). Phase 2 did
-# NOT train there: its decoders ran at about 8 s per step, cause not found, and
-# the prior diverged at step 5 (eager attention and fp32 on GPU are the untested fixes).
-# Since then the image processing moved into the data workers and OMP_NUM_THREADS is
-# capped (below): both untested on a GPU.
+# Measured on one H100: phase 1 works (3 minutes gave the VAE, tokenizer and glyph
+# encoder of the embedded model). Phase 2 failed there on cuDNN attention (NaN
+# gradients in the prior, a new plan per attention length in the decoders), which the
+# loop now switches off on a GPU; on one H200 phase 2 then trained at 0.3-0.4 s a step
+# (scripts/phase2_gpu.sh, the one-call version from the embedded model; docs/RESULTS.md).
 #
 # Why parallel: the `small` components are far too small to fill an H100, so
 # stages that do not depend on each other share it. vae, tokenizer and glyph

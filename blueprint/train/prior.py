@@ -179,11 +179,11 @@ class PriorStage:
         self.images = TrainImages(args.data, args.size, args.batch_size, args.seed,  # engine or a folder
                                   extra_sizes=args.extra_sizes)
         if str(args.device).startswith("cuda"):
-            # Left-padded prompts leave the pad positions' query rows fully masked; the
-            # fused SDPA kernels can return NaN there, and their gradient then poisons the
-            # weights (on an H100 this stage went to NaN within its first steps).
-            # Eager attention adds a finite minimum instead. Suspected cause, not yet
-            # confirmed on a GPU: docs/notebook/2026-12-02-phase2-gpu-diagnostics.md.
+            # Left-padded prompts leave the pad positions' query rows fully masked. cuDNN's
+            # attention returns NaN query gradients there at some lengths (`python -m
+            # bench.attention` on the GPU), which is how this stage diverged on an H100. The
+            # loop switches cuDNN attention off for every stage; eager attention, which adds
+            # a finite minimum, is kept here as the setting the GPU run was made with.
             vle.set_attn_implementation("eager")
         # Frozen: the tokenizer makes the targets, it is not trained here.
         for module in (vle.model.visual, vle.model.vqmodel):
