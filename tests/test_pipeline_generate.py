@@ -78,6 +78,18 @@ def test_batch_of_two_non_square_with_callback(pipe):
     assert not np.array_equal(*pixels(out))  # two prompts, two different images
 
 
+def test_on_latents_predicts_the_clean_image_and_changes_nothing(pipe):
+    """The prediction after the last step is the finished latents; the image is the same with the hook."""
+    kw = dict(height=128, width=128, seed=2, num_inference_steps=3, prior_token_ids=random_prior(1, 128, 128))
+    seen = []
+    out = pipe(PROMPT, on_latents=lambda step, x0: seen.append((step, x0.clone())), **kw)
+    assert [step for step, _ in seen] == [1, 2, 3]
+    assert not torch.allclose(seen[0][1], seen[-1][1])  # the prediction sharpens as it goes
+    assert np.array_equal(pixels(out), pixels(pipe(PROMPT, **kw)))
+    last = np.asarray(pipe.decode_latents(seen[-1][1])[0]).astype(int)
+    assert np.abs(last - pixels(out)[0].astype(int)).max() <= 1
+
+
 @pytest.mark.parametrize("width,height", [(128, 256), (256, 128), (160, 224)])
 def test_non_square_shapes_from_prior_tokens(pipe, width, height):
     out = pipe(PROMPT, height=height, width=width, num_inference_steps=1,

@@ -3,6 +3,7 @@ the OpenAI-shaped API, its errors, auth, limits, metrics and streaming, on the t
 
 import base64
 import io
+import json
 import threading
 import time
 
@@ -148,6 +149,21 @@ def test_stream_sends_progress_partial_and_final_image(client):
     assert any('"prior"' in s for s in stages) and any('"denoise"' in s for s in stages)
     assert events.index("image_generation.partial_image") < events.index("image_generation.completed")
     assert text.rstrip().endswith("data: [DONE]")
+
+
+def test_stream_sends_the_blueprint_then_part_way_images(client):
+    with client.stream("POST", "/v1/images/generations",
+                       json={"prompt": "a red card", "stream": True, "partial_images": 3, "seed": 9,
+                             "size": "128x128", "num_inference_steps": 4}) as r:
+        text = "".join(r.iter_text())
+    events = [line[7:] for line in text.splitlines() if line.startswith("event: ")]
+    partial = [json.loads(line[6:]) for line in text.splitlines()
+               if line.startswith("data: ") and '"image_generation.partial_image"' in line]
+    assert [p["partial_image_index"] for p in partial] == [0, 1, 2]
+    for p in partial:
+        assert PIL.Image.open(io.BytesIO(base64.b64decode(p["b64_json"]))).size == (128, 128)
+    last_partial = max(i for i, e in enumerate(events) if e == "image_generation.partial_image")
+    assert last_partial < events.index("image_generation.completed")
 
 
 def test_503_while_warming(pipe):

@@ -11,6 +11,7 @@ from blueprint.cli import main
     (["--port", "70000"], "--port must be in 0..65535"),
     (["--batch-wait-ms", "-1"], "--batch-wait-ms must be >= 0"),
     (["--max-queue", "0"], "--max-queue must be >= 1"),
+    (["--dit-batch", "0"], "--dit-batch must be >= 1"),
     (["--timeout", "0"], "--timeout must be > 0"),
 ])
 def test_bad_options_are_refused(args, message, capsys):

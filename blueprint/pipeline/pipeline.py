@@ -80,6 +80,9 @@ from blueprint.sizes import PX_PER_DIT_TOKEN, PX_PER_TOKEN, check_size
 
 # callback(stage, step, total): stage "prior" counts AR tokens, "denoise" DiT steps.
 Callback = Callable[[str, int, int], None]
+# on_latents(step, x0): after denoising step `step`, the clean latents the DiT predicts
+# (normalised, as `decode_latents` takes them): a preview of the finished image.
+LatentsCallback = Callable[[int, torch.Tensor], None]
 
 
 @dataclass
@@ -247,7 +250,8 @@ class BlueprintPipeline:
         presence = text_presence(self.vision_language_encoder, self.semantic_head, ar_ids, grid_h, grid_w)
         return layout_ink(prompts, presence, PX_PER_TOKEN // CHAR_SUBGRID, width, height)
 
-    def _denoise(self, glyph, mask, prior_ids, ink, width, height, steps, guidance, generator, callback):
+    def _denoise(self, glyph, mask, prior_ids, ink, width, height, steps, guidance, generator, callback,
+                 on_latents=None):
         dit = self.transformer
         forward = dit if self.compiled_transformer is None else self.compiled_transformer
         batch = prior_ids.shape[0]
@@ -289,13 +293,17 @@ class BlueprintPipeline:
             if guided:
                 cond, uncond = velocity.chunk(2)
                 velocity = uncond + guidance * (cond - uncond)
+            if on_latents:  # x_t = (1 - sigma) x0 + sigma noise and velocity = noise - x0
+                on_latents(i + 1, latents.float() - sigmas[i] * velocity)
             # Euler step of the flow ODE from sigma_i to sigma_{i+1} (in float32, as the scheduler)
             latents = latents.float() + (sigmas[i + 1] - sigmas[i]) * velocity
             if callback:
                 callback("denoise", i + 1, steps)
         return latents
 
-    def _decode(self, latents: torch.Tensor) -> list[PIL.Image.Image]:
+    @torch.inference_mode()
+    def decode_latents(self, latents: torch.Tensor) -> list[PIL.Image.Image]:
+        """Normalised latents (what the DiT denoises) -> PIL images."""
         latents = denormalize_latents(self.vae, latents.to(self.vae.dtype))
         pixels = self.vae.decode(latents, return_dict=False)[0]
         return self.image_processor.postprocess(pixels.float(), output_type="pil")
@@ -316,6 +324,7 @@ class BlueprintPipeline:
         prior_token_ids: torch.Tensor | None = None,
         prior_guidance: float | None = None,
         glyph_ink: torch.Tensor | None = None,
+        on_latents: LatentsCallback | None = None,
     ) -> BlueprintPipelineOutput:
         """Generate one image per prompt.
 
@@ -326,6 +335,8 @@ class BlueprintPipeline:
         `glyph_ink` (B, 1, H, W) in [0, 1] is the glyph layer itself, in place of the
         quoted text typeset where the blueprint puts text: letters drawn by the caller
         (a layout of their own, or the data engine's exact ink in an evaluation).
+        `on_latents(step, x0)` sees the DiT's clean-image prediction after each step
+        (the server's partial images decode some of them).
         """
         prompts = self._check_prompts(prompt)
         width, height = check_size(width, height, *self.size_range)
@@ -368,10 +379,10 @@ class BlueprintPipeline:
                 generator = torch.Generator(device=self.device).manual_seed(seed)
             latents = self._denoise(
                 glyph, mask, prior_token_ids, ink, width, height, num_inference_steps, guidance_scale, generator,
-                callback,
+                callback, on_latents,
             )
             lap("denoise")
-            images = self._decode(latents)
+            images = self.decode_latents(latents)
             lap("decode")
         timings["total"] = sum(timings.values())
         return BlueprintPipelineOutput(images=images, prior_token_ids=prior_token_ids.cpu(), timings=timings,

@@ -222,7 +222,8 @@ def _job(server: Server, body: ImageRequest) -> Job:
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
     return Job(body.prompt, [seed + i for i in range(body.n)], width, height, body.num_inference_steps,
                body.guidance_scale, body.temperature, body.top_p,
-               pictures=body.return_blueprint or bool(body.stream and body.partial_images))
+               pictures=body.return_blueprint or bool(body.stream and body.partial_images),
+               previews=max(0, body.partial_images - 1) if body.stream else 0)
 
 
 async def _wait(server: Server, job: Job, request: Request, events: asyncio.Queue, started: float):

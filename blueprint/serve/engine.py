@@ -74,10 +74,17 @@ class Job:
     prior_ids: torch.Tensor | None = None  # (n, (H/16)*(W/16)) once the AR stage ran
     pictures: bool = False  # draw the AR blueprints (on the model thread: it runs torch)
     blueprints: list | None = None  # PIL images of the blueprints, when `pictures`
+    previews: int = 0  # part-way images of the denoising to send (each costs a VAE decode)
 
     @property
     def n(self) -> int:
         return len(self.seeds)
+
+    def preview_steps(self) -> dict[int, int]:
+        """{denoising step: preview index 1..previews}, evenly spaced, the last step excluded
+        (the finished image follows it)."""
+        steps = {round(self.steps * i / (self.previews + 1)): i for i in range(self.previews, 0, -1)}
+        return {step: i for step, i in steps.items() if 0 < step < self.steps}
 
     def ar_key(self) -> tuple:
         return (self.width, self.height, self.temperature, self.top_p)
@@ -224,6 +231,20 @@ class Engine:
             batch = self._take(self._ar, Job.ar_key, self.max_batch, 0.0) if self._full_ar_batch() else []
         self._run_batch("ar", batch)
 
+    def _previews(self, batch: list[Job]):
+        """on_latents for a DiT batch: decode the rows of the jobs that asked for a preview at this step."""
+        rows, row = [], 0
+        for job in batch:
+            rows.append((job, row, job.preview_steps()))
+            row += job.n
+
+        def on_latents(step: int, x0: torch.Tensor) -> None:
+            for job, first, steps in rows:
+                if step in steps and not job.cancelled.is_set():
+                    images = self.pipe.decode_latents(x0[first: first + job.n])
+                    job.emit({"type": "preview", "index": steps[step], "images": images})
+        return on_latents
+
     def _prior(self, batch: list[Job]) -> None:
         pipe, first = self.pipe, batch[0]
         prompts = [job.prompt for job in batch for _ in job.seeds]
@@ -264,6 +285,7 @@ class Engine:
             prompts, height=first.height, width=first.width, seed=seeds, num_inference_steps=first.steps,
             guidance_scale=first.guidance, temperature=first.temperature, top_p=first.top_p,
             callback=callback, prior_token_ids=ids,
+            on_latents=self._previews(batch) if any(job.previews for job in batch) else None,
         )
         row = 0
         for job in batch:

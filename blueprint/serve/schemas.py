@@ -29,8 +29,9 @@ class ImageRequest(BaseModel):
     size: str = Field("256x256", pattern=r"^\d{1,5}x\d{1,5}$", description="WIDTHxHEIGHT, multiples of 32.")
     response_format: Literal["b64_json", "url"] = "b64_json"
     stream: bool = Field(False, description="Server-sent events: progress, partial images, then each image.")
-    partial_images: int = Field(0, ge=0, le=3, description="With stream: 1 or more sends the AR blueprint "
-                                "as a partial image as soon as the AR stage is done.")
+    partial_images: int = Field(0, ge=0, le=3, description="With stream: 1 sends the AR blueprint as a "
+                                "partial image as soon as the AR stage is done; 2 or 3 add 1 or 2 part-way "
+                                "images of the denoising, evenly spaced (each costs a VAE decode).")
     user: str | None = Field(None, max_length=256)
     seed: int | None = Field(None, ge=0, le=2**53, description="Random when omitted; returned in the response.")
     num_inference_steps: int = Field(DEFAULT_STEPS, ge=1, le=MAX_SERVED_STEPS)

@@ -7,9 +7,12 @@
     data: [DONE]
 
 `progress` runs 0..1 over both stages (the AR stage is counted as the first
-half). The partial image is the AR blueprint drawn at the image's size: it
-exists as soon as the AR stage is done, well before the pixels. A client that
-disconnects ends the generator, whose `finally` cancels the job.
+half). Partial image 0 is the AR blueprint drawn at the image's size: it
+exists as soon as the AR stage is done, well before the pixels. With
+partial_images 2 or 3, images 1 and 2 are the DiT's prediction of the finished
+image part-way through the denoising. They show the request's first image, as
+OpenAI's partial images do. A client that disconnects ends the generator,
+whose `finally` cancels the job.
 """
 
 from __future__ import annotations
@@ -54,6 +57,11 @@ async def sse_events(server, body, job, events: asyncio.Queue, finish, started: 
                     yield sse("image_generation.partial_image", {
                         "type": "image_generation.partial_image", "partial_image_index": 0,
                         "b64_json": await run_in_threadpool(png_b64, picture), "size": f"{job.width}x{job.height}"})
+            elif event["type"] == "preview":
+                yield sse("image_generation.partial_image", {
+                    "type": "image_generation.partial_image", "partial_image_index": event["index"],
+                    "b64_json": await run_in_threadpool(png_b64, event["images"][0]),
+                    "size": f"{job.width}x{job.height}"})
             elif event["type"] == "done":
                 break
         response = await run_in_threadpool(finish, job_result(job))
