@@ -89,12 +89,16 @@ def test_a_sample_depends_on_its_seed_only(model_dir):
     assert pair.shape[1] == 16 * 16 + 4 * 4  # preview grid + full grid, no end token in this head
 
 
-def run(folder: Path, **loop):
+def run(folder: Path, rl: grpo.RLArgs | None = None, **loop):
     args = StageArgs(config="tiny", out_dir=folder, size=SIZE, batch_size=2)
     defaults = dict(steps=2, lr=1e-3, ckpt_every=1, log_every=1, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return train(lambda a: grpo.make_stage(a, grpo.RLArgs(group=2)), args, LoopArgs(**{**defaults, **loop}))
+        return train(lambda a: grpo.make_stage(a, rl or grpo.RLArgs(group=2)), args, LoopArgs(**{**defaults, **loop}))
+
+
+def log_of(folder: Path) -> list[dict]:
+    return [json.loads(line)["metrics"] for line in (folder / "logs" / "rl.jsonl").read_text().splitlines()]
 
 
 def test_two_steps_export_and_resume_bit_identically(tmp_path, one_torch_thread):
@@ -119,6 +123,34 @@ def test_two_steps_export_and_resume_bit_identically(tmp_path, one_torch_thread)
     assert "rl" in json.loads((straight / "trained.json").read_text())
 
 
+def test_inner_epochs_reuse_one_rollout_and_resume_at_its_boundary(tmp_path, one_torch_thread):
+    """Two steps on one sampled batch: the same rewards, the second step's ratio off 1 (the
+    policy moved since sampling); stopped at the rollout boundary, a resume is exact."""
+    rl = grpo.RLArgs(group=2, inner_epochs=2)
+    straight, resumed = make_folder(tmp_path / "straight"), make_folder(tmp_path / "resumed")
+    assert run(straight, rl, steps=4, ckpt_every=2)["exported"]
+    metrics = log_of(straight)
+    assert metrics[0]["reward_mean"] == metrics[1]["reward_mean"]
+    assert metrics[0]["kl"] == 0.0 and metrics[1]["kl"] > 0.0  # the second epoch's policy has moved
+    assert run(resumed, rl, steps=4, ckpt_every=2, stop_after=2)["step"] == 2
+    assert run(resumed, rl, steps=4, ckpt_every=2)["exported"]
+    a, b = (load_component(f, "vision_language_encoder") for f in (straight, resumed))
+    for (name, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(pa, pb), name
+
+
+def test_lora_trains_adapters_only_and_exports_them_merged(tmp_path, one_torch_thread):
+    folder = make_folder(tmp_path / "lora")
+    start = load_component(folder, "vision_language_encoder")
+    assert run(folder, grpo.RLArgs(group=2, lora_rank=4), steps=2)["exported"]
+    after = load_component(folder, "vision_language_encoder")  # a plain folder: loads without PEFT
+    assert after.state_dict().keys() == start.state_dict().keys()
+    assert torch.equal(after.lm_head.weight, start.lm_head.weight)  # frozen under LoRA
+    moved = [n for n, p in after.model.language_model.named_parameters()
+             if not torch.equal(p, dict(start.model.language_model.named_parameters())[n])]
+    assert moved and all(n.endswith("proj.weight") for n in moved), moved
+
+
 def test_the_cli_refuses_bad_input_and_creates_nothing(tmp_path, model_dir, capsys):
     nowhere = tmp_path / "nowhere"
     cases = [
@@ -128,6 +160,9 @@ def test_the_cli_refuses_bad_input_and_creates_nothing(tmp_path, model_dir, caps
         (["rl", "--model-dir", str(model_dir), "--kl", "nan"], "kl"),
         (["rl", "--model-dir", str(model_dir), "--steps", "0"], "steps"),
         (["rl", "--model-dir", str(model_dir), "--size", "100x128"], "32"),
+        (["rl", "--model-dir", str(model_dir), "--inner-epochs", "0"], "inner-epochs"),
+        (["rl", "--model-dir", str(model_dir), "--inner-epochs", "3", "--ckpt-every", "10"], "multiple of inner-epochs"),
+        (["rl", "--model-dir", str(model_dir), "--lora-rank", "-1"], "lora-rank"),
         (["rl", "--steps", "1"], "--model-dir"),
         (["rl", "check", "--model", str(nowhere)], "does not exist"),
         (["rl", "check", "--model", str(model_dir), "--n", "0"], "n must"),

@@ -1,6 +1,7 @@
 """`blueprint rl`: GRPO post-training of the AR prior on the token reward, and its watch.
 
     blueprint rl --model-dir runs/rl-try --config small --steps 20 --group 4 --batch-size 2
+    blueprint rl --model-dir runs/rl-try --config small --steps 40 --inner-epochs 4 --lora-rank 16 --ckpt-every 20
     blueprint rl check --model runs/rl-try --n 16
 
 The first trains the prior of an existing model folder in place (stage `rl`:
@@ -38,6 +39,11 @@ def register(subparsers) -> None:
     p.add_argument("--top-p", type=float, default=1.0, help="sampling top-p (default 1: the loss's log-probabilities are then the exact sampling density)")
     p.add_argument("--clip", type=float, default=0.2, help="train: PPO ratio clip (default 0.2)")
     p.add_argument("--kl", type=float, default=0.01, help="train: k3 KL penalty to the starting prior (default 0.01)")
+    p.add_argument("--inner-epochs", type=int, default=1,
+                   help="train: optimizer steps on each sampled batch, PPO-style (default 1; --ckpt-every must be a multiple)")
+    p.add_argument("--lora-rank", type=int, default=0,
+                   help="train: rank of PEFT LoRA adapters on the prior's linear layers, exported merged "
+                   "(default 0: train all its weights)")
     p.add_argument("--size", default="256x256", help="image size WIDTHxHEIGHT (default 256x256)")
     p.add_argument("--seed", type=int, default=0, help="prompt and sampling seed (default 0)")
     p.add_argument("--lr", type=float, default=None, help="train: learning rate (default 5e-6)")
@@ -82,8 +88,12 @@ def train(args: argparse.Namespace) -> int:
         raise BlueprintError(f"batch-size must be a positive integer, got {args.batch_size}")
     for name in ("temperature", "top_p", "clip", "kl"):
         _finite(name.replace("_", "-"), getattr(args, name))
-    rl = RLArgs(group=args.group, temperature=args.temperature, top_p=args.top_p, clip=args.clip, kl=args.kl)
+    rl = RLArgs(group=args.group, temperature=args.temperature, top_p=args.top_p, clip=args.clip, kl=args.kl,
+                inner_epochs=args.inner_epochs, lora_rank=args.lora_rank)
     rl.check()
+    if args.ckpt_every % args.inner_epochs:
+        raise BlueprintError(f"ckpt-every ({args.ckpt_every}) must be a multiple of inner-epochs "
+                             f"({args.inner_epochs}): checkpoints fall between rollouts, so a resume is exact")
     loop = LoopArgs(steps=args.steps, lr=args.lr, ckpt_every=args.ckpt_every, log_every=args.log_every,
                     keep_last=args.keep_last, resume=args.resume, progress=args.progress,
                     time_limit=args.time_limit, precision=args.precision)

@@ -24,11 +24,20 @@ split, with their specs):
    (teacher-forced through `sequence_inputs`) + beta * the k3 estimate of
    KL(policy || reference) per token (`grpo_loss`).
 
-One optimizer update per sampled batch, so the old policy is the current one
-and the ratio is 1 at the update; the clipped form is kept so that several
-inner epochs on one batch would clip as PPO does. The batch is a pure
-function of (seed, step, rank) and the sampling seeds are explicit, so the
-loop's exact resume holds.
+Inner epochs. With `inner_epochs` K, K optimizer steps in a row train on one
+sampled batch (a "rollout"): sampling 8 x 320 tokens costs far more on a CPU
+than the teacher-forced pass, and one update per rollout moved the policy too
+little to see (docs/notebook/2026-12-04-rl-grpo.md). The rollout's old
+log-probabilities are those of the policy that sampled it, taken at its first
+step, so from the second step on the ratio departs from 1 and the PPO clip
+does its work. The prompts and sampling seeds are a pure function of (seed,
+step // K, rank), so the loop's exact resume holds when a run stops at a
+rollout boundary (every periodic checkpoint, since --ckpt-every must be a
+multiple of K); a run stopped inside a rollout (time limit, kill) resamples
+that rollout from the resumed weights: correct PPO, not bit-identical.
+
+LoRA. With `lora_rank` R the policy trains PEFT adapters on the language
+model's linear layers and exports them merged (`blueprint.rl.lora`).
 
 The reference is the prior the model folder holds when the stage is built:
 a resume before the export sees the same one; a run continued after its
@@ -52,6 +61,7 @@ from blueprint.data.spec import Spec
 from blueprint.errors import BlueprintError
 from blueprint.models.folder import has_semantic_head, load_component, load_semantic_head, save_component_parts
 from blueprint.models.grid import image_grid
+from blueprint.rl.lora import add_lora, merged
 from blueprint.rl.policy import full_grid, sample_seed, sample_sequences, teacher_forcing, token_logprobs
 from blueprint.rl.reward import CodeTable, token_reward
 from blueprint.sizes import check_size
@@ -70,6 +80,8 @@ class RLArgs:
     top_p: float = 1.0
     clip: float = 0.2         # PPO ratio clip
     kl: float = 0.01          # beta of the k3 KL penalty to the reference
+    inner_epochs: int = 1     # optimizer steps per sampled batch
+    lora_rank: int = 0        # 0: train all the prior's weights; R: rank-R LoRA adapters
 
     def check(self) -> None:
         if not isinstance(self.group, int) or self.group < 2:
@@ -82,6 +94,10 @@ class RLArgs:
             raise BlueprintError(f"clip must be in (0, 1), got {self.clip!r}")
         if not (self.kl >= 0 and math.isfinite(self.kl)):
             raise BlueprintError(f"kl must be a finite number >= 0, got {self.kl!r}")
+        if not isinstance(self.inner_epochs, int) or self.inner_epochs < 1:
+            raise BlueprintError(f"inner-epochs must be a positive integer, got {self.inner_epochs!r}")
+        if not isinstance(self.lora_rank, int) or self.lora_rank < 0:
+            raise BlueprintError(f"lora-rank must be an integer >= 0 (0: all weights), got {self.lora_rank!r}")
 
 
 def group_advantages(rewards: torch.Tensor, eps: float = ADVANTAGE_EPS) -> torch.Tensor:
@@ -129,18 +145,23 @@ class GRPOStage:
         # The frozen reference shares the (frozen) tokenizer instead of copying it.
         shared = {id(vle.model.visual): vle.model.visual, id(vle.model.vqmodel): vle.model.vqmodel}
         self.reference = copy.deepcopy(vle, memo=shared).eval().requires_grad_(False)
+        if rl.lora_rank:
+            vle.lm_head.requires_grad_(False)
+            add_lora(vle.model.language_model, rl.lora_rank)
+        self._rollout: dict | None = None  # the sampled batch the inner epochs share
 
     def trainable(self) -> dict[str, nn.Module]:
         return {"language_model": self.vle.model.language_model, "lm_head": self.vle.lm_head}
 
     def batch(self, step: int, rank: int, world_size: int) -> dict:
         width, height = self.args.size
-        first = (step * world_size + rank) * self.args.batch_size
+        key = step // self.rl.inner_epochs  # the rollout this step trains on
+        first = (key * world_size + rank) * self.args.batch_size
         specs = [spec_at(first + i, width, height, split="train", seed=self.args.seed)
                  for i in range(self.args.batch_size)]
-        seeds = [sample_seed(self.args.seed, step, rank, i) for i in range(self.args.batch_size * self.rl.group)]
+        seeds = [sample_seed(self.args.seed, key, rank, i) for i in range(self.args.batch_size * self.rl.group)]
         return {"captions": [s.caption for s in specs], "specs": [s.to_json() for s in specs],
-                "seeds": torch.tensor(seeds, dtype=torch.int64)}
+                "seeds": torch.tensor(seeds, dtype=torch.int64), "key": key}
 
     def rewards(self, grids: torch.Tensor, specs: list[Spec]) -> list:
         """One `Reward` per grid; grids[i] answers specs[i]."""
@@ -148,7 +169,12 @@ class GRPOStage:
         token_h, token_w, _, _ = image_grid(width, height, self.processor.preview_grid)
         return [token_reward(self.table.cells(g, token_h, token_w), s, self.vocab) for g, s in zip(grids, specs)]
 
-    def loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+    @torch.no_grad()
+    def rollout(self, batch: dict) -> dict:
+        """Sample, reward and score the batch's groups, once per rollout: the inner epochs reuse it."""
+        key = int(batch["key"])
+        if self._rollout is not None and self._rollout["key"] == key:
+            return self._rollout
         width, height = self.args.size
         G = self.rl.group
         captions = [c for c in batch["captions"] for _ in range(G)]
@@ -158,19 +184,28 @@ class GRPOStage:
         found = self.rewards(full_grid(sequences, width, height, self.processor.preview_grid).cpu(), specs)
         rewards = torch.tensor([r.score for r in found], dtype=torch.float32).view(-1, G)
         advantages = group_advantages(rewards).view(-1).to(sequences.device)
-
         inputs = teacher_forcing(self.vle, prompt, sequences)
-        logp, mask = token_logprobs(self.vle, inputs, self.rl.temperature)
-        with torch.no_grad():
-            ref_logp, _ = token_logprobs(self.reference, inputs, self.rl.temperature)
-        old_logp = logp.detach()  # one update per sampled batch: the sampler is the current policy
-        loss, metrics = grpo_loss(logp, old_logp, ref_logp, advantages, mask, self.rl.clip, self.rl.kl)
-        metrics.update(reward_stats(rewards, advantages, found))
+        ref_logp, _ = token_logprobs(self.reference, inputs, self.rl.temperature)
+        self._rollout = {"key": key, "inputs": inputs, "advantages": advantages, "ref_logp": ref_logp,
+                         "old_logp": None, "metrics": reward_stats(rewards, advantages, found)}
+        return self._rollout
+
+    def loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        rollout = self.rollout(batch)
+        logp, mask = token_logprobs(self.vle, rollout["inputs"], self.rl.temperature)
+        if rollout["old_logp"] is None:  # the rollout's first step: the sampler is the current policy
+            rollout["old_logp"] = logp.detach()
+        loss, metrics = grpo_loss(logp, rollout["old_logp"], rollout["ref_logp"], rollout["advantages"], mask,
+                                  self.rl.clip, self.rl.kl)
+        metrics.update(rollout["metrics"])
         return loss, metrics
 
     def export(self, model_dir: Path) -> None:
+        language_model = self.vle.model.language_model
+        if self.rl.lora_rank:
+            language_model = merged(language_model)
         save_component_parts(model_dir, "vision_language_encoder",
-                             {"model.language_model": self.vle.model.language_model, "lm_head": self.vle.lm_head})
+                             {"model.language_model": language_model, "lm_head": self.vle.lm_head})
 
 
 def reward_stats(rewards: torch.Tensor, advantages: torch.Tensor, found: list) -> dict[str, float]:
