@@ -1,5 +1,7 @@
 """OCR engines and the text-line detector, on images drawn here with PIL."""
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -71,6 +73,20 @@ def test_tesseract_reads_low_contrast_colours_and_small_text():
 def test_blank_image_reads_nothing():
     words, lines = get_engine("tesseract").read(Image.new("RGB", (128, 128), (245, 245, 245)), [(10, 10, 60, 30)])
     assert words == [] and lines == [""]
+
+
+def test_the_thread_limit_reaches_tesseract_only(monkeypatch):
+    """Tesseract runs with OMP_THREAD_LIMIT=1; this process's environment (which every other
+    program started from it inherits: a torch subprocess with the limit crawls) stays as it was."""
+    import pytesseract
+
+    monkeypatch.delenv("OMP_THREAD_LIMIT", raising=False)
+    get_engine("tesseract")
+    assert "OMP_THREAD_LIMIT" not in os.environ
+    env = pytesseract.pytesseract.subprocess_args()["env"]
+    assert env["OMP_THREAD_LIMIT"] == "1" and env["PATH"] == os.environ["PATH"]
+    monkeypatch.setenv("BLUEPRINT_PROBE", "seen")  # read at each call, not copied once
+    assert dict(pytesseract.pytesseract.subprocess_args()["env"].items())["BLUEPRINT_PROBE"] == "seen"
 
 
 def test_unknown_engine_is_a_clear_error():

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,6 +96,23 @@ def line_strip(crop: Image.Image, height: int = LINE_HEIGHT) -> Image.Image:
     return ink.resize((width, height), Image.Resampling.LANCZOS)
 
 
+class TesseractEnviron(Mapping):
+    """This process's environment as it is at each call, with OMP_THREAD_LIMIT=1 unless set:
+    what pytesseract hands to the tesseract processes it starts (its module's `environ`)."""
+
+    def _env(self) -> dict[str, str]:
+        return {"OMP_THREAD_LIMIT": "1", **os.environ}
+
+    def __getitem__(self, key: str) -> str:
+        return self._env()[key]
+
+    def __iter__(self):
+        return iter(self._env())
+
+    def __len__(self) -> int:
+        return len(self._env())
+
+
 class TesseractEngine:
     name = "tesseract"
 
@@ -109,8 +127,10 @@ class TesseractEngine:
             ) from None
         # Tesseract is built with OpenMP and otherwise starts one thread per core
         # for every call; with several calls in parallel that oversubscribes the
-        # CPU and runs slower than one thread per call.
-        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+        # CPU and runs slower than one thread per call. The limit goes to
+        # tesseract's own environment only: set in this process's, it would reach
+        # every other program started from it (a torch subprocess with it crawls).
+        pytesseract.pytesseract.environ = TesseractEnviron()
         self._tesseract = pytesseract
 
     def read_strips(self, crops: list[Image.Image]) -> list[list[tuple[str, float]]]:
