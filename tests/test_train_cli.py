@@ -52,6 +52,7 @@ def folder_without_captions(tmp_path):
     (["prior", "--prompt-drop", "1"], "prompt-drop must be in \\[0, 1\\)"),
     (["prior", "--token-noise", "-0.1"], "token-noise must be in \\[0, 1\\)"),
     (["dit", "--steps", "10", "--cooldown", "11"], "cooldown must be an integer in"),
+    (["prior", "--kinds", "book,poem"], "unknown design kind 'poem'"),
 ])
 def test_bad_input_is_a_clear_error_and_creates_nothing(tmp_path, argv, message):
     model_dir = tmp_path / "run"
@@ -135,6 +136,37 @@ def test_dit_before_its_prerequisites_is_refused_outside_tiny(tmp_path):
     with pytest.raises(BlueprintError, match="'vae-decoder' needs the trained vae in"):
         run(["vae-decoder", "--config", "small", "--model-dir", str(model_dir)])
     assert not model_dir.exists()
+
+
+def test_kinds_and_caption_style_are_for_engine_data_only(tmp_path, folder_without_captions):
+    (folder_without_captions / "a.txt").write_text("a white square")
+    for option in (["--kinds", "book"], ["--caption-style", "user"]):
+        with pytest.raises(BlueprintError, match="a data folder has its own"):
+            run(["vae", "--data", str(folder_without_captions), *option, "--model-dir", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_engine_stream_draws_the_kinds_and_prompt_style_asked_for():
+    from blueprint.data.spec import Spec
+    from blueprint.train.data import TrainImages
+
+    def specs(**kw):
+        images = TrainImages("engine", (128, 128), 4, 0, **kw)
+        return images.batch(0, 0, 1)["captions"], [Spec.from_json(images.item(i, (128, 128))["spec"])
+                                                    for i in range(4)]
+    _, default = specs()
+    assert [s.kind for s in default] == ["sign", "poster", "label", "menu"] and default[0].stated is None
+    captions, books = specs(kinds="book,chalkboard", caption_style="user")
+    assert [s.kind for s in books] == ["book", "chalkboard"] * 2
+    assert all(s.stated is not None for s in books) and captions == [s.caption for s in books]
+
+
+def test_a_resume_with_other_kinds_is_refused(tmp_path):
+    base = ["vae", "--config", "tiny", "--model-dir", str(tmp_path / "run"), "--size", "128x128",
+            "--batch-size", "2", "--ckpt-every", "1", "--no-progress"]
+    assert run([*base, "--steps", "1", "--kinds", "book"]) == 0
+    with pytest.raises(BlueprintError, match="kinds"):
+        run([*base, "--steps", "2", "--kinds", "sign"])
 
 
 def test_micro_run_trains_exports_and_resumes(tmp_path, capsys):

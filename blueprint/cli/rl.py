@@ -19,6 +19,7 @@ import math
 from pathlib import Path
 
 from blueprint.choices import PRECISIONS
+from blueprint.cli.train import add_engine_stream_options
 from blueprint.errors import BlueprintError
 
 ACTIONS = ("train", "check")
@@ -44,6 +45,7 @@ def register(subparsers) -> None:
     p.add_argument("--lora-rank", type=int, default=0,
                    help="train: rank of PEFT LoRA adapters on the prior's linear layers, exported merged "
                    "(default 0: train all its weights)")
+    add_engine_stream_options(p)
     p.add_argument("--size", default="256x256", help="image size WIDTHxHEIGHT (default 256x256)")
     p.add_argument("--seed", type=int, default=0, help="prompt and sampling seed (default 0)")
     p.add_argument("--lr", type=float, default=None, help="train: learning rate (default 5e-6)")
@@ -75,6 +77,7 @@ def train(args: argparse.Namespace) -> int:
     from blueprint.models import get_config
     from blueprint.rl.grpo import RLArgs, check_rl_folder, make_stage
     from blueprint.sizes import parse_size
+    from blueprint.train.data import check_engine_stream
     from blueprint.train.loop import LoopArgs, train as run_loop
     from blueprint.train.stage import StageArgs
 
@@ -100,8 +103,9 @@ def train(args: argparse.Namespace) -> int:
     loop.check()
     # Refuse before the loop creates anything: it would make a fresh folder from the config.
     check_rl_folder(args.model_dir, args.config)
+    check_engine_stream("engine", args.kinds, args.caption_style)
     stage_args = StageArgs(config=args.config, out_dir=args.model_dir, size=size, batch_size=args.batch_size,
-                           seed=args.seed)
+                           seed=args.seed, kinds=args.kinds, caption_style=args.caption_style)
     result = run_loop(lambda a: make_stage(a, rl), stage_args, loop)
     if result["exported"]:
         print(f"rl: trained the prior to step {result['step']}; wrote {args.model_dir}; log {result['log']}")

@@ -51,6 +51,15 @@ def register(subparsers) -> None:
     register_tools(sub)
 
 
+def add_engine_stream_options(p: argparse.ArgumentParser) -> None:
+    """Which of the engine's designs and prompts a stage trains on (train and rl)."""
+    p.add_argument("--kinds", default=None,
+                   help="engine data: design kinds drawn in turn, comma-separated, or 'all' (default: the "
+                        "original six, the stream the embedded model trained on)")
+    p.add_argument("--caption-style", default="exact", choices=("exact", "user", "mixed"),
+                   help="engine data: exact captions (default), short user-style prompts, or both in turn")
+
+
 def add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="tiny", help="model configuration (blueprint/models/configs.py): tiny (default), small or official")
     p.add_argument("--model-dir", required=True, type=Path, help="run folder: components, checkpoints, logs")
@@ -67,6 +76,7 @@ def add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="engine",
                    help="'engine' (procedural data, default), a folder of shards written by `blueprint data "
                         "shards` (at the training size), or a folder of images + .txt captions")
+    add_engine_stream_options(p)
     p.add_argument("--seed", type=int, default=0, help="data and initialisation seed (default 0)")
     p.add_argument("--ckpt-every", type=int, default=500, help="checkpoint every N steps (default 500)")
     p.add_argument("--keep-last", type=int, default=3, help="checkpoints kept on disk (default 3)")
@@ -122,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
 
     from blueprint.models import get_config
     from blueprint.sizes import parse_size
-    from blueprint.train.data import check_data
+    from blueprint.train.data import check_data, check_engine_stream
     from blueprint.train.loop import LoopArgs, train
     from blueprint.train.model_dir import require_trained
     from blueprint.train.stage import StageArgs, check_loss_weight, check_prompt_drop, check_share
@@ -146,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
     check_prompt_drop(args.prompt_drop)
     check_share("token-noise", args.token_noise)
     check_data(args.data, sizes[0])
+    check_engine_stream(args.data, args.kinds, args.caption_style)
     if getattr(module, "NEEDS", ()):
         # Refuse before the model folder is created; `make_stage` checks again (and warns for tiny).
         with warnings.catch_warnings():
@@ -161,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
                            batch_size=args.batch_size, seed=args.seed, conditioning=args.conditioning,
                            text_weight=args.text_weight, edge_weight=args.edge_weight, batch_reuse=args.batch_reuse,
                            prompt_drop=args.prompt_drop, token_noise=args.token_noise,
-                           preview_grid=args.preview_grid)
+                           preview_grid=args.preview_grid, kinds=args.kinds, caption_style=args.caption_style)
     loop = LoopArgs(steps=args.steps, lr=args.lr, warmup=args.warmup, cooldown=args.cooldown, ema_decay=args.ema_decay,
                     ckpt_every=args.ckpt_every, log_every=args.log_every, keep_last=args.keep_last,
                     resume=args.resume, progress=args.progress, workers=workers,

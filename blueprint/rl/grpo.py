@@ -65,6 +65,7 @@ from blueprint.rl.lora import add_lora, merged
 from blueprint.rl.policy import full_grid, sample_seed, sample_sequences, teacher_forcing, token_logprobs
 from blueprint.rl.reward import CodeTable, token_reward
 from blueprint.sizes import check_size
+from blueprint.train.data import check_engine_stream
 from blueprint.train.model_dir import require_trained
 from blueprint.train.stage import StageArgs
 
@@ -157,7 +158,7 @@ class GRPOStage:
         width, height = self.args.size
         key = step // self.rl.inner_epochs  # the rollout this step trains on
         first = (key * world_size + rank) * self.args.batch_size
-        specs = [spec_at(first + i, width, height, split="train", seed=self.args.seed)
+        specs = [spec_at(first + i, width, height, self.args.kinds, "train", self.args.seed, self.args.caption_style)
                  for i in range(self.args.batch_size)]
         seeds = [sample_seed(self.args.seed, key, rank, i) for i in range(self.args.batch_size * self.rl.group)]
         return {"captions": [s.caption for s in specs], "specs": [s.to_json() for s in specs],
@@ -241,6 +242,7 @@ def make_stage(args: StageArgs, rl: RLArgs | None = None) -> GRPOStage:
         raise BlueprintError("rl needs the data engine's prompts (their specs are the reward's answers)")
     if args.extra_sizes:
         raise BlueprintError("rl samples at one size")
+    check_engine_stream(args.data, args.kinds, args.caption_style)
     check_size(*args.size)
     model_dir = Path(args.init_from or args.out_dir)
     check_rl_folder(model_dir, args.config)

@@ -287,8 +287,10 @@ def truncate_log(path: Path, last_step: int) -> None:
 def check_same_run(state: dict, now: dict) -> None:
     """Refuse to resume from checkpoint `state` if any of `now` (what decides the batches
     drawn: configuration, seed, sizes, data, world size...) differs from what it recorded."""
-    # checkpoints from before several sizes, and before the preview grid choice, existed
-    recorded = {"extra_sizes": [], "preview_grid": now.get("preview_grid"), **state}
+    # checkpoints from before several sizes, the preview grid choice and the engine's
+    # kinds and caption styles existed
+    recorded = {"extra_sizes": [], "preview_grid": now.get("preview_grid"), "kinds": None, "caption_style": "exact",
+                **state}
     changed = [f"{k} {recorded.get(k)!r} -> {v!r}" for k, v in now.items() if recorded.get(k) != v]
     if changed:
         raise BlueprintError(

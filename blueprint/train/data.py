@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 
 from blueprint.data.dataset import FolderDataset, sample_at
+from blueprint.data.engine import check_kinds
+from blueprint.data.spec import CAPTION_STYLES
 from blueprint.data.shards import ShardDataset, shard_paths
 from blueprint.errors import BlueprintError
 
@@ -37,6 +39,15 @@ def open_folder(data: str, size: tuple[int, int] | None):
     if shard_paths(data):
         return ShardDataset(str(data), width, height)  # raises BlueprintError: another size, torn samples
     return FolderDataset(str(data), width, height)  # raises BlueprintError: no images, missing captions
+
+
+def check_engine_stream(data: str, kinds: str | None, caption_style: str) -> None:
+    """The engine's kinds and caption style are known, and asked for only of engine data."""
+    if caption_style not in CAPTION_STYLES + ("mixed",):
+        raise BlueprintError(f"unknown caption style {caption_style!r}; expected exact, user or mixed")
+    if data != "engine" and (kinds is not None or caption_style != "exact"):
+        raise BlueprintError("--kinds and --caption-style choose the engine's designs; a data folder has its own")
+    check_kinds(kinds)
 
 
 def sample_indices(step: int, rank: int, world_size: int, batch_size: int) -> list[int]:
@@ -62,11 +73,14 @@ class TrainImages:
     """
 
     def __init__(self, data: str, size: tuple[int, int], batch_size: int, seed: int, with_ink: bool = False,
-                 extra_sizes: tuple[tuple[int, int], ...] = ()):
+                 extra_sizes: tuple[tuple[int, int], ...] = (), kinds: str | None = None,
+                 caption_style: str = "exact"):
         if extra_sizes and data != "engine":
             raise BlueprintError("training at several sizes needs --data engine (a folder's images are of one size)")
         check_data(data)
+        check_engine_stream(data, kinds, caption_style)
         self.data, self.size, self.batch_size, self.seed = data, size, batch_size, seed
+        self.kinds, self.caption_style = kinds, caption_style
         self.sizes = [tuple(size)] + [tuple(s) for s in extra_sizes]
         self.with_ink = with_ink
         self.folder = None if data == "engine" else open_folder(data, size)
@@ -77,7 +91,8 @@ class TrainImages:
     def item(self, index: int, size: tuple[int, int]) -> dict:
         if self.folder is None:
             width, height = size
-            return sample_at(index, width, height, seed=self.seed, with_maps=self.with_ink)
+            return sample_at(index, width, height, self.kinds, seed=self.seed, with_maps=self.with_ink,
+                             caption_style=self.caption_style)
         return self.folder[index % len(self.folder)]
 
     def batch(self, step: int, rank: int, world_size: int) -> dict:

@@ -92,7 +92,7 @@ class DitStage:
         self.transformer = load_component(model_dir, "transformer", args.device)
         self.glyph_channels = glyph_channels_of(self.transformer)
         self.images = TrainImages(args.data, args.size, args.batch_size, args.seed, with_ink=self.glyph_channels > 0,
-                                  extra_sizes=args.extra_sizes)
+                                  extra_sizes=args.extra_sizes, kinds=args.kinds, caption_style=args.caption_style)
         self.vae = load_component(model_dir, "vae", args.device).requires_grad_(False)
         self.text_encoder = load_component(model_dir, "text_encoder", args.device).requires_grad_(False)
         self.glyph_tokenizer = load_component(model_dir, "tokenizer")

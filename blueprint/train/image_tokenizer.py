@@ -75,7 +75,8 @@ def draw_samples(args: StageArgs, indices: list[int], split: str = "train") -> l
     width, height = args.size
     out = []
     for index in indices:
-        item = sample_at(index, width, height, split=split, seed=args.seed, with_maps=True)
+        item = sample_at(index, width, height, args.kinds, split=split, seed=args.seed, with_maps=True,
+                         caption_style=args.caption_style)
         out.append({"pixels": to_uint8(item["pixels"]).numpy(), "caption": item["caption"],
                     "spec": Spec.from_json(item["spec"]),
                     "element_map": item["element_map"].numpy(), "char_map": item["char_map"].numpy()})

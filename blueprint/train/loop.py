@@ -284,6 +284,7 @@ def _train(make_stage, args: StageArgs, loop: LoopArgs, d: Dist) -> dict:
     # What decides the batches drawn: a resumed run must keep all of it.
     same_run = {"config": args.config, "seed": args.seed, "batch_size": args.batch_size,
                 "size": list(args.size), "extra_sizes": [list(x) for x in args.extra_sizes],
+                "kinds": args.kinds, "caption_style": args.caption_style,
                 "data": args.data, "world_size": d.world_size, "preview_grid": args.preview_grid}
     start, last_ckpt, state = 0, None, {}
     found = ckpt.checkpoint_dirs(ckpt_root) if loop.resume else []

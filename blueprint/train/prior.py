@@ -177,7 +177,7 @@ class PriorStage:
         self.prompt_drop = check_prompt_drop(args.prompt_drop)
         self.token_noise = check_share("token-noise", args.token_noise)
         self.images = TrainImages(args.data, args.size, args.batch_size, args.seed,  # engine or a folder
-                                  extra_sizes=args.extra_sizes)
+                                  extra_sizes=args.extra_sizes, kinds=args.kinds, caption_style=args.caption_style)
         if str(args.device).startswith("cuda"):
             # Left-padded prompts leave the pad positions' query rows fully masked. cuDNN's
             # attention returns NaN query gradients there at some lengths (`python -m

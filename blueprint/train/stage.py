@@ -47,6 +47,8 @@ class StageArgs:
     size: tuple[int, int] = (256, 256)  # (width, height) of training images
     extra_sizes: tuple[tuple[int, int], ...] = ()  # vae-decoder, decoder, prior: step k trains at ([size] + extra)[k % n]
     batch_size: int = 8
+    kinds: str | None = None  # engine data: the design kinds drawn in turn (None: the original six; "all")
+    caption_style: str = "exact"  # engine data: "exact" captions, short "user" prompts, or "mixed"
     conditioning: str = "blueprint"  # decoder only: "blueprint" or "prompt" (blueprint.models.conditioning)
     batch_reuse: int = 1   # decoder only: steps in a row that share one rendered batch
     text_weight: float = 4.0  # decoder, vae-decoder: extra loss weight at and beside text ink

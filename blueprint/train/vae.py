@@ -43,7 +43,8 @@ class VaeStage:
 
     def __init__(self, args: StageArgs):
         self.args = args
-        self.images = TrainImages(args.data, args.size, args.batch_size, args.seed)
+        self.images = TrainImages(args.data, args.size, args.batch_size, args.seed, kinds=args.kinds,
+                                  caption_style=args.caption_style)
         self.vae = load_component(Path(args.init_from or args.out_dir), "vae", args.device)
 
     def trainable(self):
@@ -67,7 +68,8 @@ class VaeStage:
     @torch.no_grad()
     def latent_stats(self) -> tuple[list[float], list[float]]:
         """Per-channel mean / std of posterior means over STATS_IMAGES training images."""
-        images = TrainImages(self.args.data, self.args.size, min(8, STATS_IMAGES), self.args.seed)
+        images = TrainImages(self.args.data, self.args.size, min(8, STATS_IMAGES), self.args.seed,
+                             kinds=self.args.kinds, caption_style=self.args.caption_style)
         latents = []
         for step in range(STATS_IMAGES // images.batch_size):
             x = images.batch(step, 0, 1)["pixels"].to(self.args.device)

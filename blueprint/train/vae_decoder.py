@@ -80,7 +80,7 @@ class VaeDecoderStage:
     def __init__(self, args: StageArgs):
         self.args, self.text_weight = args, check_loss_weight("text-weight", args.text_weight)
         self.images = TrainImages(args.data, args.size, args.batch_size, args.seed, with_ink=True,
-                                  extra_sizes=args.extra_sizes)
+                                  extra_sizes=args.extra_sizes, kinds=args.kinds, caption_style=args.caption_style)
         self.vae = load_component(Path(args.init_from or args.out_dir), "vae", args.device)
         self.vae.requires_grad_(False)
         for module in self.trainable().values():
