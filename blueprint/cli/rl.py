@@ -2,14 +2,18 @@
 
     blueprint rl --model-dir runs/rl-try --config small --steps 20 --group 4 --batch-size 2
     blueprint rl --model-dir runs/rl-try --config small --steps 40 --inner-epochs 4 --lora-rank 16 --ckpt-every 20
+    blueprint rl --stage dit --model-dir runs/rl-try --config small --steps 20 --group 4 --batch-size 1 --denoise-steps 10
     blueprint rl check --model runs/rl-try --n 16
 
 The first trains the prior of an existing model folder in place (stage `rl`:
 blueprint/rl/grpo.py; checkpoints, JSONL log, exact resume and torchrun as
-every `blueprint train` stage). `check` samples held-out prompts, scores the
-grids with the token reward and the decoded images with the pixel
-adherence, and prints their correlation (blueprint/rl/check.py). Heavy
-imports happen in the handlers, so `blueprint --help` stays fast.
+every `blueprint train` stage). With `--stage dit` it trains the folder's DiT
+instead, on the decoder's reward (OCR of the quoted text plus pixel
+adherence) with a stochastic sampler (stage `rl-dit`: blueprint/rl/decoder.py;
+--temperature and --top-p are the prior's only). `check` samples held-out
+prompts, scores the grids with the token reward and the decoded images with
+the pixel adherence, and prints their correlation (blueprint/rl/check.py).
+Heavy imports happen in the handlers, so `blueprint --help` stays fast.
 """
 
 from __future__ import annotations
@@ -23,13 +27,24 @@ from blueprint.cli.train import add_engine_stream_options
 from blueprint.errors import BlueprintError
 
 ACTIONS = ("train", "check")
+STAGES = ("prior", "dit")
+# Options whose default depends on what runs (None on the command line: this one's).
+DEFAULTS = {
+    "prior": {"clip": 0.2, "kl": 0.01},
+    "dit": {"clip": 1e-4, "kl": 0.004, "denoise_steps": 10, "noise_level": 0.7, "guidance": 3.0, "grid": "true",
+            "text_metric": "ned", "text_weight": 0.7, "adherence_weight": 0.3},
+    "check": {"denoise_steps": 20},
+}
+DIT_ONLY = ("noise_level", "guidance", "grid", "text_metric", "text_weight", "adherence_weight")
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("rl", help="GRPO post-training of the AR prior (and `rl check`: the reward watch)",
+    p = subparsers.add_parser("rl", help="GRPO post-training of the AR prior or the DiT (`rl check`: the reward watch)",
                               description=__doc__.splitlines()[0])
     p.add_argument("action", nargs="?", default="train", choices=ACTIONS,
                    help="train (default) or check (token reward beside pixel adherence)")
+    p.add_argument("--stage", default="prior", choices=STAGES,
+                   help="train: the prior (default; stage rl, token reward) or the dit (stage rl-dit, decoder reward)")
     p.add_argument("--model-dir", type=Path, help="train: the model folder to post-train in place")
     p.add_argument("--model", type=Path, help="check: the model folder to watch")
     p.add_argument("--config", default="tiny", help="the folder's model configuration: tiny (default), small, official")
@@ -38,8 +53,9 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=2, help="train: prompts per step per process (default 2)")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
     p.add_argument("--top-p", type=float, default=1.0, help="sampling top-p (default 1: the loss's log-probabilities are then the exact sampling density)")
-    p.add_argument("--clip", type=float, default=0.2, help="train: PPO ratio clip (default 0.2)")
-    p.add_argument("--kl", type=float, default=0.01, help="train: k3 KL penalty to the starting prior (default 0.01)")
+    p.add_argument("--clip", type=float, default=None, help="train: PPO ratio clip (default 0.2; dit 1e-4)")
+    p.add_argument("--kl", type=float, default=None,
+                   help="train: KL penalty to the starting model (default 0.01, k3; dit 0.004, exact Gaussian KL)")
     p.add_argument("--inner-epochs", type=int, default=1,
                    help="train: optimizer steps on each sampled batch, PPO-style (default 1; --ckpt-every must be a multiple)")
     p.add_argument("--lora-rank", type=int, default=0,
@@ -48,7 +64,7 @@ def register(subparsers) -> None:
     add_engine_stream_options(p)
     p.add_argument("--size", default="256x256", help="image size WIDTHxHEIGHT (default 256x256)")
     p.add_argument("--seed", type=int, default=0, help="prompt and sampling seed (default 0)")
-    p.add_argument("--lr", type=float, default=None, help="train: learning rate (default 5e-6)")
+    p.add_argument("--lr", type=float, default=None, help="train: learning rate (default 5e-6; dit 1e-5)")
     p.add_argument("--ckpt-every", type=int, default=50, help="train: checkpoint every N steps (default 50)")
     p.add_argument("--keep-last", type=int, default=3, help="train: checkpoints kept on disk (default 3)")
     p.add_argument("--log-every", type=int, default=1, help="train: log line every N steps (default 1)")
@@ -60,12 +76,35 @@ def register(subparsers) -> None:
                    help="train: auto (bf16 autocast on GPU, fp32 on CPU; default), bf16 or fp32")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar (default on)")
     p.add_argument("--n", type=int, default=8, help="check: held-out prompts (default 8)")
-    p.add_argument("--denoise-steps", type=int, default=20, help="check: DiT sampling steps (default 20)")
+    p.add_argument("--denoise-steps", type=int, default=None,
+                   help="check: DiT sampling steps (default 20); dit: denoising steps of a rollout (default 10)")
+    dit = p.add_argument_group("--stage dit (blueprint/rl/decoder.py)")
+    dit.add_argument("--noise-level", type=float, default=None,
+                     help="noise level a of the SDE sampler, sigma_t = a sqrt(t / (1 - t)) (default 0.7)")
+    dit.add_argument("--guidance", type=float, default=None, help="classifier-free guidance of the policy (default 3)")
+    dit.add_argument("--grid", default=None, choices=("true", "sampled"),
+                     help="the blueprint: the ground-truth render's codes (true, default) or one AR sample per prompt")
+    dit.add_argument("--text-metric", default=None, choices=("ned", "word_accuracy"),
+                     help="OCR reward: 1 - normalised edit distance (ned, default) or word accuracy")
+    dit.add_argument("--text-weight", type=float, default=None, help="weight of the OCR reward (default 0.7)")
+    dit.add_argument("--adherence-weight", type=float, default=None,
+                     help="weight of the pixel adherence reward (default 0.3)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    return check(args) if args.action == "check" else train(args)
+    what = "check" if args.action == "check" else args.stage
+    if args.action == "check" and args.stage != "prior":
+        raise BlueprintError("--stage is for training; `rl check` watches the prior's token reward")
+    for name in DIT_ONLY:
+        if what != "dit" and getattr(args, name) is not None:
+            raise BlueprintError(f"--{name.replace('_', '-')} is for `blueprint rl --stage dit`")
+    for name, value in DEFAULTS[what].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.action == "check":
+        return check(args)
+    return train_dit(args) if args.stage == "dit" else train(args)
 
 
 def _finite(name: str, value: float) -> None:
@@ -135,4 +174,47 @@ def check(args: argparse.Namespace) -> int:
           f"{'n/a' if mean_adherence is None else f'{mean_adherence:.3f}'}")
     print(f"correlation {watch.correlation:+.3f}" if watch.correlation is not None
           else f"correlation: none ({watch.message})")
+    return 0
+
+
+def train_dit(args: argparse.Namespace) -> int:
+    """`--stage dit`: GRPO on the folder's DiT (stage rl-dit), in place."""
+    from blueprint.models import get_config
+    from blueprint.rl.decoder import DitRLArgs, check_dit_rl_folder, make_stage
+    from blueprint.sizes import parse_size
+    from blueprint.train.data import check_engine_stream
+    from blueprint.train.loop import LoopArgs, train as run_loop
+    from blueprint.train.stage import StageArgs
+
+    if args.model_dir is None:
+        raise BlueprintError("rl needs --model-dir (an existing model folder, trained in place)")
+    if args.model is not None:
+        raise BlueprintError("--model is for `blueprint rl check`; training takes --model-dir")
+    if args.lora_rank:
+        raise BlueprintError("--lora-rank is for --stage prior; --stage dit trains all the DiT's weights")
+    cfg = get_config(args.config)
+    size = parse_size(args.size, cfg.min_side, cfg.max_side)
+    if args.batch_size < 1:
+        raise BlueprintError(f"batch-size must be a positive integer, got {args.batch_size}")
+    for name in ("clip", "kl", "noise_level", "guidance", "text_weight", "adherence_weight"):
+        _finite(name.replace("_", "-"), getattr(args, name))
+    rl = DitRLArgs(group=args.group, steps=args.denoise_steps, noise_level=args.noise_level, guidance=args.guidance,
+                   clip=args.clip, kl=args.kl, inner_epochs=args.inner_epochs, grid=args.grid,
+                   text_metric=args.text_metric, text_weight=args.text_weight, adherence_weight=args.adherence_weight)
+    rl.check()
+    if args.ckpt_every % args.inner_epochs:
+        raise BlueprintError(f"ckpt-every ({args.ckpt_every}) must be a multiple of inner-epochs "
+                             f"({args.inner_epochs}): checkpoints fall between rollouts, so a resume is exact")
+    loop = LoopArgs(steps=args.steps, lr=args.lr, ckpt_every=args.ckpt_every, log_every=args.log_every,
+                    keep_last=args.keep_last, resume=args.resume, progress=args.progress,
+                    time_limit=args.time_limit, precision=args.precision)
+    loop.check()
+    # Refuse before the loop creates anything: it would make a fresh folder from the config.
+    check_dit_rl_folder(args.model_dir, args.config, rl.grid)
+    check_engine_stream("engine", args.kinds, args.caption_style)
+    stage_args = StageArgs(config=args.config, out_dir=args.model_dir, size=size, batch_size=args.batch_size,
+                           seed=args.seed, kinds=args.kinds, caption_style=args.caption_style)
+    result = run_loop(lambda a: make_stage(a, rl), stage_args, loop)
+    if result["exported"]:
+        print(f"rl: trained the DiT to step {result['step']}; wrote {args.model_dir}; log {result['log']}")
     return 0
