@@ -12,9 +12,10 @@ Its model runs on the main thread, where the loop ran, and HTTP on another:
 a second thread running torch would be slower for a reason that is not the
 server's (see blueprint/serve/engine.py), and `blueprint serve` itself runs
 torch on one thread only.
-Each level first sends one round of `level` requests that is not timed (a
-compiled pipeline compiles each new batch shape then), then `--requests` timed
-ones (at least `level`). Every request has its own seed.
+The loop first runs every prompt once, untimed, and each level first sends
+one untimed round of `level` requests (at least one per prompt): a compiled
+pipeline compiles for new batch shapes and prompt lengths then. Then come
+`--requests` timed ones (at least `level`). Every request has its own seed.
 
 Columns: images per minute over the level's wall time, p50 / p95 request
 latency (queue included), and the process's peak resident memory during the
@@ -89,7 +90,8 @@ def row(name: str, latencies: list[float], wall: float, peak: float) -> dict:
 
 def bench_loop(pipe, args, width, height) -> dict:
     call = dict(height=height, width=width, num_inference_steps=args.steps, guidance_scale=args.guidance)
-    pipe(PROMPTS[0], seed=10**6, **call)  # warm-up
+    for i, prompt in enumerate(PROMPTS):  # warm-up: a compiled pipeline compiles for new prompt lengths
+        pipe(prompt, seed=10**6 + i, **call)
     latencies = []
     with PeakMemory() as mem:
         start = time.perf_counter()
@@ -116,7 +118,8 @@ def bench_server(url: str, level: int, args) -> dict:
         return time.perf_counter() - t
 
     with ThreadPoolExecutor(level) as pool:
-        list(pool.map(one, range(10**6, 10**6 + level)))  # warm-up round: not timed
+        # warm-up round, not timed: every prompt once, and `level` at once (new batch shapes)
+        list(pool.map(one, range(10**6, 10**6 + max(level, len(PROMPTS)))))
         n = max(args.requests, level)
         with PeakMemory() as mem:
             start = time.perf_counter()
@@ -135,6 +138,19 @@ def print_row(r: dict) -> None:
           f"| {r['peak']:12.0f} |", flush=True)
 
 
+def print_batches(registry) -> None:
+    """How the server batched, warm-up included: batches and mean images per batch, per stage."""
+    totals = {}
+    for metric in registry.collect():
+        if metric.name == "blueprint_batch_images":
+            for sample in metric.samples:
+                if sample.name.endswith(("_count", "_sum")):
+                    totals.setdefault(sample.labels["stage"], {})[sample.name.rsplit("_", 1)[1]] = sample.value
+    print("batches (warm-up included): " + ", ".join(
+        f"{stage} {int(t['count'])} of {t['sum'] / t['count']:.1f} images on average"
+        for stage, t in sorted(totals.items()) if t.get("count")))
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m bench.serve", description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None, help="model folder (default: the embedded model)")
@@ -149,6 +165,7 @@ def parse_args(argv):
     p.add_argument("--compile", action="store_true", help="compile the pipeline, as `blueprint serve` does")
     p.add_argument("--max-batch", type=int, default=16, help="images per AR batch (serve's --max-batch)")
     p.add_argument("--dit-batch", type=int, default=4, help="images per DiT and VAE batch")
+    p.add_argument("--batch-wait-ms", type=float, default=10.0, help="serve's --batch-wait-ms")
     return p.parse_args(argv)
 
 
@@ -174,8 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER, flush=True)  # each row as its level ends: a long run shows what it has so far
     loop = bench_loop(pipe, args, width, height)
     print_row(loop)
-    app = create_app(pipe, compile=False, warmup=False, max_queue=max(64, 2 * max(args.levels)),
-                     max_batch=args.max_batch, dit_batch=args.dit_batch, model_thread=False)
+    # warmup: the server's own start-up warm-up (the pipeline is compiled already, or not at all)
+    app = create_app(pipe, compile=False, warmup=True, max_queue=max(64, 2 * max(args.levels)),
+                     max_batch=args.max_batch, dit_batch=args.dit_batch, batch_wait=args.batch_wait_ms / 1000,
+                     model_thread=False)
     server = app.state.server
     rows, failed = [], []
 
@@ -194,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     driver.start()
     server.run_model()  # the model on the main thread, as in the loop
     driver.join()
+    print_batches(server.metrics.registry)
     if failed:
         raise failed[0]
     if rows:

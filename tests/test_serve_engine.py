@@ -115,3 +115,28 @@ def test_a_partial_ar_batch_waits_for_the_dit_batch_in_flight(pipe):
 def test_bad_engine_settings_are_refused(pipe):
     with pytest.raises(ValueError, match="dit_batch must be >= 1"):
         Engine(pipe, dit_batch=0, thread=False)
+
+
+def test_a_compiled_pipeline_warms_up_every_dit_batch_size(pipe, monkeypatch):
+    """The DiT compiles one graph per batch size: the warm-up runs each up to dit_batch, so no
+    client waits for a compile at the default size."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    sizes = []
+
+    class Compiled(Recording):
+        compiled_transformer = object()  # what the warm-up asks; the pipeline itself stays eager
+
+        def __call__(self, prompts, *args, **kwargs):
+            sizes.append(len(prompts))
+            return self._pipe(prompts, *args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "prior_generate_kwargs", lambda: {})  # eager AR too
+    with TestClient(create_app(Compiled(pipe, []), compile=False, warmup=True, dit_batch=3)) as client:
+        deadline = time.monotonic() + 120
+        while client.get("/health").json()["status"] == "warming" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.get("/health").json()["status"] == "ready"
+    assert sizes == [1, 1, 2, 3]  # two prompt lengths at batch 1, then batches of 2 and 3

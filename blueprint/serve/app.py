@@ -71,6 +71,21 @@ class Server:
         if self._load():
             self.engine.run()
 
+    def _warm_up(self, engine: Engine) -> None:
+        """Run the shapes a compiled pipeline compiles for at the page's default size, so that
+        no client waits tens of seconds for a compile: two prompt lengths (the AR decode step
+        compiles once more for a new one) and every DiT batch size up to `dit_batch` (the
+        DiT's graphs have fixed shapes: a batch of 3 is a graph of its own). Other sizes
+        compile on their first request."""
+        w = h = max(WARMUP_SIDE, self.pipe.size_range[0])
+        jobs = [("warm-up", 1), ('a longer warm-up prompt that reads "WARM"', 1)]
+        if self.pipe.compiled_transformer is not None:
+            jobs += [("warm-up", n) for n in range(2, self.engine_args["dit_batch"] + 1)]
+        for prompt, n in jobs:
+            warm = engine.submit(Job(prompt, list(range(n)), w, h, 2, 3.0, None, None))
+            engine.run(until=warm)
+            warm.result()
+
     def _load(self) -> bool:
         try:
             if self.pipe is None:
@@ -82,13 +97,8 @@ class Server:
                 self.pipe.compile()
             engine = Engine(self.pipe, on_batch=lambda stage, rows: self.metrics.batch_rows.labels(stage)
                             .observe(rows), draw=draw_blueprint, thread=False, **self.engine_args)
-            if self.warmup:  # the first call at a shape compiles: pay it now, not on a client's request
-                w = h = max(WARMUP_SIDE, self.pipe.size_range[0])
-                # two prompt lengths: the compiled AR step compiles again, once, for a new length
-                for prompt in ("warm-up", 'a longer warm-up prompt that reads "WARM"'):
-                    warm = engine.submit(Job(prompt, [0], w, h, 2, 3.0, None, None))
-                    engine.run(until=warm)
-                    warm.result()
+            if self.warmup:
+                self._warm_up(engine)
             self.engine = engine
             if self._stopping.is_set():  # stopped while loading: nothing will run the engine
                 return False
