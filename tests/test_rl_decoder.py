@@ -15,9 +15,8 @@ from PIL import Image
 from blueprint.data.dataset import spec_at
 from blueprint.data.render import render
 from blueprint.errors import BlueprintError
-from blueprint.models import build_components, save_components, upsample_prior_tokens
-from blueprint.models.folder import load_component, save_semantic_head
-from blueprint.models.image_tokenizer import SemanticHead, SemanticVocab
+from blueprint.models import upsample_prior_tokens
+from blueprint.models.folder import load_component
 from blueprint.pipeline import BlueprintPipeline
 from blueprint.rl import decoder, flow_sde
 from blueprint.rl.decoder_reward import ImageReward, decoder_reward
@@ -28,23 +27,13 @@ SIZE = (128, 128)  # 4x4 AR grid, 8x8 DiT patches
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, one_torch_thread) -> Path:
-    return make_folder(tmp_path_factory.mktemp("rl-dit") / "model")
+def model_dir(tmp_path_factory, one_torch_thread, make_rl_folder) -> Path:
+    return make_rl_folder(tmp_path_factory.mktemp("rl-dit") / "model")
 
 
 @pytest.fixture(scope="module")
 def pipe(model_dir) -> BlueprintPipeline:
     return BlueprintPipeline.from_pretrained(model_dir)
-
-
-def make_folder(path: Path) -> Path:
-    """A tiny model folder with a (random) semantic head, so the glyph layer gets typeset."""
-    components = build_components("tiny", seed=0)
-    save_components(components, path)
-    vq = components["vision_language_encoder"].config.vq_config
-    torch.manual_seed(0)
-    save_semantic_head(SemanticHead(vq.embed_dim, vq.num_embeddings, SemanticVocab.from_data()), path)
-    return path
 
 
 def random_prior(batch: int, seed: int = 0) -> torch.Tensor:
@@ -185,8 +174,8 @@ def test_the_update_raises_the_log_prob_of_the_better_samples(model_dir, one_tor
     assert float((rollout["advantages"] * moved).sum()) > 0
 
 
-def test_two_steps_export_and_resume_bit_identically(tmp_path, one_torch_thread):
-    straight, resumed = make_folder(tmp_path / "straight"), make_folder(tmp_path / "resumed")
+def test_two_steps_export_and_resume_bit_identically(tmp_path, one_torch_thread, make_rl_folder):
+    straight, resumed = make_rl_folder(tmp_path / "straight"), make_rl_folder(tmp_path / "resumed")
     start = {name: load_component(straight, name) for name in ("transformer", "vae")}
     assert run(straight)["exported"]
     stopped = run(resumed, stop_after=1)
@@ -208,8 +197,8 @@ def test_two_steps_export_and_resume_bit_identically(tmp_path, one_torch_thread)
     assert "rl-dit" in json.loads((straight / "trained.json").read_text())
 
 
-def test_inner_epochs_share_a_rollout_and_a_sampled_grid_runs(tmp_path, one_torch_thread):
-    folder = make_folder(tmp_path / "inner")
+def test_inner_epochs_share_a_rollout_and_a_sampled_grid_runs(tmp_path, one_torch_thread, make_rl_folder):
+    folder = make_rl_folder(tmp_path / "inner")
     rl = decoder.DitRLArgs(group=2, steps=2, inner_epochs=2, grid="sampled")
     assert run(folder, rl, fake_reward=True)["exported"]
     first, second = (r["metrics"] for r in log_of(folder))
@@ -248,10 +237,10 @@ def test_bad_options_are_refused(tmp_path, model_dir):
     assert not (model_dir / "checkpoints").exists() and not (model_dir / "logs").exists()
 
 
-def test_the_cli_trains_the_dit_and_refuses_bad_input(tmp_path, model_dir, capsys):
+def test_the_cli_trains_the_dit_and_refuses_bad_input(tmp_path, model_dir, capsys, make_rl_folder):
     from blueprint.cli import main
 
-    folder = make_folder(tmp_path / "cli")
+    folder = make_rl_folder(tmp_path / "cli")
     argv = ["rl", "--stage", "dit", "--model-dir", str(folder), "--steps", "1", "--group", "2", "--batch-size", "1",
             "--denoise-steps", "2", "--size", "128x128", "--ckpt-every", "1", "--no-progress",
             "--caption-style", "user"]  # user-style specs: the reward adds the structure checks

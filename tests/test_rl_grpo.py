@@ -12,8 +12,7 @@ import torch
 from blueprint.cli import main
 from blueprint.errors import BlueprintError
 from blueprint.models import build_components, save_components
-from blueprint.models.folder import load_component, save_semantic_head
-from blueprint.models.image_tokenizer import SemanticHead, SemanticVocab
+from blueprint.models.folder import load_component
 from blueprint.rl import grpo
 from blueprint.rl.check import correlation, reward_watch
 from blueprint.rl.policy import sample_sequences
@@ -24,18 +23,8 @@ SIZE = (128, 128)  # 4x4 full grid
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, one_torch_thread) -> Path:
-    return make_folder(tmp_path_factory.mktemp("rl") / "model")
-
-
-def make_folder(path: Path) -> Path:
-    """A tiny model folder with a (random) semantic head: what the stage needs."""
-    components = build_components("tiny", seed=0)
-    save_components(components, path)
-    vq = components["vision_language_encoder"].config.vq_config
-    torch.manual_seed(0)
-    save_semantic_head(SemanticHead(vq.embed_dim, vq.num_embeddings, SemanticVocab.from_data()), path)
-    return path
+def model_dir(tmp_path_factory, one_torch_thread, make_rl_folder) -> Path:
+    return make_rl_folder(tmp_path_factory.mktemp("rl") / "model")
 
 
 def test_group_advantages_are_normalised_and_a_flat_group_gives_nothing():
@@ -101,8 +90,8 @@ def log_of(folder: Path) -> list[dict]:
     return [json.loads(line)["metrics"] for line in (folder / "logs" / "rl.jsonl").read_text().splitlines()]
 
 
-def test_two_steps_export_and_resume_bit_identically(tmp_path, one_torch_thread):
-    straight, resumed = make_folder(tmp_path / "straight"), make_folder(tmp_path / "resumed")
+def test_two_steps_export_and_resume_bit_identically(tmp_path, one_torch_thread, make_rl_folder):
+    straight, resumed = make_rl_folder(tmp_path / "straight"), make_rl_folder(tmp_path / "resumed")
     start = load_component(straight, "vision_language_encoder")
     assert run(straight)["exported"]
     stopped = run(resumed, stop_after=1)
@@ -123,11 +112,11 @@ def test_two_steps_export_and_resume_bit_identically(tmp_path, one_torch_thread)
     assert "rl" in json.loads((straight / "trained.json").read_text())
 
 
-def test_inner_epochs_reuse_one_rollout_and_resume_at_its_boundary(tmp_path, one_torch_thread):
+def test_inner_epochs_reuse_one_rollout_and_resume_at_its_boundary(tmp_path, one_torch_thread, make_rl_folder):
     """Two steps on one sampled batch: the same rewards, the second step's ratio off 1 (the
     policy moved since sampling); stopped at the rollout boundary, a resume is exact."""
     rl = grpo.RLArgs(group=2, inner_epochs=2)
-    straight, resumed = make_folder(tmp_path / "straight"), make_folder(tmp_path / "resumed")
+    straight, resumed = make_rl_folder(tmp_path / "straight"), make_rl_folder(tmp_path / "resumed")
     assert run(straight, rl, steps=4, ckpt_every=2)["exported"]
     metrics = log_of(straight)
     assert metrics[0]["reward_mean"] == metrics[1]["reward_mean"]
@@ -139,8 +128,8 @@ def test_inner_epochs_reuse_one_rollout_and_resume_at_its_boundary(tmp_path, one
         assert torch.equal(pa, pb), name
 
 
-def test_lora_trains_adapters_only_and_exports_them_merged(tmp_path, one_torch_thread):
-    folder = make_folder(tmp_path / "lora")
+def test_lora_trains_adapters_only_and_exports_them_merged(tmp_path, one_torch_thread, make_rl_folder):
+    folder = make_rl_folder(tmp_path / "lora")
     start = load_component(folder, "vision_language_encoder")
     assert run(folder, grpo.RLArgs(group=2, lora_rank=4), steps=2)["exported"]
     after = load_component(folder, "vision_language_encoder")  # a plain folder: loads without PEFT

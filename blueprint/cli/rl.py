@@ -107,6 +107,20 @@ def run(args: argparse.Namespace) -> int:
     return train_dit(args) if args.stage == "dit" else train(args)
 
 
+def loop_args(args: argparse.Namespace):
+    """The training loop's settings, checked; checkpoints only between rollouts, so a resume is exact."""
+    from blueprint.train.loop import LoopArgs
+
+    if args.ckpt_every % args.inner_epochs:
+        raise BlueprintError(f"ckpt-every ({args.ckpt_every}) must be a multiple of inner-epochs "
+                             f"({args.inner_epochs}): checkpoints fall between rollouts, so a resume is exact")
+    loop = LoopArgs(steps=args.steps, lr=args.lr, ckpt_every=args.ckpt_every, log_every=args.log_every,
+                    keep_last=args.keep_last, resume=args.resume, progress=args.progress,
+                    time_limit=args.time_limit, precision=args.precision)
+    loop.check()
+    return loop
+
+
 def _finite(name: str, value: float) -> None:
     if not math.isfinite(value):
         raise BlueprintError(f"{name} must be a finite number, got {value}")
@@ -117,7 +131,7 @@ def train(args: argparse.Namespace) -> int:
     from blueprint.rl.grpo import RLArgs, check_rl_folder, make_stage
     from blueprint.sizes import parse_size
     from blueprint.train.data import check_engine_stream
-    from blueprint.train.loop import LoopArgs, train as run_loop
+    from blueprint.train.loop import train as run_loop
     from blueprint.train.stage import StageArgs
 
     if args.model_dir is None:
@@ -133,13 +147,7 @@ def train(args: argparse.Namespace) -> int:
     rl = RLArgs(group=args.group, temperature=args.temperature, top_p=args.top_p, clip=args.clip, kl=args.kl,
                 inner_epochs=args.inner_epochs, lora_rank=args.lora_rank)
     rl.check()
-    if args.ckpt_every % args.inner_epochs:
-        raise BlueprintError(f"ckpt-every ({args.ckpt_every}) must be a multiple of inner-epochs "
-                             f"({args.inner_epochs}): checkpoints fall between rollouts, so a resume is exact")
-    loop = LoopArgs(steps=args.steps, lr=args.lr, ckpt_every=args.ckpt_every, log_every=args.log_every,
-                    keep_last=args.keep_last, resume=args.resume, progress=args.progress,
-                    time_limit=args.time_limit, precision=args.precision)
-    loop.check()
+    loop = loop_args(args)
     # Refuse before the loop creates anything: it would make a fresh folder from the config.
     check_rl_folder(args.model_dir, args.config)
     check_engine_stream("engine", args.kinds, args.caption_style)
@@ -183,7 +191,7 @@ def train_dit(args: argparse.Namespace) -> int:
     from blueprint.rl.decoder import DitRLArgs, check_dit_rl_folder, make_stage
     from blueprint.sizes import parse_size
     from blueprint.train.data import check_engine_stream
-    from blueprint.train.loop import LoopArgs, train as run_loop
+    from blueprint.train.loop import train as run_loop
     from blueprint.train.stage import StageArgs
 
     if args.model_dir is None:
@@ -202,13 +210,7 @@ def train_dit(args: argparse.Namespace) -> int:
                    clip=args.clip, kl=args.kl, inner_epochs=args.inner_epochs, grid=args.grid,
                    text_metric=args.text_metric, text_weight=args.text_weight, adherence_weight=args.adherence_weight)
     rl.check()
-    if args.ckpt_every % args.inner_epochs:
-        raise BlueprintError(f"ckpt-every ({args.ckpt_every}) must be a multiple of inner-epochs "
-                             f"({args.inner_epochs}): checkpoints fall between rollouts, so a resume is exact")
-    loop = LoopArgs(steps=args.steps, lr=args.lr, ckpt_every=args.ckpt_every, log_every=args.log_every,
-                    keep_last=args.keep_last, resume=args.resume, progress=args.progress,
-                    time_limit=args.time_limit, precision=args.precision)
-    loop.check()
+    loop = loop_args(args)
     # Refuse before the loop creates anything: it would make a fresh folder from the config.
     check_dit_rl_folder(args.model_dir, args.config, rl.grid)
     check_engine_stream("engine", args.kinds, args.caption_style)

@@ -73,10 +73,8 @@ from blueprint.pipeline.limits import DEFAULT_GUIDANCE, MAX_STEPS
 from blueprint.pipeline.prior import generate_prior_tokens
 from blueprint.rl.decoder_reward import ADHERENCE_WEIGHT, TEXT_WEIGHT, check_reward_options, decoder_reward
 from blueprint.rl.flow_sde import conditions, gaussian_kl, sample, score_steps
-from blueprint.rl.grpo import group_advantages, grpo_loss
+from blueprint.rl.grpo import check_engine_prompts, check_model_folder, group_advantages, grpo_loss
 from blueprint.rl.policy import sample_seed
-from blueprint.sizes import check_size
-from blueprint.train.data import check_engine_stream
 from blueprint.train.model_dir import require_trained
 from blueprint.train.stage import StageArgs
 
@@ -237,10 +235,7 @@ def reward_stats(rewards: torch.Tensor, advantages: torch.Tensor, found: list) -
 
 def check_dit_rl_folder(model_dir: Path, config: str, grid: str = "true") -> None:
     """What the stage needs from the folder: a trained DiT (and prior, for sampled grids)."""
-    model_dir = Path(model_dir)
-    if not (model_dir / "model_index.json").is_file():
-        raise BlueprintError(f"{model_dir} is not a model folder (no model_index.json); "
-                             "RL post-trains a trained model: copy one there first")
+    model_dir = check_model_folder(model_dir)
     needs = ("dit", "image-tokenizer") if grid == "true" else ("dit", "prior")
     with warnings.catch_warnings():
         if config == "tiny":
@@ -251,12 +246,7 @@ def check_dit_rl_folder(model_dir: Path, config: str, grid: str = "true") -> Non
 def make_stage(args: StageArgs, rl: DitRLArgs | None = None) -> DitGRPOStage:
     rl = rl or DitRLArgs()
     rl.check()
-    if args.data != "engine":
-        raise BlueprintError("rl-dit needs the data engine's prompts (their specs are the reward's answers)")
-    if args.extra_sizes:
-        raise BlueprintError("rl-dit samples at one size")
-    check_engine_stream(args.data, args.kinds, args.caption_style)
-    check_size(*args.size)
+    check_engine_prompts(args, NAME)
     model_dir = Path(args.init_from or args.out_dir)
     check_dit_rl_folder(model_dir, args.config, rl.grid)
     pipe = BlueprintPipeline.from_pretrained(model_dir, device=args.device)

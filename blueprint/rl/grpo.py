@@ -222,10 +222,7 @@ def reward_stats(rewards: torch.Tensor, advantages: torch.Tensor, found: list) -
 
 def check_rl_folder(model_dir: Path, config: str) -> None:
     """What the stage needs from the folder: a prior and the semantic head that reads its tokens."""
-    model_dir = Path(model_dir)
-    if not (model_dir / "model_index.json").is_file():
-        raise BlueprintError(f"{model_dir} is not a model folder (no model_index.json); "
-                             "RL post-trains a trained model: copy one there first")
+    model_dir = check_model_folder(model_dir)
     if not has_semantic_head(model_dir):
         raise BlueprintError(f"{model_dir} has no semantic head ({model_dir / 'semantic_head'}): "
                              "the reward reads the tokens through it; train the image-tokenizer stage first")
@@ -235,15 +232,28 @@ def check_rl_folder(model_dir: Path, config: str) -> None:
         require_trained(model_dir, NAME, ("prior",), config)
 
 
+def check_model_folder(model_dir: Path) -> Path:
+    model_dir = Path(model_dir)
+    if not (model_dir / "model_index.json").is_file():
+        raise BlueprintError(f"{model_dir} is not a model folder (no model_index.json); "
+                             "RL post-trains a trained model: copy one there first")
+    return model_dir
+
+
+def check_engine_prompts(args: StageArgs, stage: str) -> None:
+    """RL draws the engine's prompts at one size: their specs are the reward's answers."""
+    if args.data != "engine":
+        raise BlueprintError(f"{stage} needs the data engine's prompts (their specs are the reward's answers)")
+    if args.extra_sizes:
+        raise BlueprintError(f"{stage} samples at one size")
+    check_engine_stream(args.data, args.kinds, args.caption_style)
+    check_size(*args.size)
+
+
 def make_stage(args: StageArgs, rl: RLArgs | None = None) -> GRPOStage:
     rl = rl or RLArgs()
     rl.check()
-    if args.data != "engine":
-        raise BlueprintError("rl needs the data engine's prompts (their specs are the reward's answers)")
-    if args.extra_sizes:
-        raise BlueprintError("rl samples at one size")
-    check_engine_stream(args.data, args.kinds, args.caption_style)
-    check_size(*args.size)
+    check_engine_prompts(args, NAME)
     model_dir = Path(args.init_from or args.out_dir)
     check_rl_folder(model_dir, args.config)
     vle = load_component(model_dir, "vision_language_encoder", args.device)
