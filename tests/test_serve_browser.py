@@ -51,6 +51,7 @@ def test_the_page_generates_an_image_and_remembers_it(browser, tmp_path):
         assert browser.find_element(By.ID, "error").text == ""
         loaded = "return arguments[0].complete && arguments[0].naturalWidth"
         assert browser.execute_script(loaded, browser.find_element(By.ID, "result")) == 256
+        assert "partial" not in browser.find_element(By.ID, "result").get_attribute("class")  # the finished image
         assert browser.execute_script(loaded, browser.find_element(By.ID, "blueprint")) == 256
         seed = browser.find_element(By.ID, "seed").get_attribute("value")
         assert seed.isdigit() and f"seed {seed}" in browser.find_element(By.ID, "caption").text

@@ -77,7 +77,8 @@ async function generate(ev) {
   const body = {
     prompt, size: document.querySelector("input[name=size]:checked").value,
     num_inference_steps: Number($("steps").value), guidance_scale: Number($("guidance").value),
-    stream: true, partial_images: 1, return_blueprint: true, response_format: "b64_json",
+    // partial image 0 is the AR blueprint; 1 and 2 the image part-way through the denoising
+    stream: true, partial_images: 3, return_blueprint: true, response_format: "b64_json",
   };
   if (!$("random-seed").checked && seedField.value !== "") body.seed = Number(seedField.value);
   $("go").disabled = true;
@@ -85,6 +86,7 @@ async function generate(ev) {
   $("error").hidden = true;
   $("download").hidden = true;
   $("result").removeAttribute("src");
+  $("result").classList.remove("partial");
   $("blueprint").removeAttribute("src");
   $("caption").textContent = "";
   setProgress(0, "queued");
@@ -101,7 +103,9 @@ async function generate(ev) {
         const what = msg.stage === "prior" ? "AR blueprint: token" : "denoising: step";
         setProgress(msg.progress, `${what} ${msg.step} / ${msg.total}`);
       } else if (event === "image_generation.partial_image") {
-        $("blueprint").src = "data:image/png;base64," + msg.b64_json;
+        const target = msg.partial_image_index === 0 ? $("blueprint") : $("result");
+        target.src = "data:image/png;base64," + msg.b64_json;
+        if (target === $("result")) target.classList.add("partial");
       } else if (event === "image_generation.completed") {
         showResult(body, msg);
       } else if (event === "error") {
@@ -118,6 +122,7 @@ async function generate(ev) {
 function showResult(request, item) {
   const src = "data:image/png;base64," + item.b64_json;
   $("result").src = src;
+  $("result").classList.remove("partial");
   if (item.blueprint) $("blueprint").src = "data:image/png;base64," + item.blueprint.b64_png;
   $("seed").value = item.seed;
   $("caption").textContent = `seed ${item.seed} · ${item.size} · ${request.num_inference_steps} steps · guidance ${request.guidance_scale}`;
