@@ -10,7 +10,9 @@
 #     counts below (trained.json of the shipped model has them);
 #   phase 2 on a 2-core CPU, one core per stage, in fp32: the DiT and the prior in pieces,
 #     then the VAE's decoder side on both cores, the export, and a last DiT run on the
-#     exported weights with an edge weight.
+#     exported weights with an edge weight;
+#   phase 3 on the same CPU, in bf16: both fine-tuned on every design kind with exact and
+#     user-style prompts (2026-12-05).
 # The pieces ran with time limits and were resumed; here each is given its step count, so
 # the sequence is the recipe of the shipped model, not a bit-for-bit replay (data order,
 # step counts and flags are the same; the GPU's kernels and a CPU's are not).
@@ -24,11 +26,11 @@ micro=0
 if [[ "${1:-}" == "--micro" ]]; then micro=1; shift; fi
 RUN=${1:-runs/default}
 if (( micro )); then
-    CONFIG=tiny; SIZES=128x128; GPU_SIZES=128x128; EXPORT_TO="$RUN-export"
+    CONFIG=tiny; SIZES=128x128; GPU_SIZES=128x128; KIND_SIZES=128x128; EXPORT_TO="$RUN-export"
     steps() { echo $(( $2 )); }          # piece N of a stage: 2 steps each ($2 = its index)
     extra=(--batch-size 2 --workers 0 --ckpt-every 2 --log-every 1 --no-progress)
 else
-    CONFIG=small; SIZES=256x256,384x256; GPU_SIZES=256x256,384x256,256x384,512x256
+    CONFIG=small; SIZES=256x256,384x256; GPU_SIZES=256x256,384x256,256x384,512x256; KIND_SIZES=256x256,384x256,256x384
     EXPORT_TO=blueprint/weights/default
     steps() { echo "$1"; }               # the recorded step count
     extra=(--no-progress)
@@ -67,4 +69,12 @@ rm -rf "$RUN-edge" && cp -r "$EXPORT_TO" "$RUN-edge"
 stage dit --model-dir "$RUN-edge" --size "$SIZES" --lr 1e-4 --warmup 20 --batch-reuse 2 --text-weight 4 \
     --edge-weight 4 --ema-decay 0.995 --seed 11 --precision fp32 --steps "$(steps 979 2)"
 $BLUEPRINT export "$RUN-edge" --out "$EXPORT_TO"
+# piece 6: both stages fine-tuned on every design kind, exact captions and user-style prompts in turn,
+# in bf16 (scripts/finetune_all_kinds.sh: 1,500 steps each, the last 500 a cooldown), then export again
+rm -rf "$RUN-kinds" && cp -r "$EXPORT_TO" "$RUN-kinds"
+kinds=(--model-dir "$RUN-kinds" --size "$KIND_SIZES" --kinds all --caption-style mixed --lr 1e-4 --warmup 20
+       --batch-size 8 --precision bf16)
+stage dit "${kinds[@]}" --steps "$(steps 1500 2)" --cooldown "$(steps 500 1)" --batch-reuse 2
+stage prior "${kinds[@]}" --steps "$(steps 1500 2)" --cooldown "$(steps 500 1)" --prompt-drop 0
+$BLUEPRINT export "$RUN-kinds" --out "$EXPORT_TO"
 $BLUEPRINT train report "$RUN"

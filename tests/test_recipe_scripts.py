@@ -1,5 +1,6 @@
-"""The training recipes (scripts/train_cpu.sh, scripts/train_small.sh, scripts/phase2_gpu.sh)
-refuse bad settings before they create anything; the GPU recipe runs end to end with --micro."""
+"""The training recipes (scripts/train_cpu.sh, scripts/train_small.sh, scripts/phase2_gpu.sh,
+scripts/finetune_all_kinds.sh) refuse bad settings before they create anything; the GPU
+recipe runs end to end with --micro."""
 
 import os
 import subprocess
@@ -16,6 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
     ("train_cpu.sh", {"PRECISION": "fp16"}, "PRECISION must be bf16 or fp32, got 'fp16'"),
     ("train_cpu.sh", {"VAE_DECODER_STEPS": "many"}, "VAE_DECODER_STEPS must be a whole number"),
     ("train_small.sh", {"PRIOR_PRECISION": "half"}, "PRIOR_PRECISION must be auto, bf16 or fp32, got 'half'"),
+    ("finetune_all_kinds.sh", {"STEPS": "many"}, "STEPS must be a whole number"),
+    ("finetune_all_kinds.sh", {}, "is not a model folder"),
 ])
 def test_bad_setting_is_a_clear_error_and_creates_nothing(tmp_path, script, env, message):
     run_dir = tmp_path / "run"
