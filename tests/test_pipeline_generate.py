@@ -118,6 +118,7 @@ def test_glyph_text_changes_the_image(pipe):
     (dict(guidance_scale=0.5), "guidance"),
     (dict(guidance_scale=float("nan")), "guidance"),
     (dict(temperature=0.0), "temperature"),
+    (dict(temperature=1e-40), "temperature"),
     (dict(top_p=1.5), "top_p"),
     (dict(seed=-1), "seed"),
     (dict(prior_token_ids=torch.zeros(1, 10, dtype=torch.long)), "shape"),

@@ -10,7 +10,7 @@ import math
 
 from blueprint.errors import BlueprintError
 from blueprint.models.settings import check_prior_guidance
-from blueprint.pipeline.limits import MAX_BATCH, MAX_STEPS
+from blueprint.pipeline.limits import MAX_BATCH, MAX_STEPS, MIN_TEMPERATURE
 
 
 def check_prompts(prompt: str | list[str]) -> list[str]:
@@ -34,8 +34,8 @@ def check_sampling(steps, guidance, temperature, top_p, seed, prior_guidance=Non
         raise BlueprintError(f"steps must be an integer in [1, {MAX_STEPS}], got {steps!r}")
     if not isinstance(guidance, (int, float)) or not math.isfinite(guidance) or guidance < 1:
         raise BlueprintError(f"guidance must be a finite number >= 1 (1 turns it off), got {guidance!r}")
-    if temperature is not None and not (isinstance(temperature, (int, float)) and 0 < temperature < math.inf):
-        raise BlueprintError(f"temperature must be a number > 0, got {temperature!r}")
+    if temperature is not None and not (isinstance(temperature, (int, float)) and MIN_TEMPERATURE <= temperature < math.inf):
+        raise BlueprintError(f"temperature must be a finite number >= {MIN_TEMPERATURE}, got {temperature!r}")
     if top_p is not None and not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
         raise BlueprintError(f"top_p must be in (0, 1], got {top_p!r}")
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:

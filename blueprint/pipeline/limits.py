@@ -9,3 +9,6 @@ MAX_STEPS = 1000
 MAX_BATCH = 64  # prompts per call: the AR stage decodes them in lockstep
 DEFAULT_STEPS = 20
 DEFAULT_GUIDANCE = 3.0
+# Lowest AR sampling temperature: logits / T must stay finite in float32 (a temperature
+# that rounds to 0 there makes every probability NaN); below it sampling is greedy anyway.
+MIN_TEMPERATURE = 0.01

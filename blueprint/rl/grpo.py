@@ -61,6 +61,7 @@ from blueprint.data.spec import Spec
 from blueprint.errors import BlueprintError
 from blueprint.models.folder import has_semantic_head, load_component, load_semantic_head, save_component_parts
 from blueprint.models.grid import image_grid
+from blueprint.pipeline.limits import MIN_TEMPERATURE
 from blueprint.rl.lora import add_lora, merged
 from blueprint.rl.policy import full_grid, sample_seed, sample_sequences, teacher_forcing, token_logprobs
 from blueprint.rl.reward import CodeTable, token_reward
@@ -87,8 +88,8 @@ class RLArgs:
     def check(self) -> None:
         if not isinstance(self.group, int) or self.group < 2:
             raise BlueprintError(f"group must be an integer >= 2 (advantages compare samples), got {self.group!r}")
-        if not (self.temperature > 0 and math.isfinite(self.temperature)):
-            raise BlueprintError(f"temperature must be a positive number, got {self.temperature!r}")
+        if not (self.temperature >= MIN_TEMPERATURE and math.isfinite(self.temperature)):
+            raise BlueprintError(f"temperature must be a finite number >= {MIN_TEMPERATURE}, got {self.temperature!r}")
         if not 0 < self.top_p <= 1:
             raise BlueprintError(f"top-p must be in (0, 1], got {self.top_p!r}")
         if not 0 < self.clip < 1:

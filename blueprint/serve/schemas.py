@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS
+from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, MIN_TEMPERATURE
 
 MAX_SERVED_STEPS = 100  # a request's denoising steps; more only holds up the queue
 MAX_PROMPT_CHARS = 4000
@@ -36,7 +36,7 @@ class ImageRequest(BaseModel):
     seed: int | None = Field(None, ge=0, le=2**53, description="Random when omitted; returned in the response.")
     num_inference_steps: int = Field(DEFAULT_STEPS, ge=1, le=MAX_SERVED_STEPS)
     guidance_scale: float = Field(DEFAULT_GUIDANCE, ge=1, le=20, allow_inf_nan=False)
-    temperature: float | None = Field(None, gt=0, le=10, allow_inf_nan=False,
+    temperature: float | None = Field(None, ge=MIN_TEMPERATURE, le=10, allow_inf_nan=False,
                                       description="AR sampling temperature; omitted = the model's.")
     top_p: float | None = Field(None, gt=0, le=1, allow_inf_nan=False, description="AR top-p; omitted = the model's.")
     return_blueprint: bool = Field(False, description="Add the AR token grid and a picture of it to each image.")
