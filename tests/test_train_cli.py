@@ -51,6 +51,7 @@ def folder_without_captions(tmp_path):
     (["vae-decoder", "--text-weight", "inf"], "text-weight must be a finite number >= 0"),
     (["prior", "--prompt-drop", "1"], "prompt-drop must be in \\[0, 1\\)"),
     (["prior", "--token-noise", "-0.1"], "token-noise must be in \\[0, 1\\)"),
+    (["prior", "--content-weight", "nan"], "content-weight must be a finite number >= 0"),
     (["dit", "--steps", "10", "--cooldown", "11"], "cooldown must be an integer in"),
     (["prior", "--kinds", "book,poem"], "unknown design kind 'poem'"),
 ])

@@ -1,5 +1,6 @@
 """The `prior` stage: sequence layout, positions = generation's, overfitting, export + generate."""
 
+import shutil
 import warnings
 from pathlib import Path
 
@@ -10,8 +11,8 @@ from blueprint.errors import BlueprintError
 from blueprint.models import build_components, image_grid, save_components
 from blueprint.train import prior as P
 from blueprint.train.stage import StageArgs
-from blueprint.models.folder import load_component
-from blueprint.models.image_tokenizer import image_tokens, perfect_prior_ids
+from blueprint.models.folder import load_component, load_semantic_head, save_semantic_head
+from blueprint.models.image_tokenizer import SemanticHead, SemanticVocab, codebook_readings, image_tokens, perfect_prior_ids
 from blueprint.train.image_tokenizer import draw_samples
 
 SIZE = (128, 128)  # 4x4 full grid, 16x16 preview
@@ -131,6 +132,59 @@ def test_token_noise_replaces_only_image_tokens_the_model_reads(model_dir):
     assert loss_noisy.item() != loss_clean.item()
     with pytest.raises(BlueprintError, match="token-noise"):
         make(model_dir, token_noise=1.0)
+
+
+def test_content_weights_lift_the_tokens_whose_code_holds_an_element():
+    content = torch.tensor([False, True, False, True])  # codes 1 and 3 hold a text, shape or bar
+    targets = torch.tensor([[0, 1, 2, 3, 3, 7]])  # 7: past the codebook (an end token)
+    assert P.content_weights(targets, content, 2.0).tolist() == [[1, 3, 1, 3, 3, 1]]
+    labels = torch.tensor([[-100, -100, 0, 1, 2, 3, 3, 7]])
+    laid = P.label_weights(labels, P.content_weights(targets, content, 2.0))
+    assert laid.tolist() == [[0, 0, 1, 3, 1, 3, 3, 1]]
+
+
+@pytest.fixture(scope="module")
+def headed_dir(model_dir, tmp_path_factory) -> Path:
+    """The tiny folder plus an untrained semantic head (what --content-weight reads)."""
+    path = tmp_path_factory.mktemp("headed") / "run"
+    shutil.copytree(model_dir, path)
+    vq = load_component(path, "vision_language_encoder").model.vqmodel.quantize
+    torch.manual_seed(0)
+    head = SemanticHead(vq.embedding.weight.shape[1], vq.embedding.weight.shape[0], SemanticVocab.from_data())
+    save_semantic_head(head, path)
+    return path
+
+
+def test_content_codes_are_the_semantic_heads_text_shape_and_bar_codes(model_dir, headed_dir):
+    vle = load_component(model_dir, "vision_language_encoder")
+    with pytest.raises(BlueprintError, match="semantic head"):
+        P.content_codes(vle, model_dir)
+    content = P.content_codes(vle, headed_dir)
+    kinds = codebook_readings(vle, load_semantic_head(headed_dir))["kind"].argmax(-1)
+    names = SemanticVocab.from_data().kinds
+    expected = [names[k] in ("text", "shape", "bar") for k in kinds.tolist()]
+    assert content.tolist() == expected and 0 < sum(expected) < len(expected)
+
+
+def test_content_weight_weights_the_loss_and_logs_the_plain_one(model_dir, headed_dir):
+    plain, weighted = make(headed_dir, prompt_drop=0.0), make(headed_dir, prompt_drop=0.0, content_weight=3.0)
+    drawn = plain.batch(0, 0, 1)
+    inputs = weighted.make_batch(drawn, drawn["captions"])
+    keep = inputs["labels"] != -100
+    assert (inputs["weights"][~keep] == 0).all() and set(inputs["weights"][keep].unique().tolist()) == {1.0, 4.0}
+    with torch.no_grad():
+        loss_plain, metrics_plain = plain.loss(drawn)
+        loss_weighted, metrics = weighted.loss(drawn)
+        ce = torch.nn.functional.cross_entropy(P.sequence_logits(weighted.vle, inputs).transpose(1, 2),
+                                               inputs["labels"], ignore_index=-100, reduction="none")
+    expected = (ce * inputs["weights"]).sum() / inputs["weights"].sum()
+    assert loss_weighted.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert metrics["ce"] == pytest.approx(loss_plain.item(), rel=1e-5) and "ce" not in metrics_plain
+    assert loss_weighted.item() != pytest.approx(loss_plain.item(), rel=1e-4)
+    with pytest.raises(BlueprintError, match="content-weight"):
+        make(headed_dir, content_weight=-1.0)
+    with pytest.raises(BlueprintError, match="semantic head"):
+        make(model_dir, content_weight=3.0)
 
 
 def test_prior_overfits_a_fixed_batch_and_freezes_the_tokenizer(model_dir):

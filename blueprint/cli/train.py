@@ -111,6 +111,10 @@ def add_stage_options(p: argparse.ArgumentParser) -> None:
                    help="prior only: replace this share of the image tokens the prior reads (never the ones it "
                         "must predict) by random codes, so it leans on its prompt more than on copying the "
                         "tokens before (default 0)")
+    p.add_argument("--content-weight", type=float, default=0.0, metavar="W",
+                   help="prior only: extra loss weight on the grid tokens that the model's semantic head reads "
+                        "as text, a shape or a bar (what prompts count, colour and place), not background or "
+                        "panel; works on folder data too (default 0 = unweighted)")
     p.add_argument("--preview-grid", default=None, choices=PREVIEW_GRIDS,
                    help="prior only: the preview grid the AR model writes before the full grid: 'official' "
                         "(GLM-Image's, about 256 tokens at any size) or 'half' (half the full grid per side); "
@@ -153,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
         raise BlueprintError(f"batch-reuse must be a positive integer, got {args.batch_reuse}")
     check_loss_weight("text-weight", args.text_weight)
     check_loss_weight("edge-weight", args.edge_weight)
+    check_loss_weight("content-weight", args.content_weight)
     check_prompt_drop(args.prompt_drop)
     check_share("token-noise", args.token_noise)
     check_data(args.data, sizes[0])
@@ -172,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
                            batch_size=args.batch_size, seed=args.seed, conditioning=args.conditioning,
                            text_weight=args.text_weight, edge_weight=args.edge_weight, batch_reuse=args.batch_reuse,
                            prompt_drop=args.prompt_drop, token_noise=args.token_noise,
+                           content_weight=args.content_weight,
                            preview_grid=args.preview_grid, kinds=args.kinds, caption_style=args.caption_style)
     loop = LoopArgs(steps=args.steps, lr=args.lr, warmup=args.warmup, cooldown=args.cooldown, ema_decay=args.ema_decay,
                     ckpt_every=args.ckpt_every, log_every=args.log_every, keep_last=args.keep_last,

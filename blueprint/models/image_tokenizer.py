@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image
+import torch.nn.functional as F
 from torch import nn
 
 import blueprint.data as data
@@ -99,6 +100,19 @@ class SemanticHead(nn.Module):
         out = {name: head(x) for name, head in self.heads.items()}
         out["ink"] = out["ink"].unflatten(-1, (CHAR_SUBGRID * CHAR_SUBGRID, 2))
         return out
+
+
+@torch.no_grad()
+def codebook_readings(vle, head: SemanticHead) -> dict[str, torch.Tensor]:
+    """The head's outputs for every code of the codebook, {name: (N, ...)} on the CPU.
+
+    The head reads a code's unit-normalised codebook vector, as the tokenizer
+    hands it over in training, and one cell at a time; so what a token means is
+    a lookup by its id (the RL reward's cell readings, the prior's content weight)."""
+    codebook = F.normalize(vle.model.vqmodel.quantize.embedding.weight.float(), dim=-1).cpu()
+    # every code as one cell of a (1, E, N, 1) grid; the outputs are (1, N, 1, ...)
+    out = head.cpu().float()(codebook.T[None, :, :, None])
+    return {name: value[0, :, 0] for name, value in out.items()}
 
 
 # --- images -> token ids ------------------------------------------------------------

@@ -47,13 +47,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy import ndimage
 
 from blueprint.data.spec import Element, Spec
 from blueprint.errors import BlueprintError
 from blueprint.models.glyph_layer import INK_PROBABILITY, reading_order
-from blueprint.models.image_tokenizer import CHAR_SUBGRID, SemanticHead, SemanticVocab
+from blueprint.models.image_tokenizer import CHAR_SUBGRID, SemanticHead, SemanticVocab, codebook_readings
 from blueprint.sizes import PX_PER_TOKEN
 
 # Correlation of bar cells with values from which the bars are in order.
@@ -92,13 +91,10 @@ class CodeTable:
         self.kind, self.fg, self.bg, self.ink = kind, fg, bg, ink
 
     @classmethod
-    @torch.no_grad()
     def from_model(cls, vle, head: SemanticHead) -> "CodeTable":
-        codebook = F.normalize(vle.model.vqmodel.quantize.embedding.weight.float(), dim=-1).cpu()
-        # every code as one cell of a (1, E, N, 1) grid; the outputs are (1, N, 1, classes)
-        out = head.cpu().float()(codebook.T[None, :, :, None])
-        kind, fg, bg = (out[k][0, :, 0].argmax(-1).numpy() for k in ("kind", "fg", "bg"))
-        ink = (out["ink"][0, :, 0].softmax(-1)[..., 1] > INK_PROBABILITY).numpy()
+        out = codebook_readings(vle, head)
+        kind, fg, bg = (out[k].argmax(-1).numpy() for k in ("kind", "fg", "bg"))
+        ink = (out["ink"].softmax(-1)[..., 1] > INK_PROBABILITY).numpy()
         return cls(kind, fg, bg, ink)
 
     def cells(self, ids, grid_h: int, grid_w: int) -> Cells:

@@ -26,6 +26,15 @@ generates at inference:
   must predict stay true. Copying the tokens before it then pays less, and
   reading the prompt more (`noisy_image_inputs`); at CPU scale it did not
   make the prior read its prompt more (docs/notebook/2026-12-03-token-noise.md);
+- with `--content-weight W` (default 0), the grid tokens that hold a text,
+  shape or bar weigh 1 + W in the loss, the background's and panels' 1
+  (`content_weights`). Which codes those are, the folder's semantic head
+  says: it reads every code alone (`codebook_readings`), so this is a lookup
+  by id and needs no semantic map of the image, which makes it work on a
+  folder of the user's images too. The elements the prompt counts, colours
+  and places are a third of the tokens (shapes and bars a tenth), while
+  backgrounds and panels, each a long run of near-copies, set most of the
+  unweighted gradient;
 - positions: `generate` runs `get_rope_index` on the prompt and then feeds the
   i-th generated token at the i-th entry of the decode positions it cached
   (2-D M-RoPE per grid, preview first). The model's own forward cannot infer
@@ -44,15 +53,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from blueprint.errors import BlueprintError
-from blueprint.models.folder import load_component, save_component_parts
+from blueprint.models.folder import has_semantic_head, load_component, load_semantic_head, save_component_parts
 from blueprint.models.grid import check_preview_grid, image_grid
-from blueprint.models.image_tokenizer import grid_pixel_values, tokens_of
+from blueprint.models.image_tokenizer import codebook_readings, grid_pixel_values, tokens_of
 from blueprint.models.processor import prompt_inputs
 from blueprint.models.settings import update_settings
 from blueprint.sizes import check_size
 from blueprint.train.data import TrainImages, check_data, to_uint8
 from blueprint.train.model_dir import require_trained
-from blueprint.train.stage import StageArgs, check_prompt_drop, check_share
+from blueprint.train.stage import StageArgs, check_loss_weight, check_prompt_drop, check_share
 
 
 def grids(image_grid_thw: torch.Tensor) -> tuple[int, int, int, int]:
@@ -145,6 +154,37 @@ def noisy_image_inputs(inputs: dict, share: float, codebook: int) -> dict:
     return {**inputs, "input_ids": torch.where(hit, random, ids)}
 
 
+def content_weights(targets: torch.Tensor, content: torch.Tensor, weight: float) -> torch.Tensor:
+    """(B, T) loss weights of `image_targets`' tokens: 1 + `weight` where `content[id]` (a bool
+    per code) says the token holds an element, 1 elsewhere and on ids past the codebook (end)."""
+    content = content.to(targets.device)
+    inside = targets < len(content)
+    holds = inside & content[targets.clamp(max=len(content) - 1)]
+    return 1 + weight * holds.float()
+
+
+CONTENT_KINDS = ("text", "shape", "bar")  # what --content-weight lifts; not the background nor panels
+
+
+def content_codes(vle, model_dir: Path) -> torch.Tensor:
+    """(codebook size,) bool: the codes that the semantic head reads as one of CONTENT_KINDS."""
+    if not has_semantic_head(model_dir):
+        raise BlueprintError(f"--content-weight reads which tokens hold an element with the semantic head, "
+                             f"and {model_dir} has none (the image-tokenizer stage trains it)")
+    head = load_semantic_head(model_dir)
+    kinds = codebook_readings(vle, head)["kind"].argmax(-1)
+    wanted = torch.tensor([name in CONTENT_KINDS for name in head.vocab.kinds])
+    return wanted[kinds]
+
+
+def label_weights(labels: torch.Tensor, target_weights: torch.Tensor) -> torch.Tensor:
+    """Per-target weights laid out as `sequence_inputs`' labels: the targets are its last
+    T labels (after the prompt), weight 0 on the prompt and padding."""
+    out = torch.zeros(labels.shape, dtype=torch.float32, device=labels.device)
+    out[:, -target_weights.shape[1]:] = target_weights.to(labels.device)
+    return out * (labels != -100)
+
+
 def sequence_logits(vle, inputs: dict) -> torch.Tensor:
     """(B, L, vision vocab) fp32 logits of a teacher-forced sequence from `sequence_inputs`."""
     out = vle(
@@ -156,26 +196,38 @@ def sequence_logits(vle, inputs: dict) -> torch.Tensor:
     return out.logits.float()
 
 
-def sequence_loss(vle, inputs: dict) -> tuple[torch.Tensor, dict[str, float]]:
-    """Next-token cross-entropy on the image part, plus token accuracy."""
+def sequence_loss(vle, inputs: dict, weights: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """Next-token cross-entropy on the image part, plus token accuracy.
+
+    With `weights` (laid out as the labels, `label_weights`) the loss is the weighted
+    mean, and the plain mean is logged as `ce` so runs with other weights compare."""
     logits = sequence_logits(vle, inputs)
     labels = inputs["labels"]
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100,
+                         reduction="none").view(labels.shape)
     keep = labels != -100
     accuracy = (logits.argmax(-1)[keep] == labels[keep]).float().mean().item()
-    return loss, {"token_acc": accuracy}
+    if weights is None:
+        return ce[keep].mean(), {"token_acc": accuracy}
+    loss = (ce * weights).sum() / weights.sum()
+    return loss, {"token_acc": accuracy, "ce": ce[keep].mean().item()}
 
 
 class PriorStage:
     name = "prior"
     lr = 3e-4
 
-    def __init__(self, args: StageArgs, vle, processor):
+    def __init__(self, args: StageArgs, vle, processor, content: torch.Tensor | None = None):
+        """`content`: `content_codes`, needed with a content weight."""
         self.args = args
         self.vle = vle
         self.processor = processor
         self.prompt_drop = check_prompt_drop(args.prompt_drop)
         self.token_noise = check_share("token-noise", args.token_noise)
+        self.content_weight = check_loss_weight("content-weight", args.content_weight)
+        if self.content_weight and content is None:
+            raise BlueprintError("a content weight needs the codes that hold elements (content_codes)")
+        self.content = content
         self.images = TrainImages(args.data, args.size, args.batch_size, args.seed,  # engine or a folder
                                   extra_sizes=args.extra_sizes, kinds=args.kinds, caption_style=args.caption_style)
         if str(args.device).startswith("cuda"):
@@ -203,13 +255,18 @@ class PriorStage:
                 **target_inputs(self.processor.image_processor, images, width, height, self.processor.preview_grid)}
 
     def make_batch(self, batch: dict, captions: list[str]) -> dict:
-        """Teacher-forcing inputs (`sequence_inputs`) for a drawn batch, on the model's device."""
+        """Teacher-forcing inputs (`sequence_inputs`) for a drawn batch, on the model's device;
+        with a content weight, also the labels' loss weights (`weights`)."""
         device = self.vle.lm_head.weight.device
         width, height = batch["size"].tolist()
         prompt = prompt_inputs(self.processor, captions, width, height)
         with torch.no_grad():
             targets = targets_of(self.vle, batch)
-        return {k: v.to(device) for k, v in sequence_inputs(self.vle, prompt, targets).items()}
+        inputs = {k: v.to(device) for k, v in sequence_inputs(self.vle, prompt, targets).items()}
+        if self.content_weight:
+            weights = content_weights(targets, self.content, self.content_weight)
+            inputs["weights"] = label_weights(inputs["labels"], weights)
+        return inputs
 
     def loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         # The global RNG: the loop reseeds it every step, so the drops are exact on resume.
@@ -218,7 +275,7 @@ class PriorStage:
         inputs = self.make_batch(batch, captions)
         if self.token_noise:
             inputs = noisy_image_inputs(inputs, self.token_noise, self.vle.config.vq_config.num_embeddings)
-        return sequence_loss(self.vle, inputs)
+        return sequence_loss(self.vle, inputs, inputs.get("weights"))
 
     def export(self, model_dir: Path) -> None:
         save_component_parts(model_dir, "vision_language_encoder", {"model.language_model": self.vle.model.language_model, "lm_head": self.vle.lm_head})
@@ -244,4 +301,5 @@ def make_stage(args: StageArgs) -> PriorStage:
     # the grid in effect (the flag's, else the folder's) goes into the checkpoints, so that a
     # resume which would train on another preview grid is refused
     args.preview_grid = processor.preview_grid
-    return PriorStage(args, vle, processor)
+    content = content_codes(vle, model_dir) if check_loss_weight("content-weight", args.content_weight) else None
+    return PriorStage(args, vle, processor, content)

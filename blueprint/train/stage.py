@@ -55,6 +55,7 @@ class StageArgs:
     edge_weight: float = 0.0  # decoder only: extra loss weight at and beside colour edges (shapes, bars, borders)
     prompt_drop: float = 0.1  # prior only: share of prompts trained empty, for classifier-free guidance
     token_noise: float = 0.0  # prior only: share of the image tokens it reads replaced by random codes
+    content_weight: float = 0.0  # prior only: extra loss weight on tokens that hold a text, shape or bar
     preview_grid: str | None = None  # prior only: "official" or "half" (blueprint.models.grid); None: the folder's
     seed: int = 0
     init_from: Path | None = None  # a model folder whose earlier-stage components this stage needs
@@ -62,7 +63,7 @@ class StageArgs:
 
 
 def check_loss_weight(name: str, value: float) -> float:
-    """An extra loss weight (text ink: decoder, vae-decoder; colour edges: decoder):
+    """An extra loss weight (text ink: decoder, vae-decoder; colour edges: decoder; content: prior):
     0 is unweighted; below 0, NaN and infinity are refused."""
     if not math.isfinite(value) or value < 0:
         raise BlueprintError(f"{name} must be a finite number >= 0, got {value}")
