@@ -116,7 +116,7 @@ def test_prompt_drop_trains_empty_prompts(model_dir, monkeypatch):
 
     seen = []
     monkeypatch.setattr(P.PriorStage, "make_batch", lambda self, batch, captions: seen.append(captions) or {})
-    monkeypatch.setattr(P, "sequence_loss", lambda vle, batch: (torch.zeros(()), {}))
+    monkeypatch.setattr(P, "sequence_loss", lambda vle, batch, weights=None: (torch.zeros(()), {}))
     batch = stage_with(0.0).batch(0, 0, 1)
     stage_with(0.0).loss(batch)
     stage_with(0.99).loss(batch)
