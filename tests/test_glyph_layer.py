@@ -71,13 +71,12 @@ def test_stacked_lines_keep_a_gap():
     boxes = [[16, 64 + 32 * i, 240, 96 + 32 * i] for i in range(4)]
     texts = ["Cake Almond", "DIC", "WANDA", "CHIPS"]  # capitals fill a line top to bottom
     ink = G.typeset(texts, ["sans"] * 4, boxes, 256, 256)
-    rows = ink.any(axis=1)
-    for (_, _, _, y1), (_, y0, _, _) in zip(boxes, boxes[1:]):
-        assert y1 == y0
-        gap = next(k for k in range(16) if rows[y1 - k] or rows[y1 + k])  # ink nearest the shared edge
-        assert gap >= 2, f"lines touch at y={y1}"
-    heights = [rows[b[1]:b[3]].sum() for b in boxes]
-    assert min(heights) >= 0.5 * 32  # still large: the gap costs a fifth of the line, no more
+    rows = np.flatnonzero(ink.any(axis=1))
+    runs = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)
+    assert len(runs) == 4, "stacked lines touch"
+    gaps = [later[0] - earlier[-1] - 1 for earlier, later in zip(runs, runs[1:])]
+    assert min(gaps) >= 2
+    assert min(len(run) for run in runs) >= 0.5 * 32  # still large
 
 
 def test_typesetting_from_a_perfect_blueprint_reads_back():
@@ -162,3 +161,25 @@ def test_a_caller_drawn_glyph_layer_replaces_the_typesetting():
         BlueprintPipeline(build_components("tiny", seed=0, glyph_layer=False))('"HI"', glyph_ink=ink, **kw)
     with pytest.raises(BlueprintError, match="blueprint conditioning"):
         BlueprintPipeline(components, "noglyph")('"HI"', glyph_ink=ink, **kw)
+
+
+def test_a_box_too_short_to_read_still_gets_legible_text_that_does_not_touch_its_neighbour():
+    """A prior's stray text cells can make boxes a few pixels tall; text set to fit them
+    is too small for the decoder to write. Such text is set at MIN_LEGIBLE (when the
+    image is wide enough) and moved so it does not run into the line below."""
+    boxes = [[40, 100, 216, 108], [40, 108, 216, 116]]       # two 8-px boxes, touching
+    ink = G.typeset(["HELLO", "WORLD"], ["sans"] * 2, boxes, 256, 256)
+    rows = np.flatnonzero(ink.any(axis=1))
+    runs = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)
+    assert len(runs) == 2, "the two lines touch"
+    assert all(len(run) >= 0.6 * G.MIN_LEGIBLE for run in runs)    # capitals fill most of the size
+    assert runs[0][0] < runs[1][0]                                  # reading order kept
+
+
+def test_settle_keeps_lines_inside_the_image_and_leaves_separate_columns_alone():
+    rects = [[10, 230, 100, 250], [10, 240, 100, 260], [150, 240, 240, 255]]
+    settled = G.settle(rects, 256)
+    (a, b, c) = settled
+    assert b[1] >= a[3] + 2 and b[3] <= 256 and a[1] >= 0          # stacked, moved up to fit
+    assert c[1] - rects[2][1] == settled[0][1] - rects[0][1]        # the other column only shared the shift up
+    assert rects[0] == [10, 230, 100, 250]                          # the input is not changed

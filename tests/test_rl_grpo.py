@@ -6,6 +6,7 @@ import math
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -34,6 +35,41 @@ def test_group_advantages_are_normalised_and_a_flat_group_gives_nothing():
     assert torch.allclose(adv[0].std(unbiased=False), torch.tensor(1.0), atol=1e-4)
     assert torch.equal(adv[1], torch.zeros(4))
     assert adv[0].argmax() == 2 and adv[0].argmin() == 0
+
+
+def test_cell_advantages_compare_cells_of_one_kind_within_a_group():
+    nan = float("nan")
+    scores = np.array([[1, 0, nan], [1, 1, 0],    # group 1
+                       [0, 0, 1], [nan, nan, 1]])  # group 2
+    kinds = np.array([[0, 0, 2], [0, 1, 1],
+                      [0, 0, 1], [3, 3, 1]])
+    adv = grpo.cell_advantages(scores, kinds, group=2)
+    # group 1: background cells 1, 0, 1 (mean 2/3); text cells 1, 0 (mean 1/2); the unscored cell gets 0
+    np.testing.assert_allclose(adv[:2], [[1 / 3, -2 / 3, 0], [1 / 3, 0.5, -0.5]], atol=1e-6)
+    # group 2: the background cells all score 0 and the text cells all 1: nothing to compare
+    np.testing.assert_allclose(adv[2:], 0, atol=1e-6)
+
+
+def test_token_advantages_add_the_cells_to_the_grid_tokens_and_land_on_the_labels():
+    sequence = torch.tensor([1.0, -1.0])
+    cells = torch.tensor([[0.5, -0.5], [0.0, 0.25]])
+    adv = grpo.token_advantages(sequence, cells, grid_start=1, length=4, weight=2.0)
+    assert adv.tolist() == [[1, 2, 0, 1], [-1, -1, -0.5, -1]]
+    labels = torch.tensor([[-100, -100, 5, 6, 7, 8], [-100, 3, 4, 5, 6, -100]])
+    laid = grpo.on_labels(adv, labels)
+    assert laid.tolist() == [[0, 0, 1, 2, 0, 1], [0, -1, -1, -0.5, -1, 0]]
+    with pytest.raises(BlueprintError):
+        grpo.on_labels(adv[:, :3], labels)
+    # one advantage a sample passes through as it is
+    assert grpo.on_labels(sequence, labels) is not None and grpo.on_labels(sequence, labels).shape == (2,)
+
+
+def test_per_token_advantages_move_each_token_its_own_way():
+    logp = torch.zeros(1, 2, requires_grad=True)
+    adv = torch.tensor([[1.0, -1.0]])
+    loss, _ = grpo.grpo_loss(logp, logp.detach(), logp.detach(), adv, torch.ones(1, 2, dtype=torch.bool), 0.2, 0.0)
+    loss.backward()
+    assert logp.grad[0, 0] < 0 < logp.grad[0, 1]  # gradient descent raises the first, lowers the second
 
 
 def test_the_loss_moves_the_better_sample_up():
@@ -140,6 +176,15 @@ def test_lora_trains_adapters_only_and_exports_them_merged(tmp_path, one_torch_t
     assert moved and all(n.endswith("proj.weight") for n in moved), moved
 
 
+def test_cell_credit_trains_through_the_loop(tmp_path, one_torch_thread, make_rl_folder):
+    folder = make_rl_folder(tmp_path / "cells")
+    start = load_component(folder, "vision_language_encoder")
+    assert run(folder, grpo.RLArgs(group=2, cell_credit=1.0), steps=1)["exported"]
+    after = load_component(folder, "vision_language_encoder")
+    assert not torch.equal(after.lm_head.weight, start.lm_head.weight)
+    assert 0.0 <= log_of(folder)[0]["cell_colors"] <= 1.0
+
+
 def test_the_cli_refuses_bad_input_and_creates_nothing(tmp_path, model_dir, capsys):
     nowhere = tmp_path / "nowhere"
     cases = [
@@ -152,6 +197,8 @@ def test_the_cli_refuses_bad_input_and_creates_nothing(tmp_path, model_dir, caps
         (["rl", "--model-dir", str(model_dir), "--inner-epochs", "0"], "inner-epochs"),
         (["rl", "--model-dir", str(model_dir), "--inner-epochs", "3", "--ckpt-every", "10"], "multiple of inner-epochs"),
         (["rl", "--model-dir", str(model_dir), "--lora-rank", "-1"], "lora-rank"),
+        (["rl", "--model-dir", str(model_dir), "--cell-credit", "-1"], "cell-credit"),
+        (["rl", "--model-dir", str(model_dir), "--cell-credit", "inf"], "cell-credit"),
         (["rl", "--steps", "1"], "--model-dir"),
         (["rl", "check", "--model", str(nowhere)], "does not exist"),
         (["rl", "check", "--model", str(model_dir), "--n", "0"], "n must"),

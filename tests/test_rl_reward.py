@@ -17,7 +17,7 @@ from blueprint.data.spec import Spec
 from blueprint.models import build_components
 from blueprint.models.glyph_layer import text_presence
 from blueprint.models.image_tokenizer import CHAR_SUBGRID, SemanticHead, SemanticVocab
-from blueprint.rl.reward import Cells, CodeTable, token_reward
+from blueprint.rl.reward import Cells, CodeTable, cell_scores, token_reward
 from blueprint.train.semantic_targets import cell_targets
 
 VOCAB = SemanticVocab.from_data()
@@ -79,6 +79,26 @@ def test_a_wrong_colour_and_a_wrong_side_score_less():
     mirrored = moved(spec, lambda e: (spec.width - e.box[2] - e.box[0], 0))
     flipped = token_reward(cells_of(mirrored), spec, VOCAB)
     assert flipped.score < 1 and any(c.name == "position" and c.score == 0 for c in flipped.checks)
+
+
+def test_cell_scores_mark_the_cells_of_a_wrong_colour_and_leave_unasked_kinds_out():
+    spec = find_spec("scene", "left_right")
+    right = cell_scores(cells_of(spec), spec, VOCAB)
+    assert np.nanmin(right) == 1.0 and (~np.isnan(right)).all()  # a scene asks for its background and shapes
+    color = spec.elements[0].color
+    other_color = next(c for c in VOCAB.colors if c not in {e.color for e in spec.elements} | {spec.background})
+    recoloured = dataclasses.replace(spec, elements=[dataclasses.replace(e, color=other_color) if e.color == color
+                                                     else e for e in spec.elements])
+    cells = cells_of(recoloured)
+    wrong = cell_scores(cells, spec, VOCAB)
+    shape = VOCAB.kinds.index("shape")
+    recoloured_cells = (cells.kind == shape) & (cells.fg == VOCAB.colors.index(other_color))
+    assert recoloured_cells.any() and (wrong[recoloured_cells] == 0).all()
+    assert (wrong[~recoloured_cells] == 1).all()
+    # a kind the prompt does not ask for is not scored: whether a cell should hold it is layout
+    bars = cells.kind.copy()
+    bars[0, 0] = VOCAB.kinds.index("bar")
+    assert np.isnan(cell_scores(dataclasses.replace(cells, kind=bars), spec, VOCAB)[0, 0])
 
 
 @pytest.mark.parametrize("layout", [("scene", "left_right"), ("poster", "framed"), ("chart", "vertical")])

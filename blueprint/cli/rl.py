@@ -61,6 +61,9 @@ def register(subparsers) -> None:
     p.add_argument("--lora-rank", type=int, default=0,
                    help="train: rank of PEFT LoRA adapters on the prior's linear layers, exported merged "
                    "(default 0: train all its weights)")
+    p.add_argument("--cell-credit", type=float, default=0.0,
+                   help="train: weight of the per-cell colour advantage added to each full-grid token's own "
+                   "(default 0: one advantage a sample)")
     add_engine_stream_options(p)
     p.add_argument("--size", default="256x256", help="image size WIDTHxHEIGHT (default 256x256)")
     p.add_argument("--seed", type=int, default=0, help="prompt and sampling seed (default 0)")
@@ -142,10 +145,10 @@ def train(args: argparse.Namespace) -> int:
     size = parse_size(args.size, cfg.min_side, cfg.max_side)
     if args.batch_size < 1:
         raise BlueprintError(f"batch-size must be a positive integer, got {args.batch_size}")
-    for name in ("temperature", "top_p", "clip", "kl"):
+    for name in ("temperature", "top_p", "clip", "kl", "cell_credit"):
         _finite(name.replace("_", "-"), getattr(args, name))
     rl = RLArgs(group=args.group, temperature=args.temperature, top_p=args.top_p, clip=args.clip, kl=args.kl,
-                inner_epochs=args.inner_epochs, lora_rank=args.lora_rank)
+                inner_epochs=args.inner_epochs, lora_rank=args.lora_rank, cell_credit=args.cell_credit)
     rl.check()
     loop = loop_args(args)
     # Refuse before the loop creates anything: it would make a fresh folder from the config.
@@ -200,6 +203,8 @@ def train_dit(args: argparse.Namespace) -> int:
         raise BlueprintError("--model is for `blueprint rl check`; training takes --model-dir")
     if args.lora_rank:
         raise BlueprintError("--lora-rank is for --stage prior; --stage dit trains all the DiT's weights")
+    if args.cell_credit:
+        raise BlueprintError("--cell-credit is for --stage prior: it reads the prior's grid cell by cell")
     cfg = get_config(args.config)
     size = parse_size(args.size, cfg.min_side, cfg.max_side)
     if args.batch_size < 1:

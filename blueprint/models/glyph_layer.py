@@ -50,6 +50,12 @@ MIN_FONT, MAX_FONT = 8, 64
 # the decoder's painted strokes merge them and OCR reads neither. 0.8 read the most
 # words of the fills tried (docs/notebook/2026-12-02-line-gap.md).
 LINE_FILL = 0.8
+# The smallest font a text is set in where the image is wide enough, even if its box is
+# shorter: the decoder reads under half the words of lines under 24 px, and a prior's
+# stray text cells can make a box of a few pixels.
+MIN_LEGIBLE = 36
+# Space kept between settled lines, as a share of the lower line's height.
+LINE_GAP = 0.35
 # The semantic head's P(ink) from which a sub-cell is part of a text line. The head is
 # nearly certain per code, so the threshold barely matters (docs/notebook/2026-12-02-line-gap.md).
 INK_PROBABILITY = 0.5
@@ -157,32 +163,74 @@ def reading_order(boxes: list[list[int]]) -> list[list[int]]:
 
 def fit_font(text: str, face: str, box: list[int], width: int):
     """The largest font of `face` whose rendering of `text` fits the box's height and,
-    allowing for a box that is a little short, the width (never wider than the image)."""
+    allowing for a box that is a little short, the width (never wider than the image);
+    where that is under MIN_LEGIBLE, the largest up to MIN_LEGIBLE that fits the image's
+    width, past the box."""
     box_w, box_h = box[2] - box[0], (box[3] - box[1]) * LINE_FILL
     max_w = min(width - 4, box_w + 16)
     best = get_font(face, MIN_FONT)
     for size in range(MIN_FONT, MAX_FONT + 1):
         font = get_font(face, size)
         left, top, right, bottom = font.getbbox(text)
-        if right - left > max_w or bottom - top > box_h:
+        fits_box = right - left <= max_w and bottom - top <= box_h
+        legible_floor = size <= MIN_LEGIBLE and right - left <= width - 4
+        if not (fits_box or legible_floor):
             break
         best = font
     return best
 
 
+def settle(rects: list[list[float]], height: int) -> list[list[float]]:
+    """Move text rectangles [x0, y0, x1, y1] down, in order of their tops, until no two
+    that share columns overlap or come closer than LINE_GAP of the lower one's height;
+    then, if the lowest runs off the image, move them all up (not above the top). A line
+    set larger than its box would otherwise run into its neighbour, and the decoder's
+    strokes merge lines that touch."""
+    placed: list[list[float]] = []
+    for rect in sorted((list(r) for r in rects), key=lambda r: r[1]):
+        gap = max(2.0, LINE_GAP * (rect[3] - rect[1]))
+        moved = True
+        while moved:
+            moved = False
+            for other in placed:
+                shares_columns = rect[0] < other[2] and other[0] < rect[2]
+                if shares_columns and rect[1] < other[3] + gap and other[1] < rect[3] + gap:
+                    shift = other[3] + gap - rect[1]
+                    rect[1] += shift
+                    rect[3] += shift
+                    moved = True
+        placed.append(rect)
+    overflow = min(max((r[3] for r in placed), default=0) - height, min((r[1] for r in placed), default=0))
+    if overflow > 0:
+        for r in placed:
+            r[1] -= overflow
+            r[3] -= overflow
+    order = sorted(range(len(rects)), key=lambda i: rects[i][1])   # back to the callers' order
+    out: list[list[float]] = [[]] * len(rects)
+    for i, rect in zip(order, placed):
+        out[i] = rect
+    return out
+
+
 def typeset(texts: list[str], faces: list[str], boxes: list[list[int]], width: int, height: int) -> np.ndarray:
-    """(height, width) uint8 ink in {0, 1}: each text centred in its box, clipped to the image."""
+    """(height, width) uint8 ink in {0, 1}: each text centred in its box, clipped to the
+    image, then settled so that no two lines touch."""
     if not (len(texts) == len(faces) == len(boxes)):
         raise BlueprintError(f"typeset needs one face and one box per text, got {len(texts)}/{len(faces)}/{len(boxes)}")
+    fonts = [fit_font(text, face, box, width) for text, face, box in zip(texts, faces, boxes)]
+    rects = []
+    for text, font, box in zip(texts, fonts, boxes):
+        left, top, right, bottom = font.getbbox(text)
+        w, h = right - left, bottom - top
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        x = min(max(cx - w / 2, 2), width - 2 - w)
+        y = min(max(cy - h / 2, 0), height - h)
+        rects.append([x, y, x + w, y + h])
     canvas = Image.new("L", (width, height), 0)
     draw = ImageDraw.Draw(canvas)
-    for text, face, box in zip(texts, faces, boxes):
-        font = fit_font(text, face, box, width)
-        left, top, right, bottom = font.getbbox(text)
-        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        x = min(max(cx - (right - left) / 2, 2), width - 2 - (right - left)) - left
-        y = min(max(cy - (bottom - top) / 2, 0), height - (bottom - top)) - top
-        draw.text((x, y), text, fill=255, font=font)
+    for text, font, rect in zip(texts, fonts, settle(rects, height)):
+        left, top, _, _ = font.getbbox(text)
+        draw.text((rect[0] - left, rect[1] - top), text, fill=255, font=font)
     return (np.asarray(canvas) >= INK_THRESHOLD).astype(np.uint8)
 
 

@@ -36,6 +36,14 @@ rollout boundary (every periodic checkpoint, since --ckpt-every must be a
 multiple of K); a run stopped inside a rollout (time limit, kill) resamples
 that rollout from the resumed weights: correct PPO, not bit-identical.
 
+Per-cell credit. One advantage for all 300-odd tokens of a sample cannot say
+which cells earned it. With `cell_credit` c > 0 each full-grid token also
+gets c * (its cell's score - the mean score of the group's cells of the same
+kind), the score being whether the cell's colour is one the prompt gives its
+kind (`blueprint.rl.reward.cell_scores`). The baseline is taken per kind so
+that this term judges colours only: which cells are text or background
+(layout, counts, lines) stays with the whole-grid reward.
+
 LoRA. With `lora_rank` R the policy trains PEFT adapters on the language
 model's linear layers and exports them merged (`blueprint.rl.lora`).
 
@@ -64,7 +72,7 @@ from blueprint.models.grid import image_grid
 from blueprint.pipeline.limits import MIN_TEMPERATURE
 from blueprint.rl.lora import add_lora, merged
 from blueprint.rl.policy import full_grid, sample_seed, sample_sequences, teacher_forcing, token_logprobs
-from blueprint.rl.reward import CodeTable, token_reward
+from blueprint.rl.reward import CodeTable, cell_scores, token_reward
 from blueprint.sizes import check_size
 from blueprint.train.data import check_engine_stream
 from blueprint.train.model_dir import require_trained
@@ -84,6 +92,7 @@ class RLArgs:
     kl: float = 0.01          # beta of the k3 KL penalty to the reference
     inner_epochs: int = 1     # optimizer steps per sampled batch
     lora_rank: int = 0        # 0: train all the prior's weights; R: rank-R LoRA adapters
+    cell_credit: float = 0.0  # weight of the per-cell colour advantage (0: one advantage a sample)
 
     def check(self) -> None:
         if not isinstance(self.group, int) or self.group < 2:
@@ -100,6 +109,8 @@ class RLArgs:
             raise BlueprintError(f"inner-epochs must be a positive integer, got {self.inner_epochs!r}")
         if not isinstance(self.lora_rank, int) or self.lora_rank < 0:
             raise BlueprintError(f"lora-rank must be an integer >= 0 (0: all weights), got {self.lora_rank!r}")
+        if not (self.cell_credit >= 0 and math.isfinite(self.cell_credit)):
+            raise BlueprintError(f"cell-credit must be a finite number >= 0, got {self.cell_credit!r}")
 
 
 def group_advantages(rewards: torch.Tensor, eps: float = ADVANTAGE_EPS) -> torch.Tensor:
@@ -110,12 +121,38 @@ def group_advantages(rewards: torch.Tensor, eps: float = ADVANTAGE_EPS) -> torch
     return torch.where(std > eps, (rewards - mean) / (std + eps), torch.zeros_like(rewards))
 
 
+def cell_advantages(scores: np.ndarray, kinds: np.ndarray, group: int) -> np.ndarray:
+    """(N, C) per-cell advantages from (N, C) cell scores (NaN: not scored) and kinds, N = B * group:
+    each scored cell's score minus the mean of the scored cells of its kind in its group; 0 elsewhere."""
+    out = np.zeros(scores.shape, dtype=np.float32)
+    for first in range(0, len(scores), group):
+        rows = slice(first, first + group)
+        s, k = scores[rows], kinds[rows]
+        adv = np.zeros(s.shape, dtype=np.float32)
+        for kind in np.unique(k):
+            here = (k == kind) & ~np.isnan(s)
+            if here.any():
+                adv[here] = s[here] - s[here].mean()
+        out[rows] = adv
+    return out
+
+
+def token_advantages(sequence: torch.Tensor, cells: torch.Tensor | None, grid_start: int, length: int,
+                     weight: float) -> torch.Tensor:
+    """(N, length) advantage of each sampled token: the sample's own, plus `weight` times the
+    per-cell advantage on the full grid's tokens (`grid_start` onward, `cells.shape[1]` of them)."""
+    adv = sequence[:, None].expand(-1, length).clone()
+    if cells is not None and weight:
+        adv[:, grid_start: grid_start + cells.shape[1]] += weight * cells.to(adv)
+    return adv
+
+
 def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor, advantages: torch.Tensor,
               mask: torch.Tensor, clip: float, beta: float) -> tuple[torch.Tensor, dict[str, float]]:
     """PPO clipped surrogate + beta * k3 KL, per token, averaged per sequence then over sequences.
 
-    logp/old_logp/ref_logp/mask: (N, L); advantages: (N,) one per sequence."""
-    adv = advantages[:, None]
+    logp/old_logp/ref_logp/mask: (N, L); advantages: (N,) one per sequence, or (N, L) one per token."""
+    adv = advantages[:, None] if advantages.dim() == 1 else advantages
     ratio = torch.exp(logp - old_logp)
     surrogate = torch.minimum(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv)
     log_ref_ratio = ref_logp - logp
@@ -165,11 +202,11 @@ class GRPOStage:
         return {"captions": [s.caption for s in specs], "specs": [s.to_json() for s in specs],
                 "seeds": torch.tensor(seeds, dtype=torch.int64), "key": key}
 
-    def rewards(self, grids: torch.Tensor, specs: list[Spec]) -> list:
-        """One `Reward` per grid; grids[i] answers specs[i]."""
+    def cells(self, grids: torch.Tensor) -> list:
+        """What the semantic head reads in each (N, token_h * token_w) grid."""
         width, height = self.args.size
         token_h, token_w, _, _ = image_grid(width, height, self.processor.preview_grid)
-        return [token_reward(self.table.cells(g, token_h, token_w), s, self.vocab) for g, s in zip(grids, specs)]
+        return [self.table.cells(g, token_h, token_w) for g in grids]
 
     @torch.no_grad()
     def rollout(self, batch: dict) -> dict:
@@ -183,13 +220,22 @@ class GRPOStage:
         specs = [Spec.from_json(s) for s in batch["specs"] for _ in range(G)]
         prompt, sequences = sample_sequences(self.vle, self.processor, captions, width, height,
                                              batch["seeds"].tolist(), self.rl.temperature, self.rl.top_p)
-        found = self.rewards(full_grid(sequences, width, height, self.processor.preview_grid).cpu(), specs)
+        cells = self.cells(full_grid(sequences, width, height, self.processor.preview_grid).cpu())
+        found = [token_reward(c, s, self.vocab) for c, s in zip(cells, specs)]
+        scores = np.stack([cell_scores(c, s, self.vocab).ravel() for c, s in zip(cells, specs)])
         rewards = torch.tensor([r.score for r in found], dtype=torch.float32).view(-1, G)
-        advantages = group_advantages(rewards).view(-1).to(sequences.device)
+        advantages = group_advantages(rewards).view(-1)
+        metrics = reward_stats(rewards, advantages, found)
+        metrics["cell_colors"] = float(np.nanmean(scores)) if (~np.isnan(scores)).any() else float("nan")
+        if self.rl.cell_credit:
+            per_cell = torch.from_numpy(cell_advantages(scores, np.stack([c.kind.ravel() for c in cells]), G))
+            _, _, prev_h, prev_w = image_grid(width, height, self.processor.preview_grid)
+            advantages = token_advantages(advantages, per_cell, prev_h * prev_w, sequences.shape[1],
+                                          self.rl.cell_credit)
         inputs = teacher_forcing(self.vle, prompt, sequences)
         ref_logp, _ = token_logprobs(self.reference, inputs, self.rl.temperature)
-        self._rollout = {"key": key, "inputs": inputs, "advantages": advantages, "ref_logp": ref_logp,
-                         "old_logp": None, "metrics": reward_stats(rewards, advantages, found)}
+        self._rollout = {"key": key, "inputs": inputs, "advantages": on_labels(advantages, inputs["labels"]),
+                         "ref_logp": ref_logp, "old_logp": None, "metrics": metrics}
         return self._rollout
 
     def loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
@@ -208,6 +254,19 @@ class GRPOStage:
             language_model = merged(language_model)
         save_component_parts(model_dir, "vision_language_encoder",
                              {"model.language_model": language_model, "lm_head": self.vle.lm_head})
+
+
+def on_labels(advantages: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-token advantages (N, A) laid on the teacher-forced labels (N, L), whose A sampled
+    tokens are the labels that are not -100, in order; (N,) advantages pass through."""
+    if advantages.dim() == 1:
+        return advantages.to(labels.device)
+    mask = labels != -100
+    if not bool((mask.sum(1) == advantages.shape[1]).all()):
+        raise BlueprintError("every teacher-forced row must hold its sample's tokens once")
+    out = torch.zeros(labels.shape, dtype=advantages.dtype, device=labels.device)
+    out[mask] = advantages.to(labels.device).reshape(-1)
+    return out
 
 
 def reward_stats(rewards: torch.Tensor, advantages: torch.Tensor, found: list) -> dict[str, float]:

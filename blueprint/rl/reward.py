@@ -38,6 +38,12 @@ lines, their colours in reading order) and never a box. Each check scores in
   tell neighbouring bars apart, so bars are not matched one by one).
 
 User-style prompts (`spec.stated`) are checked only on what they state.
+
+`cell_scores` is the per-cell part of the same comparison, for credit within a
+grid (`blueprint rl --cell-credit`): whether each cell's colour is one the
+prompt gives an element of that cell's kind. It says nothing of the kind
+itself (whether a cell should be text or background is a question of layout,
+which only the whole-grid checks may judge).
 """
 
 from __future__ import annotations
@@ -263,6 +269,27 @@ def _check_background(cells: Cells, spec: Spec, vocab: SemanticVocab) -> RewardC
     # behind its panels: it must be behind some cell.
     seen = bool((cells.bg == vocab.colors.index(spec.background)).any())
     return RewardCheck("background", target, float(seen), "behind panels" if seen else "not behind any cell")
+
+
+def cell_scores(cells: Cells, spec: Spec, vocab: SemanticVocab) -> np.ndarray:
+    """(gh, gw) float: 1 where a cell's colour is one the prompt gives its kind (the
+    background colour for background cells, an element's colour for a cell of that
+    element's kind), 0 where it is another, NaN where the prompt states no colour for
+    its kind (a kind it does not ask for, or a user prompt that leaves colours out)."""
+    stated = spec.stated
+    colored = None if stated is None else set(stated.get("colors", {}))
+    allowed: dict[int, set[int]] = {}
+    if stated is None or "background" in stated:
+        allowed[0] = {vocab.colors.index(spec.background)}
+    for e in spec.elements:
+        if colored is None or str(e.id) in colored:
+            allowed.setdefault(vocab.kinds.index(e.kind), set()).add(vocab.colors.index(e.color))
+    scores = np.full(cells.kind.shape, np.nan)
+    for kind, colors in allowed.items():
+        here = cells.kind == kind
+        color = cells.bg if kind == 0 else cells.fg
+        scores[here] = np.isin(color[here], list(colors))
+    return scores
 
 
 def token_reward(cells: Cells, spec: Spec, vocab: SemanticVocab) -> Reward:
