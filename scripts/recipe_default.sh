@@ -77,4 +77,6 @@ kinds=(--model-dir "$RUN-kinds" --size "$KIND_SIZES" --kinds all --caption-style
 stage dit "${kinds[@]}" --steps "$(steps 1500 2)" --cooldown "$(steps 500 1)" --batch-reuse 2
 stage prior "${kinds[@]}" --steps "$(steps 1500 2)" --cooldown "$(steps 500 1)" --prompt-drop 0
 $BLUEPRINT export "$RUN-kinds" --out "$EXPORT_TO"
+# a sampling default, chosen by measuring after training: the colour plan (docs/notebook/2026-12-06-color-plan.md)
+$PY -c "import sys; from blueprint.models.settings import update_settings as u; u(sys.argv[1], color_plan=2.0)" "$EXPORT_TO"
 $BLUEPRINT train report "$RUN"

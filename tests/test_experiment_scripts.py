@@ -37,3 +37,14 @@ def test_ceilings_prints_the_layout_table():
     result = run(sys.executable, "experiments/ceilings.py", "--per-kind", "1", "--sizes", "256x256", timeout=300)
     assert result.returncode == 0, result.stderr
     assert "layout: typeset from a perfect blueprint" in result.stdout and "| all |" in result.stdout
+
+
+def test_plan_tokens_puts_the_stated_background_in_every_grid():
+    result = run(sys.executable, "experiments/plan_tokens.py", "--per-kind", "1", "--seeds", "1",
+                 "--plans", "0", "100", timeout=600)
+    assert result.returncode == 0, result.stderr
+    table = [line.split("|")[1:-1] for line in result.stdout.splitlines() if line.startswith("| ")]
+    header, rows = [c.strip() for c in table[0]], {r[0].strip(): [c.strip() for c in r] for r in table[1:]}
+    background = header.index("background")
+    assert rows["100"][background] == "1.00"  # 100 in logits: every cell has the stated colour behind it
+    assert float(rows["0"][background]) < 1.0

@@ -59,6 +59,8 @@ def test_no_model_yet(tmp_path, monkeypatch, capsys):
     (["--size", "big"], "not of the form"),
     (["--steps", "0"], "steps"),
     (["--batch", "0"], "--batch"),
+    (["--color-plan", "-1"], "color plan must be"),
+    (["--color-plan", "2"], "semantic head"),  # this tiny folder has none
     (["-o", "out.txt"], "must end in .png"),
 ])
 def test_bad_arguments(model_dir, tmp_path, capsys, args, match):

@@ -54,7 +54,8 @@ def run_generate(args: argparse.Namespace) -> int:
         raise BlueprintError(f"--batch must be >= 1, got {args.batch}")
     # What needs no model is checked before loading one (seconds of start-up).
     check_prompts([args.prompt] * args.batch)
-    check_sampling(args.steps, args.guidance, args.temperature, args.top_p, args.seed, args.prior_guidance)
+    check_sampling(args.steps, args.guidance, args.temperature, args.top_p, args.seed, args.prior_guidance,
+                   args.color_plan)
     paths = output_paths(args.output, args.batch)
     model_dir = folder.resolve_model_dir(args.model)
 
@@ -77,6 +78,7 @@ def run_generate(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         top_p=args.top_p,
         prior_guidance=args.prior_guidance,
+        color_plan=args.color_plan,
         callback=None if args.quiet else _progress_callback(),
     )
     for image, path in zip(out.images, paths):
@@ -106,6 +108,9 @@ def register(subparsers) -> None:
     p.add_argument("--prior-guidance", type=float, default=None,
                    help="classifier-free guidance of the AR stage (the blueprint), 1 = off "
                         "(default: the model folder's blueprint.json, else 1)")
+    p.add_argument("--color-plan", type=float, default=None, metavar="S",
+                   help="lean the AR stage toward the background colour the prompt states, by S in logits; "
+                        "0 = off (default: the model folder's blueprint.json, else 0)")
     p.add_argument("--batch", type=int, default=1, help="images to generate in one batch (default 1)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="dtype of the denoiser and the VAE: auto (default) = bf16 where the CPU/GPU has it "

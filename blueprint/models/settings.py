@@ -10,6 +10,8 @@ Keys:
   legible text for prompt adherence (docs/notebook/2026-12-02-prior-guidance.md), so it stays off
   (1) unless the folder's owner sets it after measuring. An official GLM-Image
   folder has no such file, and its AR stage has no guidance.
+- `color_plan`: how strongly the AR stage leans toward the background colour a
+  prompt states (blueprint.pipeline.plan), 0 (off) unless set after measuring.
 - `preview_grid`, written by the prior stage: the preview grid its AR model writes
   before the full grid, "official" (GLM-Image's) or "half" (blueprint.models.grid).
 
@@ -64,18 +66,34 @@ def update_settings(model_dir: str | Path, **values) -> None:
     update_json_object(Path(model_dir) / SETTINGS_FILE, lambda settings: settings.update(values))
 
 
-def check_prior_guidance(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 1:
-        raise BlueprintError(f"prior guidance must be a finite number >= 1 (1 turns it off), got {value!r}")
+def _check_number(value, what: str, off: float) -> float:
+    """A finite number >= `off`, the value that turns the setting off."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < off:
+        raise BlueprintError(f"{what} must be a finite number >= {off:g} ({off:g} turns it off), got {value!r}")
     return float(value)
 
 
-def read_prior_guidance(model_dir: str | Path) -> float:
-    value = read_settings(model_dir).get("prior_guidance", 1.0)
+def _read_number(model_dir: str | Path, key: str, check: Callable[[object], float], off: float) -> float:
     try:
-        return check_prior_guidance(value)
+        return check(read_settings(model_dir).get(key, off))
     except BlueprintError as e:
         raise BlueprintError(f"{Path(model_dir) / SETTINGS_FILE}: {e}") from None
+
+
+def check_prior_guidance(value) -> float:
+    return _check_number(value, "prior guidance", 1.0)
+
+
+def read_prior_guidance(model_dir: str | Path) -> float:
+    return _read_number(model_dir, "prior_guidance", check_prior_guidance, 1.0)
+
+
+def check_color_plan(value) -> float:
+    return _check_number(value, "color plan", 0.0)
+
+
+def read_color_plan(model_dir: str | Path) -> float:
+    return _read_number(model_dir, "color_plan", check_color_plan, 0.0)
 
 
 def read_preview_grid(model_dir: str | Path) -> str:

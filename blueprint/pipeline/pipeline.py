@@ -39,6 +39,7 @@ process that generates many images (`blueprint.pipeline.compiled`).
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -67,13 +68,14 @@ from blueprint.models import (
 from blueprint.models.attention import install_masked_attention
 from blueprint.models.conditioning import check_conditioning
 from blueprint.models.folder import has_semantic_head, load_semantic_head
-from blueprint.models.image_tokenizer import CHAR_SUBGRID
+from blueprint.models.image_tokenizer import CHAR_SUBGRID, codebook_readings
 from blueprint.models.glyph_layer import fold_ink, glyph_channels_of, layout_ink, text_presence
-from blueprint.models.settings import check_prior_guidance, read_prior_guidance
+from blueprint.models.settings import check_color_plan, check_prior_guidance, read_color_plan, read_prior_guidance
 from blueprint.models.precision import resolve_precision
 from blueprint.pipeline.checks import check_prompts, check_sampling, check_seeds
 from blueprint.pipeline.compiled import compile_transformer, pad_glyphs, prior_generate_kwargs
 from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, MAX_PROMPT_TOKENS
+from blueprint.pipeline.plan import code_bias, read_plan
 from blueprint.pipeline.prior import generate_prior_tokens
 from blueprint.sizes import PX_PER_DIT_TOKEN, PX_PER_TOKEN, check_size
 
@@ -95,12 +97,15 @@ class BlueprintPipelineOutput:
 
 class BlueprintPipeline:
     def __init__(self, components: dict[str, object], conditioning: str = "blueprint", semantic_head=None,
-                 prior_guidance: float = 1.0):
+                 prior_guidance: float = 1.0, color_plan: float = 0.0):
         """`semantic_head` (blueprint.models.image_tokenizer.SemanticHead) reads text lines off the AR
-        tokens for the glyph layer; without it a glyph layer stays empty. `prior_guidance` is
-        the AR stage's default classifier-free guidance (blueprint.models.settings)."""
+        tokens for the glyph layer; without it a glyph layer stays empty. `prior_guidance` and
+        `color_plan` are the AR stage's defaults (blueprint.models.settings)."""
         self.conditioning = check_conditioning(conditioning)  # see blueprint.models.conditioning
         self.prior_guidance = check_prior_guidance(prior_guidance)
+        self.color_plan = check_color_plan(color_plan)
+        if self.color_plan and semantic_head is None:
+            raise BlueprintError("a color plan needs the model's semantic head (it says which colour each code is)")
         missing = [name for name in COMPONENT_NAMES if name not in components]
         if missing:
             raise BlueprintError(f"the pipeline needs component(s): {', '.join(missing)}")
@@ -114,6 +119,7 @@ class BlueprintPipeline:
         # Clock for `timings`; a benchmark on a shared machine may use time.process_time.
         self.clock: Callable[[], float] = time.perf_counter
         self.compiled_transformer = None  # set by `compile()`
+        self._code_readings = None  # (kind, bg) of every code, read once by `plan_bias`
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path, dtype: torch.dtype = torch.float32, device: str = "cpu",
@@ -123,7 +129,7 @@ class BlueprintPipeline:
         resolve_precision(precision, device)  # a bad value fails before the model loads
         head = load_semantic_head(model_dir) if has_semantic_head(model_dir) else None
         pipe = cls(load_components(model_dir, dtype=dtype), read_conditioning(model_dir), head,
-                   read_prior_guidance(model_dir)).to(device)
+                   read_prior_guidance(model_dir), read_color_plan(model_dir)).to(device)
         if precision != "fp32":
             pipe.set_precision(precision)
         return pipe
@@ -308,6 +314,19 @@ class BlueprintPipeline:
         pixels = self.vae.decode(latents, return_dict=False)[0]
         return self.image_processor.postprocess(pixels.float(), output_type="pil")
 
+    def plan_bias(self, prompts: list[str], strength: float) -> torch.Tensor | None:
+        """The AR stage's logit bias toward each prompt's colour plan; None when off or unstated."""
+        if check_color_plan(strength) == 0:
+            return None
+        if self.semantic_head is None:
+            raise BlueprintError("color_plan needs the model's semantic head (it says which colour each code is)")
+        if self._code_readings is None:
+            out = codebook_readings(self.vision_language_encoder, copy.deepcopy(self.semantic_head))
+            self._code_readings = out["kind"].argmax(-1), out["bg"].argmax(-1)
+        kind, bg = self._code_readings
+        vocab = self.semantic_head.vocab
+        return code_bias([read_plan(p) for p in prompts], kind, bg, vocab.kinds, vocab.colors, strength, forbid=True)
+
     # ---- call ---------------------------------------------------------------
 
     def __call__(
@@ -325,6 +344,7 @@ class BlueprintPipeline:
         prior_guidance: float | None = None,
         glyph_ink: torch.Tensor | None = None,
         on_latents: LatentsCallback | None = None,
+        color_plan: float | None = None,
     ) -> BlueprintPipelineOutput:
         """Generate one image per prompt.
 
@@ -337,17 +357,21 @@ class BlueprintPipeline:
         (a layout of their own, or the data engine's exact ink in an evaluation).
         `on_latents(step, x0)` sees the DiT's clean-image prediction after each step
         (the server's partial images decode some of them).
+        `color_plan` > 0 leans the AR stage toward the background colour the prompt
+        states, by that much in logits (`blueprint.pipeline.plan`); 0 is off, None the
+        model folder's.
         """
         prompts = self._check_prompts(prompt)
         width, height = check_size(width, height, *self.size_range)
         seeds = check_seeds(seed, len(prompts))
-        check_sampling(num_inference_steps, guidance_scale, temperature, top_p, seeds[0], prior_guidance)
+        check_sampling(num_inference_steps, guidance_scale, temperature, top_p, seeds[0], prior_guidance, color_plan)
         seed = seeds if isinstance(seed, (list, tuple)) else seed
         prior_guidance = self.prior_guidance if prior_guidance is None else prior_guidance
         if prior_token_ids is not None:
             prior_token_ids = self._check_prior_tokens(prior_token_ids, len(prompts), width, height)
         if glyph_ink is not None:
             glyph_ink = self._check_glyph_ink(glyph_ink, len(prompts), width, height)
+        bias = self.plan_bias(prompts, self.color_plan if color_plan is None else color_plan)
 
         timings: dict[str, float] = {}
         clock = self.clock()
@@ -367,7 +391,7 @@ class BlueprintPipeline:
                 prior_token_ids = generate_prior_tokens(
                     self.vision_language_encoder, self.processor, prompts, width, height,
                     seed, temperature, top_p, progress, prior_guidance,
-                    prior_generate_kwargs() if self.compiled_transformer is not None else None,
+                    prior_generate_kwargs() if self.compiled_transformer is not None else None, bias,
                 )
             lap("prior")
             ink = self._glyph_layer(prompts, prior_token_ids, width, height) if glyph_ink is None else glyph_ink

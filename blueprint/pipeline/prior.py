@@ -51,6 +51,21 @@ class _CodebookOnly(LogitsProcessor):
         return scores
 
 
+class _CodeBias(LogitsProcessor):
+    """Adds `bias[b]` to row b's logits over the codebook: a plan's preference, -inf
+    for codes it rules out (see `blueprint.pipeline.plan`). Rows past the bias's (the
+    empty prompt's, under guidance) are left as they are: the guided sampler masks
+    what either row masks, and guides toward what the prompt's row prefers."""
+
+    def __init__(self, bias: torch.Tensor):
+        self.bias = bias
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        rows, width = self.bias.shape
+        scores[:rows, :width] = scores[:rows, :width] + self.bias.to(scores.device, scores.dtype)
+        return scores
+
+
 class _GuidedSampler(LogitsProcessor):
     """Rows [0, B) are the prompts, rows [B, 2B) the empty prompt. Guides, warps and
     samples one token per prompt, and returns scores whose argmax is that token in
@@ -134,6 +149,7 @@ def sample_prior_sequences(
     progress: Callable[[int, int], None] | None = None,
     guidance: float = 1.0,
     generate_kwargs: dict | None = None,
+    code_bias: torch.Tensor | None = None,
 ) -> tuple[dict, torch.Tensor]:
     """The AR stage's raw output: (its inputs, (B, preview + full grid + 1) generated ids).
 
@@ -142,6 +158,7 @@ def sample_prior_sequences(
     `guidance` > 1 decodes each prompt beside the empty prompt (see the module docstring).
     `seed` as a list gives each prompt its own generator (see the module docstring).
     `generate_kwargs` go to `generate` as they are (the compiled path's static cache).
+    `code_bias` (B, codebook) float: added to each prompt's logits over the codebook (a plan).
     """
     # the processor's preview grid: its prompt and grids tell the model the same
     token_h, token_w, prev_h, prev_w = image_grid(width, height, getattr(processor, "preview_grid", "official"))
@@ -155,6 +172,10 @@ def sample_prior_sequences(
     logits_processor = LogitsProcessorList()
     if model.config.text_config.vision_vocab_size > codebook:
         logits_processor.append(_CodebookOnly(codebook))
+    if code_bias is not None:
+        if code_bias.shape != (len(prompts), codebook):
+            raise ValueError(f"code_bias must be ({len(prompts)}, {codebook}), got {tuple(code_bias.shape)}")
+        logits_processor.append(_CodeBias(code_bias))
     config = model.generation_config
     temperature = config.temperature if temperature is None else temperature
     top_p = config.top_p if top_p is None else top_p
@@ -202,6 +223,7 @@ def generate_prior_tokens(
     progress: Callable[[int, int], None] | None = None,
     guidance: float = 1.0,
     generate_kwargs: dict | None = None,
+    code_bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sample prior tokens: (B, (H/16)*(W/16)) codebook ids on the decoder's patch grid.
 
@@ -210,7 +232,7 @@ def generate_prior_tokens(
     """
     token_h, token_w, prev_h, prev_w = image_grid(width, height, getattr(processor, "preview_grid", "official"))
     _, generated = sample_prior_sequences(model, processor, prompts, width, height, seed, temperature, top_p,
-                                          progress, guidance, generate_kwargs)
+                                          progress, guidance, generate_kwargs, code_bias)
     large = generated[:, prev_h * prev_w: prev_h * prev_w + token_h * token_w]
     if large.shape[1] != token_h * token_w:  # only an end token in the config could cut it short
         raise RuntimeError(f"AR model stopped after {generated.shape[1]} of {token_h * token_w + prev_h * prev_w + 1} tokens")

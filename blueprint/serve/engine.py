@@ -257,6 +257,7 @@ class Engine:
                     pipe.vision_language_encoder, pipe.processor, prompts, first.width, first.height, seeds,
                     first.temperature, first.top_p, self._progress(batch, "prior"), pipe.prior_guidance,
                     prior_generate_kwargs() if pipe.compiled_transformer is not None else None,
+                    pipe.plan_bias(prompts, pipe.color_plan),
                 )
         row = 0
         for job in batch:
