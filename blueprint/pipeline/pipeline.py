@@ -80,6 +80,8 @@ from blueprint.pipeline.prior import generate_prior_tokens
 from blueprint.sizes import PX_PER_DIT_TOKEN, PX_PER_TOKEN, check_size
 
 
+PLAN_NEEDS_HEAD = "a color plan needs the model's semantic head (it says which colour each code is)"
+
 # callback(stage, step, total): stage "prior" counts AR tokens, "denoise" DiT steps.
 Callback = Callable[[str, int, int], None]
 # on_latents(step, x0): after denoising step `step`, the clean latents the DiT predicts
@@ -105,7 +107,7 @@ class BlueprintPipeline:
         self.prior_guidance = check_prior_guidance(prior_guidance)
         self.color_plan = check_color_plan(color_plan)
         if self.color_plan and semantic_head is None:
-            raise BlueprintError("a color plan needs the model's semantic head (it says which colour each code is)")
+            raise BlueprintError(PLAN_NEEDS_HEAD)
         missing = [name for name in COMPONENT_NAMES if name not in components]
         if missing:
             raise BlueprintError(f"the pipeline needs component(s): {', '.join(missing)}")
@@ -319,7 +321,7 @@ class BlueprintPipeline:
         if check_color_plan(strength) == 0:
             return None
         if self.semantic_head is None:
-            raise BlueprintError("color_plan needs the model's semantic head (it says which colour each code is)")
+            raise BlueprintError(PLAN_NEEDS_HEAD)
         if self._code_readings is None:
             out = codebook_readings(self.vision_language_encoder, copy.deepcopy(self.semantic_head))
             self._code_readings = out["kind"].argmax(-1), out["bg"].argmax(-1)
@@ -371,7 +373,6 @@ class BlueprintPipeline:
             prior_token_ids = self._check_prior_tokens(prior_token_ids, len(prompts), width, height)
         if glyph_ink is not None:
             glyph_ink = self._check_glyph_ink(glyph_ink, len(prompts), width, height)
-        bias = self.plan_bias(prompts, self.color_plan if color_plan is None else color_plan)
 
         timings: dict[str, float] = {}
         clock = self.clock()
@@ -388,6 +389,7 @@ class BlueprintPipeline:
                 prior_token_ids = torch.zeros(len(prompts), 4 * token_h * token_w, dtype=torch.long, device=self.device)
             if prior_token_ids is None:
                 progress = (lambda done, total: callback("prior", done, total)) if callback else None
+                bias = self.plan_bias(prompts, self.color_plan if color_plan is None else color_plan)
                 prior_token_ids = generate_prior_tokens(
                     self.vision_language_encoder, self.processor, prompts, width, height,
                     seed, temperature, top_p, progress, prior_guidance,
