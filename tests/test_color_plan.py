@@ -43,6 +43,7 @@ def test_user_prompts_plan_only_the_background_they_state(name):
     ('A poster saying "hi". The background is grey.', "gray"),
     ('A label on a red background, with a blue background stripe.', None),  # two stated: nothing enforced
     ('A red sign that reads "OPEN"', None),  # the sign's colour, not the background's
+    ("A poster with a tired background", None),  # a colour name inside a word is not a colour
     ("", None),
 ])
 def test_read_plan_phrases(prompt, background):

@@ -19,7 +19,6 @@ takes the typesetting out too.
 
 from __future__ import annotations
 
-
 import time
 from pathlib import Path
 

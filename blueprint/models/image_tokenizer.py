@@ -17,6 +17,7 @@ to find the text lines of a generated blueprint for the typeset glyph layer
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,8 +111,9 @@ def codebook_readings(vle, head: SemanticHead) -> dict[str, torch.Tensor]:
     hands it over in training, and one cell at a time; so what a token means is
     a lookup by its id (the RL reward's cell readings, the prior's content weight)."""
     codebook = F.normalize(vle.model.vqmodel.quantize.embedding.weight.float(), dim=-1).cpu()
-    # every code as one cell of a (1, E, N, 1) grid; the outputs are (1, N, 1, ...)
-    out = head.cpu().float()(codebook.T[None, :, :, None])
+    # every code as one cell of a (1, E, N, 1) grid; the outputs are (1, N, 1, ...). A copy of
+    # the head runs it, so the caller's head stays on its device and in its dtype.
+    out = copy.deepcopy(head).cpu().float()(codebook.T[None, :, :, None])
     return {name: value[0, :, 0] for name, value in out.items()}
 
 

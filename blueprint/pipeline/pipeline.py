@@ -39,7 +39,6 @@ process that generates many images (`blueprint.pipeline.compiled`).
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -323,7 +322,7 @@ class BlueprintPipeline:
         if self.semantic_head is None:
             raise BlueprintError(PLAN_NEEDS_HEAD)
         if self._code_readings is None:
-            out = codebook_readings(self.vision_language_encoder, copy.deepcopy(self.semantic_head))
+            out = codebook_readings(self.vision_language_encoder, self.semantic_head)
             self._code_readings = out["kind"].argmax(-1), out["bg"].argmax(-1)
         kind, bg = self._code_readings
         vocab = self.semantic_head.vocab

@@ -5,7 +5,8 @@ names: asked for a red background it often writes a grid of another colour.
 The semantic head says what every code of the codebook stands for (kind of
 cell, colour of its element, colour behind it), so what a prompt states
 about colour can be enforced while the grid is sampled, without training:
-codes that contradict the plan are never drawn (`allowed_codes`).
+codes that agree with the plan are preferred and those that contradict it
+are never drawn (`code_bias`).
 
 The plan is read by rule, as the glyph layer reads the quoted texts: only
 what a prompt states plainly. A background stated as such ("on a red
@@ -29,7 +30,7 @@ _COLOR = "(" + "|".join(COLOR_NAMES + ("grey",)) + ")"
 _QUOTED = re.compile(r'"[^"]*"')
 # Phrases that state the colour of the whole field behind the design.
 _BACKGROUND = [re.compile(p, re.IGNORECASE) for p in (
-    _COLOR + r"\s+(?:background|backdrop|wall)\b",
+    r"\b" + _COLOR + r"\s+(?:background|backdrop|wall)\b",
     r"\bbackground\s+(?:is|of)\s+(?:an?\s+)?" + _COLOR + r"\b",
     r"\b(?:with\s+)?" + _COLOR + r"\s+(?:all\s+around|behind)\s+it\b",
     r"\bagainst\s+(?:an?\s+)?" + _COLOR + r"\b",
