@@ -19,9 +19,11 @@ import numpy as np
 import torch
 
 from blueprint.cli.eval import DEFAULT_BENCHMARK, pick_rows
+from blueprint.errors import BlueprintError
 from blueprint.eval.benchmark import parse_row
 from blueprint.models import image_grid
 from blueprint.models.folder import resolve_model_dir
+from blueprint.models.settings import check_color_plan
 from blueprint.pipeline import BlueprintPipeline
 from blueprint.pipeline.prior import sample_prior_sequences
 from blueprint.rl.reward import CodeTable, token_reward
@@ -34,6 +36,13 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--plans", type=float, nargs="+", default=[0.0, 2.0, 4.0])
     args = p.parse_args()
+    try:
+        for strength in args.plans:
+            check_color_plan(strength)
+    except BlueprintError as e:
+        p.error(f"--plans: {e}")
+    if args.per_kind < 1 or args.seeds < 1:
+        p.error("--per-kind and --seeds must be at least 1")
     rows = [parse_row(json.loads(line)) for line in Path(DEFAULT_BENCHMARK).read_text().splitlines() if line.strip()]
     rows = pick_rows(rows, args.per_kind, "256x256,384x256")
     pipe = BlueprintPipeline.from_pretrained(resolve_model_dir(args.model))

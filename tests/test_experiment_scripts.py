@@ -48,3 +48,12 @@ def test_plan_tokens_puts_the_stated_background_in_every_grid():
     background = header.index("background")
     assert rows["100"][background] == "1.00"  # 100 in logits: every cell has the stated colour behind it
     assert float(rows["0"][background]) < 1.0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--plans", "-1"], "color plan must be a finite number >= 0"),
+    (["--seeds", "0"], "--per-kind and --seeds must be at least 1"),
+])
+def test_plan_tokens_refuses_bad_settings(argv, message):
+    result = run(sys.executable, "experiments/plan_tokens.py", *argv)
+    assert result.returncode == 2 and message in result.stderr
