@@ -12,7 +12,7 @@
 #     then the VAE's decoder side on both cores, the export, and a last DiT run on the
 #     exported weights with an edge weight;
 #   phase 3 on the same CPU, in bf16: both fine-tuned on every design kind with exact and
-#     user-style prompts (2026-12-05).
+#     user-style prompts (2026-12-05); then the layout planner, in fp32 (2026-12-06).
 # The pieces ran with time limits and were resumed; here each is given its step count, so
 # the sequence is the recipe of the shipped model, not a bit-for-bit replay (data order,
 # step counts and flags are the same; the GPU's kernels and a CPU's are not).
@@ -26,11 +26,12 @@ micro=0
 if [[ "${1:-}" == "--micro" ]]; then micro=1; shift; fi
 RUN=${1:-runs/default}
 if (( micro )); then
-    CONFIG=tiny; SIZES=128x128; GPU_SIZES=128x128; KIND_SIZES=128x128; EXPORT_TO="$RUN-export"
+    CONFIG=tiny; SIZES=128x128; GPU_SIZES=128x128; KIND_SIZES=128x128; PLAN_SIZES=128x128; EXPORT_TO="$RUN-export"
     steps() { echo $(( $2 )); }          # piece N of a stage: 2 steps each ($2 = its index)
     extra=(--batch-size 2 --workers 0 --ckpt-every 2 --log-every 1 --no-progress)
 else
     CONFIG=small; SIZES=256x256,384x256; GPU_SIZES=256x256,384x256,256x384,512x256; KIND_SIZES=256x256,384x256,256x384
+    PLAN_SIZES=256x256,384x256,256x384,512x512,384x512,512x384,768x512,512x768
     EXPORT_TO=blueprint/weights/default
     steps() { echo "$1"; }               # the recorded step count
     extra=(--no-progress)
@@ -76,6 +77,10 @@ kinds=(--model-dir "$RUN-kinds" --size "$KIND_SIZES" --kinds all --caption-style
        --batch-size 8 --precision bf16)
 stage dit "${kinds[@]}" --steps "$(steps 1500 2)" --cooldown "$(steps 500 1)" --batch-reuse 2
 stage prior "${kinds[@]}" --steps "$(steps 1500 2)" --cooldown "$(steps 500 1)" --prompt-drop 0
+# piece 7: the layout planner (a small T5 from the prompt's words to each element's kind, colour and
+# box; no pixels, 55 minutes on 2 cores; off by default: --layout-plan S), into the same folder, so the export carries it
+stage planner --model-dir "$RUN-kinds" --size "$PLAN_SIZES" --kinds all --caption-style mixed --batch-size 32 \
+    --lr 1e-3 --warmup "$(steps 100 1)" --steps "$(steps 3500 2)" --cooldown "$(steps 500 1)"
 $BLUEPRINT export "$RUN-kinds" --out "$EXPORT_TO"
 # a sampling default, chosen by measuring after training: the colour plan (docs/notebook/2026-12-06-color-plan.md)
 $PY -c "import sys; from blueprint.models.settings import update_settings as u; u(sys.argv[1], color_plan=2.0)" "$EXPORT_TO"

@@ -48,6 +48,8 @@ def test_true_ink_without_true_blueprint_is_refused(tmp_path):
     (["--device", "bogus"], "--device 'bogus' is not a torch device"),
     (["--color-plan", "nan"], "color plan must be a finite number"),
     (["--images", "somewhere", "--color-plan", "2"], "--color-plan applies to generation"),
+    (["--layout-plan", "inf"], "layout plan must be a finite number"),
+    (["--ground-truth", "--layout-plan", "2"], "--layout-plan applies to generation"),
 ])
 def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, capsys, extra, message):
     assert main(["eval", "--benchmark", str(BENCHMARK), "--out", str(tmp_path / "x"), *extra]) == 2

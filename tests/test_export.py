@@ -11,6 +11,7 @@ from blueprint.cli import main
 from blueprint.models import build_components, load_components, save_components
 from blueprint.models.folder import load_semantic_head, save_semantic_head
 from blueprint.models.image_tokenizer import SemanticHead, SemanticVocab
+from blueprint.models.planner import Planner, PlannerVocab, build_planner, load_planner, save_planner
 from blueprint.models.settings import read_settings, update_settings
 from blueprint.pipeline import BlueprintPipeline
 
@@ -24,6 +25,8 @@ def run_dir(tmp_path_factory):
     vq = components["vision_language_encoder"].config.vq_config
     save_semantic_head(SemanticHead(vq.embed_dim, vq.num_embeddings, SemanticVocab.from_data()), run)
     update_settings(run, prior_guidance=1.5)
+    vocab = PlannerVocab(["reads"])
+    save_planner(Planner(build_planner("tiny", vocab), vocab), run)
     (run / "trained.json").write_text(json.dumps({"_config": "tiny", "dit": {"steps": 2}}))
     (run / "checkpoints" / "dit" / "step_00000002").mkdir(parents=True)
     (run / "logs").mkdir()
@@ -38,6 +41,9 @@ def test_export_writes_fp16_with_the_extras_and_loads_back(run_dir, tmp_path, ca
     with safe_open(str(out / "transformer" / "diffusion_pytorch_model.safetensors"), "pt") as f:
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
     assert not (out / "checkpoints").exists() and not (out / "logs").exists()
+    with safe_open(str(out / "planner" / "model.safetensors"), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+    assert load_planner(out).vocab.words == load_planner(run_dir).vocab.words
     assert json.loads((out / "trained.json").read_text())["dit"] == {"steps": 2}
     assert read_settings(out)["prior_guidance"] == 1.5
     assert load_semantic_head(out) is not None

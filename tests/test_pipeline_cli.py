@@ -61,6 +61,8 @@ def test_no_model_yet(tmp_path, monkeypatch, capsys):
     (["--batch", "0"], "--batch"),
     (["--color-plan", "-1"], "color plan must be"),
     (["--color-plan", "2"], "semantic head"),  # this tiny folder has none
+    (["--layout-plan", "-1"], "layout plan must be"),
+    (["--layout-plan", "2"], "trained planner"),  # nor a planner
     (["-o", "out.txt"], "must end in .png"),
 ])
 def test_bad_arguments(model_dir, tmp_path, capsys, args, match):

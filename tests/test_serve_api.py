@@ -58,6 +58,7 @@ def test_generation_returns_png_seed_and_blueprint(client):
         bp = item["blueprint"]
         assert (bp["grid_height"], bp["grid_width"]) == (4, 4) and len(bp["grid"]) == 4
         assert decode(bp["b64_png"]).shape == (128, 128, 3)
+        assert bp["plan"] is None  # no planner in this model
 
 
 def test_same_seed_same_image_and_random_seed_is_reported(client):

@@ -39,7 +39,8 @@ MODEL_ROWS = {"per_kind": 8, "sizes": "256x256,384x256"}
 # one given without --model can be refused).
 GENERATION = {"steps": DEFAULT_STEPS, "guidance": DEFAULT_GUIDANCE, "temperature": None, "top_p": None,
               "prior_guidance": None, "precision": "auto", "batch": 1, "device": "cpu", "no_score": False,
-              "true_blueprint": False, "true_ink": False, "compile": False, "color_plan": None}
+              "true_blueprint": False, "true_ink": False, "compile": False, "color_plan": None,
+              "layout_plan": None}
 
 
 def register(subparsers) -> None:
@@ -76,6 +77,9 @@ def register(subparsers) -> None:
     g.add_argument("--color-plan", type=float, metavar="S",
                    help="lean the AR stage toward the background colour the prompt states, by S in logits; 0 is off "
                         "(default: the model's)")
+    g.add_argument("--layout-plan", type=float, metavar="S",
+                   help="have the model's planner lay out each prompt and lean the AR stage toward that layout, "
+                        "by S in logits per position; 0 is off (default: the model's)")
     g.add_argument("--precision", choices=PRECISIONS, help="dtype of the DiT and the VAE (default auto)")
     g.add_argument("--batch", type=int, help="rows of one size per pipeline call (default 1; the batch's first "
                                              "row seeds it, so images depend on it)")

@@ -65,7 +65,8 @@ def check_generation(args) -> None:
         raise BlueprintError("--true-ink goes with --true-blueprint (the engine's ink sits where its blueprint puts text)")
     if args.batch < 1:
         raise BlueprintError(f"--batch must be a positive integer, got {args.batch}")
-    check_sampling(args.steps, args.guidance, args.temperature, args.top_p, 0, args.prior_guidance, args.color_plan)
+    check_sampling(args.steps, args.guidance, args.temperature, args.top_p, 0, args.prior_guidance, args.color_plan,
+                   args.layout_plan)
     try:
         device = torch.device(args.device)
     except RuntimeError:
@@ -103,7 +104,8 @@ def generate_rows(pipe: BlueprintPipeline, rows, args, out: Path) -> tuple[dict[
         result = pipe([row.prompt for row in chunk], height=first.height, width=first.width, seed=first.seed,
                       num_inference_steps=args.steps, guidance_scale=args.guidance,
                       temperature=args.temperature, top_p=args.top_p, prior_token_ids=ids,
-                      prior_guidance=args.prior_guidance, glyph_ink=ink, color_plan=args.color_plan)
+                      prior_guidance=args.prior_guidance, glyph_ink=ink, color_plan=args.color_plan,
+                      layout_plan=args.layout_plan)
         seconds += [(time.perf_counter() - start) / len(chunk)] * len(chunk)
         for k, row in enumerate(chunk):
             images[row.id] = result.images[k]

@@ -6,7 +6,7 @@
 Every component of RUN_DIR is loaded (with the same checks as sampling), cast
 to half precision (fp16 safetensors keep the model small; the pipeline
 computes in fp32 or bf16) and written out with what sampling and provenance
-need: the semantic head, blueprint.json (settings) and trained.json (each
+need: the semantic head, the layout planner (if any), blueprint.json (settings) and trained.json (each
 stage's step count). Checkpoints and logs stay behind. The new folder is
 written beside the target and renamed into place, so the target holds the old
 model or the new one, never a mix; a target that exists must be a model folder
@@ -73,6 +73,7 @@ def run(args) -> int:
     from blueprint.files import fsync_path
     from blueprint.models.folder import DEFAULT_MODEL_DIR, load_components, save_components
     from blueprint.models.image_tokenizer import HEAD_DIR
+    from blueprint.models.planner import has_planner, load_planner, save_planner
     from blueprint.models.settings import SETTINGS_FILE
     from blueprint.train.model_dir import TRAINED_FILE
 
@@ -89,6 +90,10 @@ def run(args) -> int:
                 shutil.copytree(source, staging / name)
             elif source.is_file():
                 shutil.copy(source, staging / name)
+        if has_planner(args.run_dir):  # half precision too; it computes in fp32 (load_planner)
+            planner = load_planner(args.run_dir)
+            planner.model.half()
+            save_planner(planner, staging)
         swap_in(staging, target)
         fsync_path(target.parent)
     finally:

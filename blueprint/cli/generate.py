@@ -55,7 +55,7 @@ def run_generate(args: argparse.Namespace) -> int:
     # What needs no model is checked before loading one (seconds of start-up).
     check_prompts([args.prompt] * args.batch)
     check_sampling(args.steps, args.guidance, args.temperature, args.top_p, args.seed, args.prior_guidance,
-                   args.color_plan)
+                   args.color_plan, args.layout_plan)
     paths = output_paths(args.output, args.batch)
     model_dir = folder.resolve_model_dir(args.model)
 
@@ -79,6 +79,7 @@ def run_generate(args: argparse.Namespace) -> int:
         top_p=args.top_p,
         prior_guidance=args.prior_guidance,
         color_plan=args.color_plan,
+        layout_plan=args.layout_plan,
         callback=None if args.quiet else _progress_callback(),
     )
     for image, path in zip(out.images, paths):
@@ -86,6 +87,8 @@ def run_generate(args: argparse.Namespace) -> int:
         image.save(path)
         print(path)
     if not args.quiet:
+        for plan in dict.fromkeys(out.plans or []):  # one prompt: the batch shares its plan
+            print(f"layout plan: {plan}")
         t = out.timings
         print(f"prior {t['prior']:.2f}s  glyph encoder {t['glyph_encoder']:.2f}s  denoise {t['denoise']:.2f}s  "
               f"decode {t['decode']:.2f}s  total {t['total']:.2f}s")
@@ -111,6 +114,10 @@ def register(subparsers) -> None:
     p.add_argument("--color-plan", type=float, default=None, metavar="S",
                    help="lean the AR stage toward the background colour the prompt states, by S in logits; "
                         "0 = off (default: the model folder's blueprint.json, else 0)")
+    p.add_argument("--layout-plan", type=float, default=None, metavar="S",
+                   help="have the model's planner lay out the prompt (each element's kind, colour and box) and "
+                        "lean the AR stage toward that layout by S in logits per position; 0 = off (default: "
+                        "the model folder's blueprint.json, else 0)")
     p.add_argument("--batch", type=int, default=1, help="images to generate in one batch (default 1)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="dtype of the denoiser and the VAE: auto (default) = bf16 where the CPU/GPU has it "

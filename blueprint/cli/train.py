@@ -31,6 +31,7 @@ STAGE_HELP = {
     "glyph-encoder": "the glyph encoder (T5 over ByT5 bytes) of the quoted text",
     "dit": "the diffusion decoder (DiT), by flow matching",
     "prior": "the autoregressive model that writes the image tokens (the blueprint)",
+    "planner": "the layout planner (a small T5) that writes each element's kind, colour and box from the prompt",
     "vae-decoder": "the autoencoder's decoder again, sharper, on the same latent space (optional, after vae)",
 }
 

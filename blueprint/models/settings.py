@@ -12,6 +12,9 @@ Keys:
   folder has no such file, and its AR stage has no guidance.
 - `color_plan`: how strongly the AR stage leans toward the background colour a
   prompt states (blueprint.pipeline.plan), 0 (off) unless set after measuring.
+- `layout_plan`: how strongly the AR stage leans, cell by cell, toward the codes of
+  the layout the folder's planner writes for the prompt (blueprint.pipeline.layout_plan),
+  0 (off) unless set after measuring.
 - `preview_grid`, written by the prior stage: the preview grid its AR model writes
   before the full grid, "official" (GLM-Image's) or "half" (blueprint.models.grid).
 
@@ -94,6 +97,14 @@ def check_color_plan(value) -> float:
 
 def read_color_plan(model_dir: str | Path) -> float:
     return _read_number(model_dir, "color_plan", check_color_plan, 0.0)
+
+
+def check_layout_plan(value) -> float:
+    return _check_number(value, "layout plan", 0.0)
+
+
+def read_layout_plan(model_dir: str | Path) -> float:
+    return _read_number(model_dir, "layout_plan", check_layout_plan, 0.0)
 
 
 def read_preview_grid(model_dir: str | Path) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from blueprint.errors import BlueprintError
-from blueprint.models.settings import check_color_plan, check_prior_guidance
+from blueprint.models.settings import check_color_plan, check_layout_plan, check_prior_guidance
 from blueprint.pipeline.limits import MAX_BATCH, MAX_STEPS, MIN_TEMPERATURE
 
 
@@ -29,7 +29,8 @@ def check_prompts(prompt: str | list[str]) -> list[str]:
     return list(prompts)
 
 
-def check_sampling(steps, guidance, temperature, top_p, seed, prior_guidance=None, color_plan=None) -> None:
+def check_sampling(steps, guidance, temperature, top_p, seed, prior_guidance=None, color_plan=None,
+                   layout_plan=None) -> None:
     if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
         raise BlueprintError(f"steps must be an integer in [1, {MAX_STEPS}], got {steps!r}")
     if not isinstance(guidance, (int, float)) or not math.isfinite(guidance) or guidance < 1:
@@ -44,6 +45,8 @@ def check_sampling(steps, guidance, temperature, top_p, seed, prior_guidance=Non
         check_prior_guidance(prior_guidance)
     if color_plan is not None:
         check_color_plan(color_plan)
+    if layout_plan is not None:
+        check_layout_plan(layout_plan)
 
 
 def check_seeds(seed, batch: int) -> list[int]:

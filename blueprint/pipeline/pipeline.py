@@ -69,17 +69,22 @@ from blueprint.models.conditioning import check_conditioning
 from blueprint.models.folder import has_semantic_head, load_semantic_head
 from blueprint.models.image_tokenizer import CHAR_SUBGRID, codebook_readings
 from blueprint.models.glyph_layer import fold_ink, glyph_channels_of, layout_ink, text_presence
-from blueprint.models.settings import check_color_plan, check_prior_guidance, read_color_plan, read_prior_guidance
+from blueprint.models.planner import has_planner, load_planner
+from blueprint.models.settings import (
+    check_color_plan, check_layout_plan, check_prior_guidance, read_color_plan, read_layout_plan, read_prior_guidance,
+)
 from blueprint.models.precision import resolve_precision
 from blueprint.pipeline.checks import check_prompts, check_sampling, check_seeds
 from blueprint.pipeline.compiled import compile_transformer, pad_glyphs, prior_generate_kwargs
 from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, MAX_PROMPT_TOKENS
+from blueprint.pipeline.layout_plan import plan_prompts
 from blueprint.pipeline.plan import code_bias, read_plan
 from blueprint.pipeline.prior import generate_prior_tokens
 from blueprint.sizes import PX_PER_DIT_TOKEN, PX_PER_TOKEN, check_size
 
 
 PLAN_NEEDS_HEAD = "a color plan needs the model's semantic head (it says which colour each code is)"
+LAYOUT_NEEDS_PLANNER = "a layout plan needs a model folder with a trained planner (blueprint train planner)"
 
 # callback(stage, step, total): stage "prior" counts AR tokens, "denoise" DiT steps.
 Callback = Callable[[str, int, int], None]
@@ -94,19 +99,25 @@ class BlueprintPipelineOutput:
     prior_token_ids: torch.Tensor  # (B, (H/16)*(W/16)) codebook ids on the DiT patch grid
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     glyph_ink: torch.Tensor | None = None  # (B, 1, H, W) the typeset glyph layer; None without one
+    plans: list[str] | None = None  # the planner's layout plan of each prompt; None when none was written
 
 
 class BlueprintPipeline:
     def __init__(self, components: dict[str, object], conditioning: str = "blueprint", semantic_head=None,
-                 prior_guidance: float = 1.0, color_plan: float = 0.0):
+                 prior_guidance: float = 1.0, color_plan: float = 0.0, planner=None, layout_plan: float = 0.0):
         """`semantic_head` (blueprint.models.image_tokenizer.SemanticHead) reads text lines off the AR
-        tokens for the glyph layer; without it a glyph layer stays empty. `prior_guidance` and
-        `color_plan` are the AR stage's defaults (blueprint.models.settings)."""
+        tokens for the glyph layer; without it a glyph layer stays empty. `planner`
+        (blueprint.models.planner) writes layout plans. `prior_guidance`, `color_plan` and
+        `layout_plan` are the AR stage's defaults (blueprint.models.settings)."""
         self.conditioning = check_conditioning(conditioning)  # see blueprint.models.conditioning
         self.prior_guidance = check_prior_guidance(prior_guidance)
         self.color_plan = check_color_plan(color_plan)
         if self.color_plan and semantic_head is None:
             raise BlueprintError(PLAN_NEEDS_HEAD)
+        self.planner = planner
+        self.layout_plan = check_layout_plan(layout_plan)
+        if self.layout_plan and planner is None:
+            raise BlueprintError(LAYOUT_NEEDS_PLANNER)
         missing = [name for name in COMPONENT_NAMES if name not in components]
         if missing:
             raise BlueprintError(f"the pipeline needs component(s): {', '.join(missing)}")
@@ -129,8 +140,10 @@ class BlueprintPipeline:
         VAE's dtype (`set_precision`); "fp32" keeps every component at `dtype`."""
         resolve_precision(precision, device)  # a bad value fails before the model loads
         head = load_semantic_head(model_dir) if has_semantic_head(model_dir) else None
+        planner = load_planner(model_dir) if has_planner(model_dir) else None
         pipe = cls(load_components(model_dir, dtype=dtype), read_conditioning(model_dir), head,
-                   read_prior_guidance(model_dir), read_color_plan(model_dir)).to(device)
+                   read_prior_guidance(model_dir), read_color_plan(model_dir), planner,
+                   read_layout_plan(model_dir)).to(device)
         if precision != "fp32":
             pipe.set_precision(precision)
         return pipe
@@ -156,6 +169,8 @@ class BlueprintPipeline:
             getattr(self, name).to(device)
         if self.semantic_head is not None:
             self.semantic_head.to(device)
+        if self.planner is not None:
+            self.planner.to(device)
         return self
 
     @property
@@ -328,6 +343,15 @@ class BlueprintPipeline:
         vocab = self.semantic_head.vocab
         return code_bias([read_plan(p) for p in prompts], kind, bg, vocab.kinds, vocab.colors, strength, forbid=True)
 
+    def plan_layout(self, prompts: list[str], width: int, height: int, strength: float):
+        """(plans, (codes, strength)) for the AR stage to lean toward; (None, None) when off."""
+        if check_layout_plan(strength) == 0:
+            return None, None
+        if self.planner is None:
+            raise BlueprintError(LAYOUT_NEEDS_PLANNER)
+        plans, codes = plan_prompts(self.planner, self.vision_language_encoder, self.processor, prompts, width, height)
+        return plans, (codes, strength)
+
     # ---- call ---------------------------------------------------------------
 
     def __call__(
@@ -346,6 +370,7 @@ class BlueprintPipeline:
         glyph_ink: torch.Tensor | None = None,
         on_latents: LatentsCallback | None = None,
         color_plan: float | None = None,
+        layout_plan: float | None = None,
     ) -> BlueprintPipelineOutput:
         """Generate one image per prompt.
 
@@ -361,11 +386,18 @@ class BlueprintPipeline:
         `color_plan` > 0 leans the AR stage toward the background colour the prompt
         states, by that much in logits (`blueprint.pipeline.plan`); 0 is off, None the
         model folder's.
+        `layout_plan` > 0 has the folder's planner write a layout plan of each prompt and leans
+        the AR stage, position by position, toward the codes of that plan drawn, by that much
+        in logits (`blueprint.pipeline.layout_plan`); 0 is off, None the model folder's.
         """
         prompts = self._check_prompts(prompt)
         width, height = check_size(width, height, *self.size_range)
         seeds = check_seeds(seed, len(prompts))
-        check_sampling(num_inference_steps, guidance_scale, temperature, top_p, seeds[0], prior_guidance, color_plan)
+        check_sampling(num_inference_steps, guidance_scale, temperature, top_p, seeds[0], prior_guidance, color_plan,
+                       layout_plan)
+        layout_plan = self.layout_plan if layout_plan is None else layout_plan
+        if layout_plan and self.planner is None:  # before any work
+            raise BlueprintError(LAYOUT_NEEDS_PLANNER)
         seed = seeds if isinstance(seed, (list, tuple)) else seed
         prior_guidance = self.prior_guidance if prior_guidance is None else prior_guidance
         if prior_token_ids is not None:
@@ -375,6 +407,7 @@ class BlueprintPipeline:
 
         timings: dict[str, float] = {}
         clock = self.clock()
+        plans = None
 
         def lap(stage: str) -> None:
             nonlocal clock
@@ -389,10 +422,13 @@ class BlueprintPipeline:
             if prior_token_ids is None:
                 progress = (lambda done, total: callback("prior", done, total)) if callback else None
                 bias = self.plan_bias(prompts, self.color_plan if color_plan is None else color_plan)
+                plans, planned = self.plan_layout(prompts, width, height, layout_plan)
+                if plans is not None:
+                    lap("plan")
                 prior_token_ids = generate_prior_tokens(
                     self.vision_language_encoder, self.processor, prompts, width, height,
                     seed, temperature, top_p, progress, prior_guidance,
-                    prior_generate_kwargs() if self.compiled_transformer is not None else None, bias,
+                    prior_generate_kwargs() if self.compiled_transformer is not None else None, bias, planned,
                 )
             lap("prior")
             ink = self._glyph_layer(prompts, prior_token_ids, width, height) if glyph_ink is None else glyph_ink
@@ -411,4 +447,4 @@ class BlueprintPipeline:
             lap("decode")
         timings["total"] = sum(timings.values())
         return BlueprintPipelineOutput(images=images, prior_token_ids=prior_token_ids.cpu(), timings=timings,
-                                       glyph_ink=None if ink is None else ink.cpu())
+                                       glyph_ink=None if ink is None else ink.cpu(), plans=plans)

@@ -66,6 +66,24 @@ class _CodeBias(LogitsProcessor):
         return scores
 
 
+class _PlannedCodes(LogitsProcessor):
+    """Adds `strength` to the logit of the code a plan puts at each position of row b
+    (`codes[b, t]` for the t-th generated token; -1: no plan there). Rows past the
+    plan's (the empty prompt's, under guidance) are left as they are."""
+
+    def __init__(self, codes: torch.Tensor, strength: float, prompt_len: int):
+        self.codes, self.strength, self.prompt_len = codes, strength, prompt_len
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        t = input_ids.shape[1] - self.prompt_len
+        if t >= self.codes.shape[1]:
+            return scores
+        column = self.codes[:, t].to(scores.device)
+        rows = (column >= 0).nonzero().flatten()
+        scores[rows, column[rows]] += self.strength
+        return scores
+
+
 class _GuidedSampler(LogitsProcessor):
     """Rows [0, B) are the prompts, rows [B, 2B) the empty prompt. Guides, warps and
     samples one token per prompt, and returns scores whose argmax is that token in
@@ -150,6 +168,7 @@ def sample_prior_sequences(
     guidance: float = 1.0,
     generate_kwargs: dict | None = None,
     code_bias: torch.Tensor | None = None,
+    planned: tuple[torch.Tensor, float] | None = None,
 ) -> tuple[dict, torch.Tensor]:
     """The AR stage's raw output: (its inputs, (B, preview + full grid + 1) generated ids).
 
@@ -158,7 +177,9 @@ def sample_prior_sequences(
     `guidance` > 1 decodes each prompt beside the empty prompt (see the module docstring).
     `seed` as a list gives each prompt its own generator (see the module docstring).
     `generate_kwargs` go to `generate` as they are (the compiled path's static cache).
-    `code_bias` (B, codebook) float: added to each prompt's logits over the codebook (a plan).
+    `code_bias` (B, codebook) float: added to each prompt's logits over the codebook (a colour plan).
+    `planned` (codes, strength): codes (B, preview + full grid) long, the code a layout plan
+    puts at each position (-1: none); `strength` is added to that code's logit.
     """
     # the processor's preview grid: its prompt and grids tell the model the same
     token_h, token_w, prev_h, prev_w = image_grid(width, height, getattr(processor, "preview_grid", "official"))
@@ -176,6 +197,11 @@ def sample_prior_sequences(
         if code_bias.shape != (len(prompts), codebook):
             raise ValueError(f"code_bias must be ({len(prompts)}, {codebook}), got {tuple(code_bias.shape)}")
         logits_processor.append(_CodeBias(code_bias))
+    if planned is not None:
+        codes, strength = planned
+        if codes.shape[0] != len(prompts) or codes.shape[1] > total:
+            raise ValueError(f"planned codes must be ({len(prompts)}, <= {total}), got {tuple(codes.shape)}")
+        logits_processor.append(_PlannedCodes(codes, strength, prompt_len))
     config = model.generation_config
     temperature = config.temperature if temperature is None else temperature
     top_p = config.top_p if top_p is None else top_p
@@ -224,6 +250,7 @@ def generate_prior_tokens(
     guidance: float = 1.0,
     generate_kwargs: dict | None = None,
     code_bias: torch.Tensor | None = None,
+    planned: tuple[torch.Tensor, float] | None = None,
 ) -> torch.Tensor:
     """Sample prior tokens: (B, (H/16)*(W/16)) codebook ids on the decoder's patch grid.
 
@@ -232,7 +259,7 @@ def generate_prior_tokens(
     """
     token_h, token_w, prev_h, prev_w = image_grid(width, height, getattr(processor, "preview_grid", "official"))
     _, generated = sample_prior_sequences(model, processor, prompts, width, height, seed, temperature, top_p,
-                                          progress, guidance, generate_kwargs, code_bias)
+                                          progress, guidance, generate_kwargs, code_bias, planned)
     large = generated[:, prev_h * prev_w: prev_h * prev_w + token_h * token_w]
     if large.shape[1] != token_h * token_w:  # only an end token in the config could cut it short
         raise RuntimeError(f"AR model stopped after {generated.shape[1]} of {token_h * token_w + prev_h * prev_w + 1} tokens")

@@ -265,7 +265,8 @@ def _respond(server: Server, body: ImageRequest, job: Job, result, started: floa
         else:
             item["b64_json"] = png_b64(image)
         if body.return_blueprint and result.prior_ids is not None and result.blueprints:
-            item["blueprint"] = blueprint_payload(result.prior_ids[i], job.width, job.height, result.blueprints[i])
+            item["blueprint"] = blueprint_payload(result.prior_ids[i], job.width, job.height, result.blueprints[i],
+                                                  job.plan)
         data.append(item)
     total = time.perf_counter() - started
     server.metrics.latency.observe(total)

@@ -74,6 +74,7 @@ class Job:
     prior_ids: torch.Tensor | None = None  # (n, (H/16)*(W/16)) once the AR stage ran
     pictures: bool = False  # draw the AR blueprints (on the model thread: it runs torch)
     blueprints: list | None = None  # PIL images of the blueprints, when `pictures`
+    plan: str | None = None  # the layout plan of the prompt, when the model wrote one
     previews: int = 0  # part-way images of the denoising to send (each costs a VAE decode)
 
     @property
@@ -249,18 +250,21 @@ class Engine:
         pipe, first = self.pipe, batch[0]
         prompts = [job.prompt for job in batch for _ in job.seeds]
         seeds = [s for job in batch for s in job.seeds]
+        plans = None
         if pipe.conditioning == "prompt":  # no AR stage: the pipeline makes its placeholder ids
             ids = None
         else:
             with torch.inference_mode():
+                plans, planned = pipe.plan_layout(prompts, first.width, first.height, pipe.layout_plan)
                 ids = generate_prior_tokens(
                     pipe.vision_language_encoder, pipe.processor, prompts, first.width, first.height, seeds,
                     first.temperature, first.top_p, self._progress(batch, "prior"), pipe.prior_guidance,
                     prior_generate_kwargs() if pipe.compiled_transformer is not None else None,
-                    pipe.plan_bias(prompts, pipe.color_plan),
+                    pipe.plan_bias(prompts, pipe.color_plan), planned,
                 )
         row = 0
         for job in batch:
+            job.plan = plans[row] if plans else None  # one prompt per job: its rows share the plan
             job.prior_ids = None if ids is None else ids[row: row + job.n].cpu()
             row += job.n
             if job.pictures and job.prior_ids is not None and self.draw is not None:

@@ -71,8 +71,10 @@ def draw_blueprint(pipe, prior_ids: torch.Tensor, width: int, height: int) -> PI
     return blueprint_picture(pipe, ar_grid(prior_ids, width, height), width, height)
 
 
-def blueprint_payload(prior_ids: torch.Tensor, width: int, height: int, picture: PIL.Image.Image) -> dict:
-    """The `blueprint` field of a response: the AR token grid and its picture (`draw_blueprint`)."""
+def blueprint_payload(prior_ids: torch.Tensor, width: int, height: int, picture: PIL.Image.Image,
+                      plan: str | None = None) -> dict:
+    """The `blueprint` field of a response: the AR token grid, its picture (`draw_blueprint`) and the
+    layout plan the grid was steered toward, if any."""
     grid = ar_grid(prior_ids, width, height)
     return {"grid": grid.tolist(), "grid_width": grid.shape[1], "grid_height": grid.shape[0],
-            "b64_png": png_b64(picture)}
+            "b64_png": png_b64(picture), "plan": plan}

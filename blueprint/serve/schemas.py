@@ -56,6 +56,8 @@ class Blueprint(BaseModel):
     grid_width: int
     grid_height: int
     b64_png: str = Field(description="The grid drawn at the image's size (the semantic head's reading).")
+    plan: str | None = Field(None, description="The planner's layout plan the AR stage leaned toward (each "
+                                               "element's kind, colour and box); null when none was written.")
 
 
 class ImageData(BaseModel):

@@ -17,6 +17,7 @@ STAGES = {
     "glyph-encoder": "blueprint.train.glyph_encoder",
     "dit": "blueprint.train.dit",
     "prior": "blueprint.train.prior",
+    "planner": "blueprint.train.planner",
 }
 
 
@@ -25,7 +26,7 @@ STAGES = {
 RENAMED_STAGES = {"tokenizer": "image-tokenizer", "glyph": "glyph-encoder", "decoder": "dit"}
 
 # Stages whose batches may change size from step to step (blueprint.train.data.TrainImages).
-MULTI_SIZE_STAGES = ("vae-decoder", "dit", "prior")
+MULTI_SIZE_STAGES = ("vae-decoder", "dit", "prior", "planner")
 
 
 def resolve_stage(name: str):

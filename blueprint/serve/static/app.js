@@ -124,6 +124,8 @@ function showResult(request, item) {
   $("result").src = src;
   $("result").classList.remove("partial");
   if (item.blueprint) $("blueprint").src = "data:image/png;base64," + item.blueprint.b64_png;
+  $("plan").textContent = item.blueprint && item.blueprint.plan ? item.blueprint.plan.split(" ; ").join("\n") : "";
+  $("plan-box").hidden = !$("plan").textContent;
   $("seed").value = item.seed;
   $("caption").textContent = `seed ${item.seed} · ${item.size} · ${request.num_inference_steps} steps · guidance ${request.guidance_scale}`;
   $("download").href = src;

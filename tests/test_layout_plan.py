@@ -1,0 +1,153 @@
+"""The planner (a T5 that writes layout plans), its training stage, and the AR stage steered by its plans."""
+
+import shutil
+import time
+
+import pytest
+import torch
+
+from blueprint.data.plan_text import VOCAB, plan_ids, quotes_of, spec_of_plan
+from blueprint.errors import BlueprintError
+from blueprint.models.folder import load_component
+from blueprint.models.planner import Planner, PlannerVocab, build_planner, has_planner, load_planner, save_planner
+from blueprint.models.settings import update_settings
+from blueprint.pipeline import BlueprintPipeline
+from blueprint.pipeline.layout_plan import draw_plans, planned_codes
+from blueprint.pipeline.prior import generate_prior_tokens, sample_prior_sequences
+from blueprint.train.loop import LoopArgs, train
+from blueprint.train.planner import compare_plans, make_stage
+from blueprint.train.stage import StageArgs
+
+PROMPT = 'A sign on a red background that reads "OPEN" in white letters.'
+PLAN = "sign red ; panel board white 4 4 28 28 ; text name black bold q0 all 6 12 26 20"
+
+
+@pytest.fixture(scope="module")
+def planned_folder(tmp_path_factory, make_rl_folder):
+    """A tiny model folder with a semantic head and a (random) tiny planner."""
+    folder = make_rl_folder(tmp_path_factory.mktemp("layout") / "tiny")
+    torch.manual_seed(0)
+    vocab = PlannerVocab(["a", "sign", "reads", "letters"])
+    save_planner(Planner(build_planner("tiny", vocab), vocab), folder)
+    return folder
+
+
+def test_the_planner_saves_and_loads_with_safetensors(planned_folder, tmp_path):
+    assert has_planner(planned_folder) and not has_planner(tmp_path)
+    planner = load_planner(planned_folder)
+    assert len(planner.vocab) == len(VOCAB) + 3  # "sign" is a plan word already
+    assert planner.vocab.ids(["sign", "reads", "zebra"]) == [VOCAB.index("sign"), len(VOCAB) + 1, 2, 1]
+    assert sorted(p.name for p in (planned_folder / "planner").iterdir()) == \
+           ["config.json", "generation_config.json", "model.safetensors", "vocab.json"]
+    with pytest.raises(BlueprintError, match="no trained planner"):
+        load_planner(tmp_path)
+    broken = shutil.copytree(planned_folder / "planner", tmp_path / "planner")
+    (broken / "vocab.json").write_text('{"plan_words": 3, "prompt_only": []}')
+    with pytest.raises(BlueprintError, match="not a planner vocabulary"):
+        load_planner(tmp_path)
+    (broken / "vocab.json").write_text('{"plan_words": %d, "prompt_only": []}' % len(VOCAB))
+    with pytest.raises(BlueprintError, match="ids, its vocabulary"):
+        load_planner(tmp_path)
+
+
+def test_a_planner_writes_only_plan_words(planned_folder):
+    plans = load_planner(planned_folder).write([PROMPT, "two bars"], 256, 256, max_words=24)
+    assert len(plans) == 2
+    for plan, prompt in zip(plans, [PROMPT, "two bars"]):
+        plan_ids(plan)  # every word is a plan word (raises otherwise)
+        groups = plan.split(" ; ")
+        # under the grammar every element parses, even from a random planner (the last may be cut short)
+        spec = spec_of_plan(plan, quotes_of(prompt), 256, 256)
+        assert len(spec.elements) >= len(groups) - 2
+
+
+def test_the_planner_stage_learns_a_plan(tmp_path):
+    args = StageArgs(config="tiny", out_dir=tmp_path / "m", batch_size=4, kinds="sign",
+                     size=(256, 256), extra_sizes=((384, 256),))
+    result = train(make_stage, args, LoopArgs(steps=40, lr=3e-3, log_every=40, ckpt_every=40, progress=False))
+    assert result["exported"] and has_planner(tmp_path / "m")
+    first = make_stage(args).loss(make_stage(args).batch(0, 0, 1))[0].item()  # a fresh planner
+    assert result["loss"] < first * 0.7
+    scores = (tmp_path / "m" / "logs" / "planner-eval.json").read_text()
+    assert '"head"' in scores and '"iou"' in scores
+
+
+def test_the_stage_batch_is_a_function_of_the_step(tmp_path):
+    args = StageArgs(config="tiny", out_dir=tmp_path / "m", batch_size=3, kinds="all", caption_style="mixed")
+    from blueprint.train.model_dir import ensure_model_dir
+
+    ensure_model_dir(args.out_dir, "tiny", 0)
+    stage = make_stage(args)
+    a, b = stage.batch(5, 0, 1), stage.batch(5, 0, 1)
+    assert torch.equal(a["labels"], b["labels"]) and torch.equal(a["input_ids"], b["input_ids"])
+    assert not torch.equal(a["labels"][:, :3], stage.batch(6, 0, 1)["labels"][:, :3])
+
+
+def test_compare_plans_scores_agreement():
+    assert compare_plans(PLAN, PLAN) == {"head": 1.0, "count": 1.0, "elements": 1.0, "iou": 1.0, "exact": 1.0}
+    moved = PLAN.replace("4 4 28 28", "4 4 16 28")
+    scores = compare_plans(moved, PLAN)
+    assert scores["elements"] == 1.0 and 0.7 < scores["iou"] < 1.0 and scores["exact"] == 0.0
+    recoloured = compare_plans(PLAN.replace("panel board white", "panel board blue"), PLAN)
+    assert recoloured["elements"] == 0.5
+
+
+def test_a_large_strength_makes_the_prior_write_the_planned_codes(planned_folder):
+    vle = load_component(planned_folder, "vision_language_encoder")
+    processor = load_component(planned_folder, "processor")
+    drawings = draw_plans([PLAN, "not a plan"], [PROMPT, PROMPT], 128, 128)
+    assert drawings[1] is None
+    codes = planned_codes(vle, processor, drawings, 128, 128)
+    assert (codes[0] >= 0).all() and (codes[1] == -1).all()
+    _, out = sample_prior_sequences(vle, processor, [PROMPT, PROMPT], 128, 128, [1, 2], temperature=1.0,
+                                    top_p=1.0, planned=(codes, 1e4))
+    assert torch.equal(out[0, :codes.shape[1]], codes[0])
+    _, free = sample_prior_sequences(vle, processor, [PROMPT, PROMPT], 128, 128, [1, 2], temperature=1.0, top_p=1.0)
+    assert torch.equal(out[1], free[1])  # a row without a plan samples as it would alone
+    assert not torch.equal(free[0, :codes.shape[1]], codes[0])
+    ids = generate_prior_tokens(vle, processor, [PROMPT], 128, 128, 1, planned=(codes[:1], 1e4), guidance=2.0)
+    assert ids.shape[0] == 1
+    with pytest.raises(ValueError, match="planned codes must be"):
+        sample_prior_sequences(vle, processor, [PROMPT], 128, 128, 0, planned=(codes, 1.0))
+
+
+def test_pipeline_layout_plan_returns_the_plans(planned_folder):
+    pipe = BlueprintPipeline.from_pretrained(planned_folder)
+    out = pipe(PROMPT, height=128, width=128, seed=1, num_inference_steps=1, layout_plan=3.0)
+    assert len(out.plans) == 1 and "plan" in out.timings
+    assert pipe(PROMPT, height=128, width=128, seed=1, num_inference_steps=1).plans is None
+    with pytest.raises(BlueprintError, match="layout plan must be"):
+        pipe(PROMPT, height=128, width=128, num_inference_steps=1, layout_plan=-1.0)
+
+
+def test_a_layout_plan_needs_a_planner(planned_folder, tmp_path):
+    folder = shutil.copytree(planned_folder, tmp_path / "m")
+    update_settings(folder, layout_plan=2.0)
+    assert BlueprintPipeline.from_pretrained(folder).layout_plan == 2.0
+    shutil.rmtree(folder / "planner")
+    with pytest.raises(BlueprintError, match="trained planner"):
+        BlueprintPipeline.from_pretrained(folder)
+    update_settings(folder, layout_plan=0.0)
+    pipe = BlueprintPipeline.from_pretrained(folder)
+    with pytest.raises(BlueprintError, match="trained planner"):
+        pipe(PROMPT, height=128, width=128, num_inference_steps=1, layout_plan=1.0)
+
+
+def test_the_server_steers_by_the_plan_and_returns_it(planned_folder, one_torch_thread):
+    from fastapi.testclient import TestClient
+
+    from blueprint.serve.app import create_app
+
+    pipe = BlueprintPipeline.from_pretrained(planned_folder)
+    pipe.layout_plan = 2.0  # as a folder's blueprint.json would set it
+    with TestClient(create_app(pipe, compile=False, warmup=False)) as client:
+        for _ in range(300):
+            if client.get("/health").status_code == 200:
+                break
+            time.sleep(0.05)
+        r = client.post("/v1/images/generations", json={"prompt": PROMPT, "n": 2, "size": "128x128",
+                                                         "num_inference_steps": 1, "return_blueprint": True})
+    assert r.status_code == 200, r.text
+    plans = [item["blueprint"]["plan"] for item in r.json()["data"]]
+    assert isinstance(plans[0], str) and plans[0] == plans[1]
+    plan_ids(plans[0])
