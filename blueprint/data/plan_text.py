@@ -44,10 +44,10 @@ ROLES = (
 )
 FACES = tuple(FACE_FILES)  # every face the renderer draws (the whiteboard's "hand" too)
 SEPARATOR = ";"
-SPECIAL = ("<pad>", "</s>", "<unk>")  # ids 0, 1, 2 as in ByT5, so one T5 config serves both sides
+SPECIAL = ("<pad>", "</s>", "<unk>")  # ids 0, 1, 2: the planner's T5 pads with 0 and ends with 1
+_NUMBERS = tuple(str(i) for i in range(MAX_COORD + 1))
 _WORDS = (SEPARATOR,) + ALL_KINDS + ELEMENT_KINDS + ROLES + colors.COLOR_NAMES + MATERIALS + SHAPES \
-    + ARROWS + FACES + PARTS + tuple(f"q{i}" for i in range(MAX_QUOTES)) \
-    + tuple(str(i) for i in range(MAX_COORD + 1))
+    + ARROWS + FACES + PARTS + tuple(f"q{i}" for i in range(MAX_QUOTES)) + _NUMBERS
 VOCAB = SPECIAL + tuple(dict.fromkeys(_WORDS))  # a word in two groups (chalkboard) is one token
 INDEX = {w: i for i, w in enumerate(VOCAB)}
 EOS = INDEX["</s>"]
@@ -86,11 +86,16 @@ def quote_part(text: str, quotes: list[str], taken: set = frozenset()) -> tuple[
     """Which quote (index, part) holds the text `text`, skipping those `taken`; None if none does."""
     for part in PARTS:
         for i, q in enumerate(quotes[:MAX_QUOTES]):
-            head, _, tail = q.rpartition(" ")
-            whole = {"all": q, "head": head, "tail": tail if head else ""}[part]
-            if whole == text and (i, part) not in taken:
+            if _piece(q, part) == text and (i, part) not in taken:
                 return i, part
     return None
+
+
+def _piece(quote: str, part: str) -> str | None:
+    """A part of a quote: "all" of it; its "head", all but the last word; its "tail", the last
+    word. None where the quote has no such part (one word has no head or tail)."""
+    head, _, tail = quote.rpartition(" ")
+    return {"all": quote, "head": head, "tail": tail if head else ""}[part] or None
 
 
 def plan_of(spec: Spec, quotes: list[str]) -> str:
@@ -116,7 +121,6 @@ def plan_of(spec: Spec, quotes: list[str]) -> str:
     return " ".join(words)
 
 
-_NUMBERS = tuple(str(i) for i in range(MAX_COORD + 1))
 _END = (SEPARATOR, "</s>")
 
 
@@ -234,7 +238,7 @@ def _element(words: list[str], ident: int, quotes: list[str], width: int, height
     if kind == "text":
         if len(rest) != 3 or rest[0] not in FACES or rest[1][1:] not in map(str, range(len(quotes))):
             return None
-        text = _part(quotes[int(rest[1][1:])], rest[2])
+        text = _piece(quotes[int(rest[1][1:])], rest[2]) if rest[2] in PARTS else None
         size = fit_size(text, rest[0], x1 - x0, y1 - y0, 6, 96) if text else None
         if size is None:
             return None
@@ -246,11 +250,6 @@ def _element(words: list[str], ident: int, quotes: list[str], width: int, height
     if kind == "bar" and rest:
         return None
     return Element(**fields, shape=rest[0] if rest else None)
-
-
-def _part(quote: str, part: str) -> str | None:
-    head, _, tail = quote.rpartition(" ")
-    return {"all": quote, "head": head, "tail": tail if head else ""}.get(part) or None
 
 
 def spec_of_plan(plan: str, quotes: list[str], width: int, height: int, seed: int = 0) -> Spec:

@@ -396,8 +396,6 @@ class BlueprintPipeline:
         check_sampling(num_inference_steps, guidance_scale, temperature, top_p, seeds[0], prior_guidance, color_plan,
                        layout_plan)
         layout_plan = self.layout_plan if layout_plan is None else layout_plan
-        if layout_plan and self.planner is None:  # before any work
-            raise BlueprintError(LAYOUT_NEEDS_PLANNER)
         seed = seeds if isinstance(seed, (list, tuple)) else seed
         prior_guidance = self.prior_guidance if prior_guidance is None else prior_guidance
         if prior_token_ids is not None:
