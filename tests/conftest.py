@@ -38,3 +38,15 @@ def write_rl_folder(path: Path) -> Path:
 def make_rl_folder():
     """`make_rl_folder(path)` writes a tiny model folder ready for RL (`write_rl_folder`)."""
     return write_rl_folder
+
+
+@pytest.fixture(scope="session")
+def planned_folder(tmp_path_factory):
+    """A tiny model folder with a semantic head and a (random) tiny planner."""
+    from blueprint.models.planner import Planner, PlannerVocab, build_planner, save_planner
+
+    folder = write_rl_folder(tmp_path_factory.mktemp("layout") / "tiny")
+    torch.manual_seed(0)
+    vocab = PlannerVocab(["a", "sign", "reads", "letters"])
+    save_planner(Planner(build_planner("tiny", vocab), vocab), folder)
+    return folder

@@ -22,16 +22,6 @@ PROMPT = 'A sign on a red background that reads "OPEN" in white letters.'
 PLAN = "sign red ; panel board white 4 4 28 28 ; text name black bold q0 all 6 12 26 20"
 
 
-@pytest.fixture(scope="module")
-def planned_folder(tmp_path_factory, make_rl_folder):
-    """A tiny model folder with a semantic head and a (random) tiny planner."""
-    folder = make_rl_folder(tmp_path_factory.mktemp("layout") / "tiny")
-    torch.manual_seed(0)
-    vocab = PlannerVocab(["a", "sign", "reads", "letters"])
-    save_planner(Planner(build_planner("tiny", vocab), vocab), folder)
-    return folder
-
-
 def test_the_planner_saves_and_loads_with_safetensors(planned_folder, tmp_path):
     assert has_planner(planned_folder) and not has_planner(tmp_path)
     planner = load_planner(planned_folder)
@@ -64,12 +54,23 @@ def test_a_planner_writes_only_plan_words(planned_folder):
 def test_the_planner_stage_learns_a_plan(tmp_path):
     args = StageArgs(config="tiny", out_dir=tmp_path / "m", batch_size=4, kinds="sign",
                      size=(256, 256), extra_sizes=((384, 256),))
+    fresh = make_stage(args)
+    first = fresh.loss(fresh.batch(0, 0, 1))[0].item()
     result = train(make_stage, args, LoopArgs(steps=40, lr=3e-3, log_every=40, ckpt_every=40, progress=False))
     assert result["exported"] and has_planner(tmp_path / "m")
-    first = make_stage(args).loss(make_stage(args).batch(0, 0, 1))[0].item()  # a fresh planner
     assert result["loss"] < first * 0.7
     scores = (tmp_path / "m" / "logs" / "planner-eval.json").read_text()
     assert '"head"' in scores and '"iou"' in scores
+    # a folder with a planner is fine-tuned from it: the next run starts where this one ended
+    again = make_stage(StageArgs(config="tiny", out_dir=tmp_path / "ft", init_from=tmp_path / "m", batch_size=4,
+                                 kinds="sign", size=(256, 256), extra_sizes=((384, 256),)))
+    assert again.loss(again.batch(0, 0, 1))[0].item() < first * 0.7
+
+
+def test_a_planner_of_another_vocabulary_is_not_fine_tuned(tmp_path, planned_folder):
+    folder = shutil.copytree(planned_folder, tmp_path / "m")
+    with pytest.raises(BlueprintError, match="another vocabulary"):
+        make_stage(StageArgs(config="tiny", out_dir=folder, batch_size=2, kinds="sign"))
 
 
 def test_the_stage_batch_is_a_function_of_the_step(tmp_path):

@@ -33,19 +33,27 @@ def browser():
     driver.quit()
 
 
-def test_the_page_generates_an_image_and_remembers_it(browser, tmp_path):
+def open_page(browser, server, prompt: str, steps: int):
+    """The page loaded and ready, with a prompt and a number of steps typed in; its waiter."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
+    browser.get(server.url + "/")
+    wait = WebDriverWait(browser, 60)
+    wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "ready"))
+    browser.find_element(By.ID, "prompt").send_keys(prompt)
+    browser.find_element(By.ID, "steps").clear()
+    browser.find_element(By.ID, "steps").send_keys(str(steps))
+    return wait
+
+
+def test_the_page_generates_an_image_and_remembers_it(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
     pipe = BlueprintPipeline(build_components("tiny", seed=0))
     with LiveServer(create_app(pipe, compile=False, warmup=False)) as server:
-        browser.get(server.url + "/")
-        wait = WebDriverWait(browser, 60)
-        wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "ready"))
-        browser.find_element(By.ID, "prompt").send_keys('A red poster that reads "OPEN"')
-        browser.find_element(By.ID, "steps").clear()
-        browser.find_element(By.ID, "steps").send_keys("2")
+        wait = open_page(browser, server, 'A red poster that reads "OPEN"', 2)
         browser.find_element(By.ID, "go").click()
         wait.until(lambda d: d.find_element(By.ID, "stage").text == "done" or d.find_element(By.ID, "error").text)
         assert browser.find_element(By.ID, "error").text == ""
@@ -61,3 +69,38 @@ def test_the_page_generates_an_image_and_remembers_it(browser, tmp_path):
         browser.refresh()  # the history is this browser's, kept across visits
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#history li")) == 1)
     assert (tmp_path / "page.png").stat().st_size > 1000
+
+
+def test_the_page_plans_the_layout_and_follows_an_edited_plan(browser, planned_folder):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    pipe = BlueprintPipeline.from_pretrained(planned_folder)
+    finished = 'return document.getElementById("stage").textContent === "done" || ' \
+               '!document.getElementById("error").hidden'
+    with LiveServer(create_app(pipe, compile=False, warmup=False)) as server:
+        wait = open_page(browser, server, 'A sign that reads "OPEN"', 1)
+        browser.find_element(By.ID, "use-plan").click()
+        browser.find_element(By.ID, "go").click()
+        wait.until(lambda d: d.execute_script(finished))
+        assert browser.find_element(By.ID, "error").text == ""
+        plan = browser.find_element(By.ID, "plan")
+        assert plan.is_displayed() and plan.get_attribute("value").splitlines()[0].split()[0]  # the planner's plan
+        seed = browser.find_element(By.ID, "seed").get_attribute("value")
+
+        edited = "sign green\npanel board yellow 8 8 56 56\ntext name black bold q0 all 12 24 52 40"
+        plan.clear()
+        plan.send_keys(edited)
+        browser.find_element(By.ID, "replan").click()
+        wait.until(lambda d: d.find_element(By.ID, "stage").text != "done")
+        wait.until(lambda d: d.execute_script(finished))
+        assert browser.find_element(By.ID, "error").text == ""
+        assert browser.find_element(By.ID, "plan").get_attribute("value") == edited  # followed and returned
+        assert browser.find_element(By.ID, "seed").get_attribute("value") == seed  # only the plan changed
+
+        plan = browser.find_element(By.ID, "plan")
+        plan.clear()
+        plan.send_keys("sign green\ntext name black bold q1 all 12 24 52 40")
+        browser.find_element(By.ID, "replan").click()
+        wait.until(ec.visibility_of_element_located((By.ID, "error")))
+        assert "'q1' is not a quote" in browser.find_element(By.ID, "error").text

@@ -18,6 +18,7 @@ COMMANDS = (
     "blueprint.cli.eval",      # blueprint eval
     "blueprint.cli.train",     # blueprint train STAGE | report | reset
     "blueprint.cli.generate",  # blueprint generate
+    "blueprint.cli.plan",      # blueprint plan
     "blueprint.cli.serve",     # blueprint serve
     "blueprint.cli.rl",        # blueprint rl [check]
     "blueprint.cli.export",    # blueprint export RUN_DIR

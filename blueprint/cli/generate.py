@@ -2,11 +2,13 @@
 
     blueprint generate "A red sign that reads \\"OPEN\\"" -o out.png --size 256x256 \\
         --seed 0 --steps 20 --guidance 3 --model runs/small [--temperature T --top-p P --batch N]
-        [--precision auto|fp32|bf16]
+        [--precision auto|fp32|bf16] [--layout-plan S] [--plan PLAN | --plan-file FILE]
 
 `--model` defaults to the model shipped inside the package
 (`blueprint/weights/default/`) once one is there. With `--batch N` the N
-images are written as out-0.png .. out-{N-1}.png.
+images are written as out-0.png .. out-{N-1}.png. `--plan` / `--plan-file`
+follow a layout plan written or edited by hand (`blueprint plan` prints the
+planner's, one element a line) in place of the planner's.
 """
 
 from __future__ import annotations
@@ -25,6 +27,16 @@ def output_paths(output: str, batch: int) -> list[Path]:
     if batch == 1:
         return [path]
     return [path.with_name(f"{path.stem}-{i}{path.suffix}") for i in range(batch)]
+
+
+def read_plan_arg(plan: str | None, plan_file: str | None) -> str | None:
+    """The layout plan of `--plan` or `--plan-file` (BlueprintError if the file cannot be read)."""
+    if plan_file is None:
+        return plan
+    try:
+        return Path(plan_file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise BlueprintError(f"cannot read the plan file {plan_file!r}: {e}") from None
 
 
 def _progress_callback():
@@ -57,6 +69,7 @@ def run_generate(args: argparse.Namespace) -> int:
     check_sampling(args.steps, args.guidance, args.temperature, args.top_p, args.seed, args.prior_guidance,
                    args.color_plan, args.layout_plan)
     paths = output_paths(args.output, args.batch)
+    plan = read_plan_arg(args.plan, args.plan_file)
     model_dir = folder.resolve_model_dir(args.model)
 
     import torch
@@ -68,6 +81,9 @@ def run_generate(args: argparse.Namespace) -> int:
     from blueprint.sizes import parse_size
 
     width, height = parse_size(args.size, lo, hi)
+    if plan is not None:
+        from blueprint.pipeline.layout_plan import check_given_plan
+        check_given_plan(plan, args.prompt, width, height)  # before seconds of work, not after
     out = pipe(
         [args.prompt] * args.batch,
         height=height,
@@ -80,6 +96,7 @@ def run_generate(args: argparse.Namespace) -> int:
         prior_guidance=args.prior_guidance,
         color_plan=args.color_plan,
         layout_plan=args.layout_plan,
+        plan=plan,
         callback=None if args.quiet else _progress_callback(),
     )
     for image, path in zip(out.images, paths):
@@ -118,6 +135,11 @@ def register(subparsers) -> None:
                    help="have the model's planner lay out the prompt (each element's kind, colour and box) and "
                         "lean the AR stage toward that layout by S in logits per position; 0 = off (default: "
                         "the model folder's blueprint.json, else 0)")
+    given = p.add_mutually_exclusive_group()
+    given.add_argument("--plan", default=None, metavar="PLAN",
+                       help="follow this layout plan in place of the planner's ('kind background ; element ; "
+                            "...', see `blueprint plan`); copied unless --layout-plan says how strongly")
+    given.add_argument("--plan-file", default=None, metavar="FILE", help="--plan, read from a file")
     p.add_argument("--batch", type=int, default=1, help="images to generate in one batch (default 1)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="dtype of the denoiser and the VAE: auto (default) = bf16 where the CPU/GPU has it "

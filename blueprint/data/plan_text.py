@@ -17,7 +17,8 @@ quotes, and a planner need not learn to spell. Every word is one token.
 A plan is exact for the data engine's specs (`plan_of`) and can be read back
 into a spec that `blueprint.data.render` draws (`spec_of_plan`), which is
 how the pipeline turns a plan into the codes the AR stage is steered toward.
-A person can read and edit one too; words that do not parse are dropped
+A person can read and edit one too (`check_plan` refuses, with the reason,
+what does not parse); from the planner, words that do not parse are dropped
 element by element, never guessed.
 """
 
@@ -220,36 +221,94 @@ def plan_from_ids(ids) -> str:
 
 def _element(words: list[str], ident: int, quotes: list[str], width: int, height: int) -> Element | None:
     """One element from its words; None if they do not make one."""
-    if len(words) < 7 or words[0] not in ELEMENT_KINDS or words[1] not in ROLES or words[2] not in colors.COLOR_NAMES:
+    try:
+        return parse_element(words, ident, quotes, width, height)
+    except BlueprintError:
         return None
+
+
+def parse_element(words: list[str], ident: int, quotes: list[str], width: int, height: int) -> Element:
+    """One element from its words; BlueprintError saying what is wrong if they do not make one."""
+    if len(words) < 7:
+        raise BlueprintError("an element is `kind role colour [material] [shape | font quote part] x0 y0 x1 y1`")
+    for word, allowed, what in ((words[0], ELEMENT_KINDS, "an element kind"), (words[1], ROLES, "a role"),
+                                (words[2], colors.COLOR_NAMES, "a colour")):
+        if word not in allowed:
+            raise BlueprintError(f"{word!r} is not {what} ({', '.join(allowed[:12])}{', ...' if len(allowed) > 12 else ''})")
     kind, role, color = words[:3]
     rest, box_words = words[3:-4], words[-4:]
     if not all(w.isdigit() for w in box_words):
-        return None
+        raise BlueprintError(f"an element ends with its box x0 y0 x1 y1 in {UNIT}-px units, got {' '.join(box_words)!r}")
     x0, y0, x1, y1 = (int(w) * UNIT for w in box_words)
     x0, x1 = max(0, min(x0, width - 1)), min(width, x1)
     y0, y1 = max(0, min(y0, height - 1)), min(height, y1)
     if x1 <= x0 or y1 <= y0:
-        return None
+        raise BlueprintError(f"the box {' '.join(box_words)} is empty inside the {width}x{height} image")
     fields = {"id": ident, "kind": kind, "role": role, "color": color, "rgb": list(colors.rgb(color)),
               "box": [x0, y0, x1, y1]}
     if rest and rest[0] in MATERIALS:
         fields["material"], rest = rest[0], rest[1:]
     if kind == "text":
-        if len(rest) != 3 or rest[0] not in FACES or rest[1][1:] not in map(str, range(len(quotes))):
-            return None
-        text = _piece(quotes[int(rest[1][1:])], rest[2]) if rest[2] in PARTS else None
-        size = fit_size(text, rest[0], x1 - x0, y1 - y0, 6, 96) if text else None
-        if size is None:
-            return None
-        return Element(**fields, text=text, font=rest[0], font_size=size)
+        return _text_element(fields, rest, quotes)
     if kind == "shape" and (len(rest) != 1 or rest[0] not in SHAPES):
-        return None
+        raise BlueprintError(f"a shape names one of {', '.join(SHAPES)} before its box")
     if kind == "panel" and rest and (len(rest) != 1 or rest[0] not in SHAPES + ARROWS):
-        return None
+        raise BlueprintError(f"a panel may name a material, then one of {', '.join(SHAPES + ARROWS)}, before its box")
     if kind == "bar" and rest:
-        return None
+        raise BlueprintError("a bar has only its role, colour and box")
     return Element(**fields, shape=rest[0] if rest else None)
+
+
+def _text_element(fields: dict, rest: list[str], quotes: list[str]) -> Element:
+    if len(rest) != 3 or rest[0] not in FACES:
+        raise BlueprintError(f"a text names its font ({', '.join(FACES)}), its quote and its part before its box")
+    if rest[1][1:] not in map(str, range(len(quotes))):
+        raise BlueprintError(f"{rest[1]!r} is not a quote of the prompt, which has {len(quotes)} "
+                             f"(q0 is the first)")
+    if rest[2] not in PARTS:
+        raise BlueprintError(f"{rest[2]!r} is not a part of a quote ({', '.join(PARTS)})")
+    text = _piece(quotes[int(rest[1][1:])], rest[2])
+    if text is None:
+        raise BlueprintError(f"{rest[1]} is one word: it has no {rest[2]}")
+    x0, y0, x1, y1 = fields["box"]
+    size = fit_size(text, rest[0], x1 - x0, y1 - y0, 6, 96)
+    if size is None:
+        raise BlueprintError(f"{text!r} does not fit its box of {x1 - x0}x{y1 - y0} px")
+    return Element(**fields, text=text, font=rest[0], font_size=size)
+
+
+def normal_plan(plan: str) -> str:
+    """A plan as the planner writes it, from one a person wrote: line breaks as separators, one
+    space between words; empty lines and doubled separators are harmless and dropped."""
+    groups = [" ".join(g.split()) for g in plan.replace("\n", f" {SEPARATOR} ").split(SEPARATOR)]
+    return f" {SEPARATOR} ".join(groups[:1] + [g for g in groups[1:] if g])
+
+
+def check_plan(plan: str, quotes: list[str], width: int, height: int) -> Spec:
+    """The spec of a plan a person wrote or edited; BlueprintError naming the first element that does
+    not parse, or the first quote no text draws.
+
+    Unlike `spec_of_plan` (for the planner's plans, which may lose an element), nothing is dropped:
+    a plan someone typed is followed as written or refused. A line break separates elements
+    too, so the plan can be written one element a line."""
+    groups = [g.split() for g in normal_plan(plan).split(SEPARATOR)]
+    try:
+        spec = spec_of_plan(" ".join(groups[0]), quotes, width, height)
+    except BlueprintError as e:
+        raise BlueprintError(f"layout plan: {e} (e.g. `poster red`)") from None
+    elements = []
+    for k, words in enumerate(groups[1:], 1):
+        try:
+            elements.append(parse_element(words, k, quotes, width, height))
+        except BlueprintError as e:
+            raise BlueprintError(f"layout plan, element {k} ({' '.join(words)!r}): {e}") from None
+    drawn = {e.text for e in elements if e.kind == "text"}
+    for i, q in enumerate(quotes[:MAX_QUOTES]):
+        if q not in drawn and not {_piece(q, "head"), _piece(q, "tail")} <= drawn:
+            raise BlueprintError(f"layout plan: no text draws q{i} ({q!r}); each quoted text needs a text "
+                                 f"element (`text ROLE COLOUR FONT q{i} all x0 y0 x1 y1`)")
+    spec.elements = elements
+    return spec
 
 
 def spec_of_plan(plan: str, quotes: list[str], width: int, height: int, seed: int = 0) -> Spec:

@@ -1,16 +1,20 @@
-"""The checks of a pipeline call that need no model: prompts, sampling settings, seeds.
+"""The checks of a pipeline call: prompts, sampling settings and seeds need no model; the
+caller's own prior tokens and glyph layer need only a few of its numbers.
 
-Front ends (the command line, the server) run them before loading a model, so bad
-input fails in milliseconds with the same message the pipeline would give.
+Front ends (the command line, the server) run the first ones before loading a model, so
+bad input fails in milliseconds with the same message the pipeline would give.
 """
 
 from __future__ import annotations
 
 import math
 
+import torch
+
 from blueprint.errors import BlueprintError
 from blueprint.models.settings import check_color_plan, check_layout_plan, check_prior_guidance
 from blueprint.pipeline.limits import MAX_BATCH, MAX_STEPS, MIN_TEMPERATURE
+from blueprint.sizes import PX_PER_DIT_TOKEN
 
 
 def check_prompts(prompt: str | list[str]) -> list[str]:
@@ -58,3 +62,35 @@ def check_seeds(seed, batch: int) -> list[int]:
     for s in seed:
         check_sampling(1, 1.0, None, None, s)
     return list(seed)
+
+
+def check_prior_tokens(ids, batch: int, width: int, height: int, codebook: int) -> torch.Tensor:
+    """Caller's AR tokens as long ids, (batch, DiT patches), each in [0, codebook)."""
+    try:
+        ids = torch.as_tensor(ids)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise BlueprintError(f"prior_token_ids must be a tensor of integer ids: {e}") from None
+    want = (batch, (height // PX_PER_DIT_TOKEN) * (width // PX_PER_DIT_TOKEN))
+    if ids.dtype.is_floating_point or ids.dtype == torch.bool or tuple(ids.shape) != want:
+        raise BlueprintError(
+            f"prior_token_ids must be integer ids of shape {want}, got {ids.dtype} {tuple(ids.shape)}"
+        )
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= codebook):
+        raise BlueprintError(f"prior_token_ids must lie in [0, {codebook})")
+    return ids.long()
+
+
+def check_glyph_ink(ink, batch: int, width: int, height: int, glyph_channels: int, conditioning: str) -> torch.Tensor:
+    """Caller's glyph layer as float (batch, 1, height, width) in [0, 1], for a decoder that has one."""
+    if not glyph_channels:
+        raise BlueprintError("glyph_ink needs a decoder with a glyph layer; this model's has none")
+    if conditioning != "blueprint":
+        raise BlueprintError(f"glyph_ink is for the blueprint conditioning; this model's is {conditioning!r}")
+    want = (batch, 1, height, width)
+    if not isinstance(ink, torch.Tensor) or tuple(ink.shape) != want:
+        got = tuple(ink.shape) if isinstance(ink, torch.Tensor) else type(ink).__name__
+        raise BlueprintError(f"glyph_ink must be a tensor of shape {want}, got {got}")
+    ink = ink.float()
+    if not bool(torch.isfinite(ink).all()) or float(ink.min()) < 0 or float(ink.max()) > 1:
+        raise BlueprintError("glyph_ink values must lie in [0, 1] (1 = ink)")
+    return ink

@@ -11,9 +11,14 @@ At a strength of a few nats the prior keeps its say where it is confident
 (it may still write its own text lines, texture, edges); a large strength
 copies the plan.
 
-A plan whose words do not parse loses only those elements; a plan that does
-not even name a design and a background leaves its prompt unplanned (its
-row of codes is -1), and the prior samples that prompt freely.
+A plan can also be given: one a person wrote, or the planner's edited (the
+web page's plan box, `blueprint generate --plan`). A given plan is checked
+whole (`plan_text.check_plan`) before any model runs, and followed as
+written: copied (GIVEN_PLAN_STRENGTH) unless the caller asks for another
+strength. A planner's plan whose words do not parse loses only those
+elements; one that does not even name a design and a background leaves its
+prompt unplanned (its row of codes is -1), and the prior samples that prompt
+freely.
 """
 
 from __future__ import annotations
@@ -21,22 +26,63 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from blueprint.data.plan_text import quotes_of, spec_of_plan
+from blueprint.data.plan_text import check_plan, normal_plan, quotes_of, spec_of_plan
 from blueprint.data.render import render
 from blueprint.errors import BlueprintError
 from blueprint.models.grid import image_grid
 from blueprint.models.image_tokenizer import image_tokens
 
+# A given plan is meant to be followed: at this strength the prior writes the plan's codes.
+GIVEN_PLAN_STRENGTH = 100.0
+LAYOUT_NEEDS_PLANNER = "a layout plan needs a model folder with a trained planner (blueprint train planner)"
 
-def draw_plans(plans: list[str], prompts: list[str], width: int, height: int) -> list[np.ndarray | None]:
-    """Each plan drawn as an RGB array by the data engine's renderer; None where it does not parse."""
+
+def plan_strength(requested: float | None, default: float, given: str | None) -> float:
+    """The strength a row is steered with: the caller's, else the model's; a given plan is
+    copied when neither asks for a strength, and refused where the caller turned planning off."""
+    if given is None:
+        return default if requested is None else requested
+    if requested == 0:
+        raise BlueprintError("a layout plan was given with layout_plan 0, which would ignore it")
+    return requested or default or GIVEN_PLAN_STRENGTH
+
+
+def check_given_plan(plan: str, prompt: str, width: int, height: int) -> str:
+    """The plan in the planner's form (`plan_text.normal_plan`); BlueprintError, saying what is
+    wrong, unless `plan` is a whole plan of `prompt` at that size."""
+    if not isinstance(plan, str) or not plan.strip():
+        raise BlueprintError("a layout plan must be non-empty text")
+    check_plan(plan, quotes_of(prompt), width, height)
+    return normal_plan(plan)
+
+
+def given_plans(plan: str | list[str] | None, prompts: list[str], width: int, height: int) -> list[str | None]:
+    """One given plan (or None) per prompt, each checked; one plan for several prompts is each one's."""
+    if plan is None:
+        return [None] * len(prompts)
+    plans = [plan] * len(prompts) if isinstance(plan, str) else list(plan)
+    if len(plans) != len(prompts):
+        raise BlueprintError(f"{len(plans)} layout plans for {len(prompts)} prompts")
+    return [None if p is None else check_given_plan(p, prompt, width, height) for p, prompt in zip(plans, prompts)]
+
+
+def draw_plans(plans: list[str | None], prompts: list[str], width: int, height: int,
+               strict: list[bool] | None = None) -> list[np.ndarray | None]:
+    """Each plan drawn as an RGB array by the data engine's renderer; None where there is no plan
+    or it does not parse. `strict` rows (given plans) must parse whole (`check_plan`)."""
     drawings = []
-    for plan, prompt in zip(plans, prompts):
-        try:
-            spec = spec_of_plan(plan, quotes_of(prompt), width, height)
-        except BlueprintError:
+    for k, (plan, prompt) in enumerate(zip(plans, prompts)):
+        if plan is None:
             drawings.append(None)
             continue
+        if strict is not None and strict[k]:
+            spec = check_plan(plan, quotes_of(prompt), width, height)
+        else:
+            try:
+                spec = spec_of_plan(plan, quotes_of(prompt), width, height)
+            except BlueprintError:
+                drawings.append(None)
+                continue
         drawings.append(np.asarray(render(spec).image.convert("RGB")))
     return drawings
 
@@ -55,8 +101,21 @@ def planned_codes(vle, processor, drawings: list[np.ndarray | None], width: int,
     return codes
 
 
-def plan_prompts(planner, vle, processor, prompts: list[str], width: int, height: int):
-    """(plans, codes): the planner's plan of each prompt (`models.planner.Planner`) and the codes
-    the AR stage is steered to."""
-    plans = planner.write(prompts, width, height)
-    return plans, planned_codes(vle, processor, draw_plans(plans, prompts, width, height), width, height)
+def plan_rows(planner, vle, processor, prompts: list[str], width: int, height: int,
+              strengths: list[float], given: list[str | None]):
+    """(plans, (codes, strengths)) for the AR stage (`prior.generate_prior_tokens`'s `planned`), or
+    (None, None) when no row is steered. A row with a given plan follows it; a row with a strength
+    and no plan gets the planner's (`models.planner.Planner`); a row of strength 0 is unplanned."""
+    if not any(strengths):
+        return None, None
+    plans = list(given)
+    wanted = [i for i, (s, g) in enumerate(zip(strengths, given)) if s and g is None]
+    if wanted:
+        if planner is None:
+            raise BlueprintError(LAYOUT_NEEDS_PLANNER)
+        for i, plan in zip(wanted, planner.write([prompts[i] for i in wanted], width, height)):
+            plans[i] = plan
+    plans = [p if s else None for p, s in zip(plans, strengths)]
+    drawings = draw_plans(plans, prompts, width, height, strict=[g is not None for g in given])
+    codes = planned_codes(vle, processor, drawings, width, height)
+    return plans, (codes, torch.tensor(strengths, dtype=torch.float32))

@@ -74,17 +74,18 @@ from blueprint.models.settings import (
     check_color_plan, check_layout_plan, check_prior_guidance, read_color_plan, read_layout_plan, read_prior_guidance,
 )
 from blueprint.models.precision import resolve_precision
-from blueprint.pipeline.checks import check_prompts, check_sampling, check_seeds
+from blueprint.pipeline.checks import (
+    check_glyph_ink, check_prior_tokens, check_prompts, check_sampling, check_seeds,
+)
 from blueprint.pipeline.compiled import compile_transformer, pad_glyphs, prior_generate_kwargs
 from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, MAX_PROMPT_TOKENS
-from blueprint.pipeline.layout_plan import plan_prompts
+from blueprint.pipeline.layout_plan import LAYOUT_NEEDS_PLANNER, given_plans, plan_rows, plan_strength
 from blueprint.pipeline.plan import code_bias, read_plan
 from blueprint.pipeline.prior import generate_prior_tokens
-from blueprint.sizes import PX_PER_DIT_TOKEN, PX_PER_TOKEN, check_size
+from blueprint.sizes import PX_PER_TOKEN, check_size
 
 
 PLAN_NEEDS_HEAD = "a color plan needs the model's semantic head (it says which colour each code is)"
-LAYOUT_NEEDS_PLANNER = "a layout plan needs a model folder with a trained planner (blueprint train planner)"
 
 # callback(stage, step, total): stage "prior" counts AR tokens, "denoise" DiT steps.
 Callback = Callable[[str, int, int], None]
@@ -99,7 +100,7 @@ class BlueprintPipelineOutput:
     prior_token_ids: torch.Tensor  # (B, (H/16)*(W/16)) codebook ids on the DiT patch grid
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     glyph_ink: torch.Tensor | None = None  # (B, 1, H, W) the typeset glyph layer; None without one
-    plans: list[str] | None = None  # the planner's layout plan of each prompt; None when none was written
+    plans: list[str | None] | None = None  # each prompt's layout plan (given or the planner's); None: no plans
 
 
 class BlueprintPipeline:
@@ -193,35 +194,6 @@ class BlueprintPipeline:
                 where = "prompt" if len(prompts) == 1 else f"prompt {i}"
                 raise BlueprintError(f"{where} is {n} tokens long; the limit is {MAX_PROMPT_TOKENS} tokens")
         return prompts
-
-    def _check_prior_tokens(self, ids, batch: int, width: int, height: int) -> torch.Tensor:
-        try:
-            ids = torch.as_tensor(ids)
-        except (TypeError, ValueError, RuntimeError) as e:
-            raise BlueprintError(f"prior_token_ids must be a tensor of integer ids: {e}") from None
-        want = (batch, (height // PX_PER_DIT_TOKEN) * (width // PX_PER_DIT_TOKEN))
-        if ids.dtype.is_floating_point or ids.dtype == torch.bool or tuple(ids.shape) != want:
-            raise BlueprintError(
-                f"prior_token_ids must be integer ids of shape {want}, got {ids.dtype} {tuple(ids.shape)}"
-            )
-        codebook = self.transformer.config.prior_vq_quantizer_codebook_size
-        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= codebook):
-            raise BlueprintError(f"prior_token_ids must lie in [0, {codebook})")
-        return ids.long().to(self.device)
-
-    def _check_glyph_ink(self, ink, batch: int, width: int, height: int) -> torch.Tensor:
-        if not self.glyph_channels:
-            raise BlueprintError("glyph_ink needs a decoder with a glyph layer; this model's has none")
-        if self.conditioning != "blueprint":
-            raise BlueprintError(f"glyph_ink is for the blueprint conditioning; this model's is {self.conditioning!r}")
-        want = (batch, 1, height, width)
-        if not isinstance(ink, torch.Tensor) or tuple(ink.shape) != want:
-            got = tuple(ink.shape) if isinstance(ink, torch.Tensor) else type(ink).__name__
-            raise BlueprintError(f"glyph_ink must be a tensor of shape {want}, got {got}")
-        ink = ink.float()
-        if not bool(torch.isfinite(ink).all()) or float(ink.min()) < 0 or float(ink.max()) > 1:
-            raise BlueprintError("glyph_ink values must lie in [0, 1] (1 = ink)")
-        return ink
 
     # ---- stages -------------------------------------------------------------
 
@@ -343,14 +315,15 @@ class BlueprintPipeline:
         vocab = self.semantic_head.vocab
         return code_bias([read_plan(p) for p in prompts], kind, bg, vocab.kinds, vocab.colors, strength, forbid=True)
 
-    def plan_layout(self, prompts: list[str], width: int, height: int, strength: float):
-        """(plans, (codes, strength)) for the AR stage to lean toward; (None, None) when off."""
-        if check_layout_plan(strength) == 0:
-            return None, None
-        if self.planner is None:
-            raise BlueprintError(LAYOUT_NEEDS_PLANNER)
-        plans, codes = plan_prompts(self.planner, self.vision_language_encoder, self.processor, prompts, width, height)
-        return plans, (codes, strength)
+    def plan_layout(self, prompts: list[str], width: int, height: int, strengths: list[float],
+                    given: list[str | None] | None = None):
+        """(plans, (codes, strengths)) for the AR stage to lean toward, one strength and optional
+        given plan per prompt (`layout_plan.plan_rows`); (None, None) when no row is planned."""
+        for s in strengths:
+            check_layout_plan(s)
+        given = given if given is not None else [None] * len(prompts)
+        return plan_rows(self.planner, self.vision_language_encoder, self.processor, prompts, width, height,
+                         strengths, given)
 
     # ---- call ---------------------------------------------------------------
 
@@ -371,6 +344,7 @@ class BlueprintPipeline:
         on_latents: LatentsCallback | None = None,
         color_plan: float | None = None,
         layout_plan: float | None = None,
+        plan: str | list[str] | None = None,
     ) -> BlueprintPipelineOutput:
         """Generate one image per prompt.
 
@@ -389,19 +363,27 @@ class BlueprintPipeline:
         `layout_plan` > 0 has the folder's planner write a layout plan of each prompt and leans
         the AR stage, position by position, toward the codes of that plan drawn, by that much
         in logits (`blueprint.pipeline.layout_plan`); 0 is off, None the model folder's.
+        `plan` (one, or one per prompt) is a layout plan to follow in place of the planner's
+        (`blueprint.data.plan_text`; a folder needs no planner for it): checked whole first, then
+        copied unless `layout_plan` says how strongly to lean to it.
         """
         prompts = self._check_prompts(prompt)
         width, height = check_size(width, height, *self.size_range)
         seeds = check_seeds(seed, len(prompts))
         check_sampling(num_inference_steps, guidance_scale, temperature, top_p, seeds[0], prior_guidance, color_plan,
                        layout_plan)
-        layout_plan = self.layout_plan if layout_plan is None else layout_plan
+        given = given_plans(plan, prompts, width, height)
+        strengths = [plan_strength(layout_plan, self.layout_plan, g) for g in given]
+        if (plan is not None or layout_plan) and (prior_token_ids is not None or self.conditioning == "prompt"):
+            raise BlueprintError("a layout plan steers the AR stage, which this call skips (prior_token_ids, "
+                                 "or a model without one): leave plan and layout_plan out")
         seed = seeds if isinstance(seed, (list, tuple)) else seed
         prior_guidance = self.prior_guidance if prior_guidance is None else prior_guidance
         if prior_token_ids is not None:
-            prior_token_ids = self._check_prior_tokens(prior_token_ids, len(prompts), width, height)
+            codebook = self.transformer.config.prior_vq_quantizer_codebook_size
+            prior_token_ids = check_prior_tokens(prior_token_ids, len(prompts), width, height, codebook).to(self.device)
         if glyph_ink is not None:
-            glyph_ink = self._check_glyph_ink(glyph_ink, len(prompts), width, height)
+            glyph_ink = check_glyph_ink(glyph_ink, len(prompts), width, height, self.glyph_channels, self.conditioning)
 
         timings: dict[str, float] = {}
         clock = self.clock()
@@ -420,7 +402,7 @@ class BlueprintPipeline:
             if prior_token_ids is None:
                 progress = (lambda done, total: callback("prior", done, total)) if callback else None
                 bias = self.plan_bias(prompts, self.color_plan if color_plan is None else color_plan)
-                plans, planned = self.plan_layout(prompts, width, height, layout_plan)
+                plans, planned = self.plan_layout(prompts, width, height, strengths, given)
                 if plans is not None:
                     lap("plan")
                 prior_token_ids = generate_prior_tokens(

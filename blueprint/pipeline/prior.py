@@ -67,12 +67,13 @@ class _CodeBias(LogitsProcessor):
 
 
 class _PlannedCodes(LogitsProcessor):
-    """Adds `strength` to the logit of the code a plan puts at each position of row b
+    """Adds row b's strength to the logit of the code a plan puts at each of its positions
     (`codes[b, t]` for the t-th generated token; -1: no plan there). Rows past the
     plan's (the empty prompt's, under guidance) are left as they are."""
 
-    def __init__(self, codes: torch.Tensor, strength: float, prompt_len: int):
-        self.codes, self.strength, self.prompt_len = codes, strength, prompt_len
+    def __init__(self, codes: torch.Tensor, strength: float | torch.Tensor, prompt_len: int):
+        self.codes, self.prompt_len = codes, prompt_len
+        self.strength = torch.as_tensor(strength, dtype=torch.float32).expand(codes.shape[0])
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         t = input_ids.shape[1] - self.prompt_len
@@ -80,7 +81,7 @@ class _PlannedCodes(LogitsProcessor):
             return scores
         column = self.codes[:, t].to(scores.device)
         rows = (column >= 0).nonzero().flatten()
-        scores[rows, column[rows]] += self.strength
+        scores[rows, column[rows]] += self.strength.to(scores.device, scores.dtype)[rows]
         return scores
 
 
@@ -179,7 +180,8 @@ def sample_prior_sequences(
     `generate_kwargs` go to `generate` as they are (the compiled path's static cache).
     `code_bias` (B, codebook) float: added to each prompt's logits over the codebook (a colour plan).
     `planned` (codes, strength): codes (B, preview + full grid) long, the code a layout plan
-    puts at each position (-1: none); `strength` is added to that code's logit.
+    puts at each position (-1: none); `strength` (a number, or one per row) is added to that
+    code's logit.
     """
     # the processor's preview grid: its prompt and grids tell the model the same
     token_h, token_w, prev_h, prev_w = image_grid(width, height, getattr(processor, "preview_grid", "official"))

@@ -28,6 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from blueprint.errors import BlueprintError
+from blueprint.pipeline.layout_plan import LAYOUT_NEEDS_PLANNER, check_given_plan, plan_strength
 from blueprint.serve.engine import Cancelled, Engine, Job, QueueFull
 from blueprint.serve.errors import ApiError, BodyLimit, error_json, install_error_handlers, job_result
 from blueprint.serve.metrics import CountRequests, Metrics
@@ -229,11 +230,30 @@ def _job(server: Server, body: ImageRequest) -> Job:
         pipe._check_prompts([body.prompt])  # the token limit needs the model's tokenizer
     except BlueprintError as e:
         raise ApiError(400, str(e), param="prompt", code="invalid_prompt") from None
+    _check_layout_plan(pipe, body, width, height)
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
     return Job(body.prompt, [seed + i for i in range(body.n)], width, height, body.num_inference_steps,
                body.guidance_scale, body.temperature, body.top_p,
                pictures=body.return_blueprint or bool(body.stream and body.partial_images),
-               previews=max(0, body.partial_images - 1) if body.stream else 0)
+               previews=max(0, body.partial_images - 1) if body.stream else 0,
+               layout_plan=body.layout_plan, given_plan=body.plan)
+
+
+def _check_layout_plan(pipe, body: ImageRequest, width: int, height: int) -> None:
+    """ApiError 400 for a plan that does not parse, or planning the model cannot do: found here,
+    not in the batch, where it would fail the other requests batched with this one. A given plan
+    is put in the planner's form, which the response returns."""
+    try:
+        if body.plan is not None:
+            body.plan = check_given_plan(body.plan, body.prompt, width, height)
+        strength = plan_strength(body.layout_plan, pipe.layout_plan, body.plan)
+    except BlueprintError as e:
+        raise ApiError(400, str(e), param="plan", code="invalid_plan") from None
+    if strength and body.plan is None and pipe.planner is None:
+        raise ApiError(400, LAYOUT_NEEDS_PLANNER, param="layout_plan", code="no_planner")
+    if strength and pipe.conditioning == "prompt":
+        raise ApiError(400, "this model has no AR stage to follow a layout plan", param="layout_plan",
+                       code="no_ar_stage")
 
 
 async def _wait(server: Server, job: Job, request: Request, events: asyncio.Queue, started: float):

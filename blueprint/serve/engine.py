@@ -47,6 +47,7 @@ from typing import Callable
 import torch
 
 from blueprint.pipeline.compiled import prior_generate_kwargs
+from blueprint.pipeline.layout_plan import plan_strength
 from blueprint.pipeline.prior import generate_prior_tokens
 
 
@@ -74,7 +75,9 @@ class Job:
     prior_ids: torch.Tensor | None = None  # (n, (H/16)*(W/16)) once the AR stage ran
     pictures: bool = False  # draw the AR blueprints (on the model thread: it runs torch)
     blueprints: list | None = None  # PIL images of the blueprints, when `pictures`
-    plan: str | None = None  # the layout plan of the prompt, when the model wrote one
+    plan: str | None = None  # the layout plan the AR stage followed (given or the planner's), if any
+    layout_plan: float | None = None  # the request's layout-plan strength; None: the model's
+    given_plan: str | None = None  # a layout plan the request brought (checked by the app)
     previews: int = 0  # part-way images of the denoising to send (each costs a VAE decode)
 
     @property
@@ -255,7 +258,10 @@ class Engine:
             ids = None
         else:
             with torch.inference_mode():
-                plans, planned = pipe.plan_layout(prompts, first.width, first.height, pipe.layout_plan)
+                strengths = [plan_strength(job.layout_plan, pipe.layout_plan, job.given_plan)
+                             for job in batch for _ in job.seeds]
+                given = [job.given_plan for job in batch for _ in job.seeds]
+                plans, planned = pipe.plan_layout(prompts, first.width, first.height, strengths, given)
                 ids = generate_prior_tokens(
                     pipe.vision_language_encoder, pipe.processor, prompts, first.width, first.height, seeds,
                     first.temperature, first.top_p, self._progress(batch, "prior"), pipe.prior_guidance,

@@ -17,6 +17,8 @@ from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, MIN_TEMPE
 
 MAX_SERVED_STEPS = 100  # a request's denoising steps; more only holds up the queue
 MAX_PROMPT_CHARS = 4000
+MAX_PLAN_CHARS = 8000  # the engine's longest plan is under 1,000 characters
+MAX_LAYOUT_PLAN = 1000.0  # past about 100 the plan is already copied
 
 
 class ImageRequest(BaseModel):
@@ -40,6 +42,15 @@ class ImageRequest(BaseModel):
                                       description="AR sampling temperature; omitted = the model's.")
     top_p: float | None = Field(None, gt=0, le=1, allow_inf_nan=False, description="AR top-p; omitted = the model's.")
     return_blueprint: bool = Field(False, description="Add the AR token grid and a picture of it to each image.")
+    layout_plan: float | None = Field(None, ge=0, le=MAX_LAYOUT_PLAN, allow_inf_nan=False,
+                                      description="Have the model's planner lay out the prompt (each element's "
+                                      "kind, colour and box) and lean the AR stage toward it by this much in "
+                                      "logits (100 copies it); 0 = off; omitted = the model's.")
+    plan: str | None = Field(None, min_length=1, max_length=MAX_PLAN_CHARS,
+                             description="A layout plan to follow in place of the planner's: the one a response "
+                             "returned (blueprint.plan), edited. `kind background ; element ; ...`, an element "
+                             "being `kind role colour [material] [shape | font qN part] x0 y0 x1 y1` in 4-px "
+                             "units; line breaks separate elements too. Copied unless layout_plan is given.")
 
     @field_validator("prompt")
     @classmethod
@@ -56,8 +67,9 @@ class Blueprint(BaseModel):
     grid_width: int
     grid_height: int
     b64_png: str = Field(description="The grid drawn at the image's size (the semantic head's reading).")
-    plan: str | None = Field(None, description="The planner's layout plan the AR stage leaned toward (each "
-                                               "element's kind, colour and box); null when none was written.")
+    plan: str | None = Field(None, description="The layout plan the AR stage leaned toward (the request's, "
+                                               "or the planner's: each element's kind, colour and box); null "
+                                               "when none was followed.")
 
 
 class ImageData(BaseModel):

@@ -9,7 +9,9 @@ the engine's designs and prompt styles as for the other stages (the planner
 is meant to learn all kinds, exact and user prompts: `--kinds all
 --caption-style mixed`).
 
-The loss is the T5's cross-entropy over the plan words. At export the stage
+A model folder (`--init-from`, else the run folder) that has a planner
+already is fine-tuned from it; one without starts a fresh planner of
+`--config`. The loss is the T5's cross-entropy over the plan words. At export the stage
 writes plans for designs of the held-out split (words never trained on) and
 records, in `logs/planner-eval.json`, how often it gets the kind and the
 background, the element count, each element's kind and colour, and how well
@@ -27,7 +29,7 @@ from blueprint.data.spec import ALL_KINDS
 from blueprint.data.plan_text import SEPARATOR, plan_ids, plan_of, prompt_words, quotes_of
 from blueprint.errors import BlueprintError
 from blueprint.files import atomic_write_json
-from blueprint.models.planner import Planner, PlannerVocab, build_planner, save_planner
+from blueprint.models.planner import Planner, PlannerVocab, build_planner, has_planner, load_planner, save_planner
 from blueprint.train.data import check_engine_stream, sample_indices
 from blueprint.train.stage import StageArgs
 
@@ -92,7 +94,17 @@ class PlannerStage:
         self.args = args
         self.sizes = [tuple(args.size)] + [tuple(s) for s in args.extra_sizes]
         self.vocab = engine_vocab()
-        self.planner = build_planner(args.config, self.vocab).to(args.device)
+        self.planner = self._start(Path(args.init_from or args.out_dir)).to(args.device)
+
+    def _start(self, model_dir: Path):
+        """The folder's planner to fine-tune, if it has one, else a fresh one."""
+        if not has_planner(model_dir):
+            return build_planner(self.args.config, self.vocab)
+        planner = load_planner(model_dir)
+        if planner.vocab.words != self.vocab.words:
+            raise BlueprintError(f"the planner in {model_dir} reads another vocabulary than this version's "
+                                 "engine prompts; train a fresh one in a folder without planner/")
+        return planner.model.train()
 
     def trainable(self):
         return {"planner": self.planner}

@@ -5,6 +5,7 @@
 const PRESETS = [["square", 256, 256], ["3:2", 384, 256], ["2:3", 256, 384], ["2:1", 512, 256], ["1:2", 256, 512]];
 const HISTORY_KEY = "blueprint.history";
 const HISTORY_MAX = 24;
+const PLAN_STRENGTH = 100;  // "plan the layout first": the AR stage copies the planner's plan
 const $ = (id) => document.getElementById(id);
 
 function buildSizes() {
@@ -69,19 +70,39 @@ async function* readEvents(response) {
   }
 }
 
-async function generate(ev) {
-  ev.preventDefault();
-  const prompt = $("prompt").value.trim();
-  if (!prompt) return;
+// The request of the form; `plan` (text) follows that layout plan at the seed shown.
+function requestBody(plan) {
   const seedField = $("seed");
   const body = {
-    prompt, size: document.querySelector("input[name=size]:checked").value,
+    prompt: $("prompt").value.trim(), size: document.querySelector("input[name=size]:checked").value,
     num_inference_steps: Number($("steps").value), guidance_scale: Number($("guidance").value),
     // partial image 0 is the AR blueprint; 1 and 2 the image part-way through the denoising
     stream: true, partial_images: 3, return_blueprint: true, response_format: "b64_json",
   };
   if (!$("random-seed").checked && seedField.value !== "") body.seed = Number(seedField.value);
+  if (plan !== null) {
+    body.plan = plan;
+    if (seedField.value !== "") body.seed = Number(seedField.value);  // same seed: only the plan changes
+  } else if ($("use-plan").checked) {
+    body.layout_plan = PLAN_STRENGTH;
+  }
+  return body;
+}
+
+async function generate(ev) {
+  ev.preventDefault();
+  if (!$("prompt").value.trim()) return;
+  await run(requestBody(null));
+}
+
+async function replan() {
+  if (!$("prompt").value.trim() || !$("plan").value.trim()) return;
+  await run(requestBody($("plan").value));
+}
+
+async function run(body) {
   $("go").disabled = true;
+  $("replan").disabled = true;
   $("run").hidden = false;
   $("error").hidden = true;
   $("download").hidden = true;
@@ -116,6 +137,7 @@ async function generate(ev) {
     showError(e.message);
   } finally {
     $("go").disabled = false;
+    $("replan").disabled = false;
   }
 }
 
@@ -124,8 +146,8 @@ function showResult(request, item) {
   $("result").src = src;
   $("result").classList.remove("partial");
   if (item.blueprint) $("blueprint").src = "data:image/png;base64," + item.blueprint.b64_png;
-  $("plan").textContent = item.blueprint && item.blueprint.plan ? item.blueprint.plan.split(" ; ").join("\n") : "";
-  $("plan-box").hidden = !$("plan").textContent;
+  $("plan").value = item.blueprint && item.blueprint.plan ? item.blueprint.plan.split(" ; ").join("\n") : "";
+  $("plan-box").hidden = !$("plan").value;
   $("seed").value = item.seed;
   $("caption").textContent = `seed ${item.seed} · ${item.size} · ${request.num_inference_steps} steps · guidance ${request.guidance_scale}`;
   $("download").href = src;
@@ -181,5 +203,6 @@ buildSizes();
 renderHistory();
 pollHealth();
 $("form").addEventListener("submit", generate);
+$("replan").addEventListener("click", replan);
 $("clear").addEventListener("click", () => { localStorage.removeItem(HISTORY_KEY); renderHistory(); });
 $("seed").addEventListener("input", () => { $("random-seed").checked = $("seed").value === ""; });
