@@ -12,7 +12,8 @@
 #     then the VAE's decoder side on both cores, the export, and a last DiT run on the
 #     exported weights with an edge weight;
 #   phase 3 on the same CPU, in bf16: both fine-tuned on every design kind with exact and
-#     user-style prompts (2026-12-05); then the layout planner, in fp32 (2026-12-06).
+#     user-style prompts (2026-12-05); then the layout planner, in fp32, and a fine-tune
+#     of it (2026-12-06).
 # The pieces ran with time limits and were resumed; here each is given its step count, so
 # the sequence is the recipe of the shipped model, not a bit-for-bit replay (data order,
 # step counts and flags are the same; the GPU's kernels and a CPU's are not).
@@ -84,4 +85,12 @@ stage planner --model-dir "$RUN-kinds" --size "$PLAN_SIZES" --kinds all --captio
 $BLUEPRINT export "$RUN-kinds" --out "$EXPORT_TO"
 # a sampling default, chosen by measuring after training: the colour plan (docs/notebook/2026-12-06-color-plan.md)
 $PY -c "import sys; from blueprint.models.settings import update_settings as u; u(sys.argv[1], color_plan=2.0)" "$EXPORT_TO"
+# piece 8: the exported planner fine-tuned on fresh engine samples (--seed 1; a folder with a planner is
+# fine-tuned from it), 33 minutes; the export carries blueprint.json along (trained.json's planner entry
+# counts this run's steps only). A second round (--seed 2, lr 3e-4, 2,000 steps) traded words for adherence
+# and was not kept (docs/notebook/2026-12-06-plans-by-hand.md)
+rm -rf "$RUN-plan" && cp -r "$EXPORT_TO" "$RUN-plan"
+stage planner --model-dir "$RUN-plan" --size "$PLAN_SIZES" --kinds all --caption-style mixed --batch-size 32 \
+    --lr 5e-4 --warmup "$(steps 100 1)" --steps "$(steps 3000 2)" --cooldown "$(steps 500 1)" --seed 1
+$BLUEPRINT export "$RUN-plan" --out "$EXPORT_TO"
 $BLUEPRINT train report "$RUN"
