@@ -70,6 +70,11 @@ def run_generate(args: argparse.Namespace) -> int:
                    args.color_plan, args.layout_plan)
     paths = output_paths(args.output, args.batch)
     plan = read_plan_arg(args.plan, args.plan_file)
+    if plan is not None:  # a plan fits a size: checked at the size asked, the model's range is checked later
+        from blueprint.pipeline.layout_plan import check_given_plan
+        from blueprint.sizes import parse_size
+
+        check_given_plan(plan, args.prompt, *parse_size(args.size))
     model_dir = folder.resolve_model_dir(args.model)
 
     import torch
@@ -81,9 +86,6 @@ def run_generate(args: argparse.Namespace) -> int:
     from blueprint.sizes import parse_size
 
     width, height = parse_size(args.size, lo, hi)
-    if plan is not None:
-        from blueprint.pipeline.layout_plan import check_given_plan
-        check_given_plan(plan, args.prompt, width, height)  # before seconds of work, not after
     out = pipe(
         [args.prompt] * args.batch,
         height=height,

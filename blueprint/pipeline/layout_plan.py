@@ -115,7 +115,6 @@ def plan_rows(planner, vle, processor, prompts: list[str], width: int, height: i
             raise BlueprintError(LAYOUT_NEEDS_PLANNER)
         for i, plan in zip(wanted, planner.write([prompts[i] for i in wanted], width, height)):
             plans[i] = plan
-    plans = [p if s else None for p, s in zip(plans, strengths)]
     drawings = draw_plans(plans, prompts, width, height, strict=[g is not None for g in given])
     codes = planned_codes(vle, processor, drawings, width, height)
     return plans, (codes, torch.tensor(strengths, dtype=torch.float32))
