@@ -66,24 +66,17 @@ def given_plans(plan: str | list[str] | None, prompts: list[str], width: int, he
     return [None if p is None else check_given_plan(p, prompt, width, height) for p, prompt in zip(plans, prompts)]
 
 
-def draw_plans(plans: list[str | None], prompts: list[str], width: int, height: int,
-               strict: list[bool] | None = None) -> list[np.ndarray | None]:
+def draw_plans(plans: list[str | None], prompts: list[str], width: int, height: int) -> list[np.ndarray | None]:
     """Each plan drawn as an RGB array by the data engine's renderer; None where there is no plan
-    or it does not parse. `strict` rows (given plans) must parse whole (`check_plan`)."""
+    or it does not parse. A given plan was checked whole before (`given_plans`, `check_given_plan`),
+    so it draws as it was checked."""
     drawings = []
-    for k, (plan, prompt) in enumerate(zip(plans, prompts)):
-        if plan is None:
-            drawings.append(None)
-            continue
-        if strict is not None and strict[k]:
-            spec = check_plan(plan, quotes_of(prompt), width, height)
-        else:
-            try:
-                spec = spec_of_plan(plan, quotes_of(prompt), width, height)
-            except BlueprintError:
-                drawings.append(None)
-                continue
-        drawings.append(np.asarray(render(spec).image.convert("RGB")))
+    for plan, prompt in zip(plans, prompts):
+        try:
+            spec = spec_of_plan(plan, quotes_of(prompt), width, height) if plan is not None else None
+        except BlueprintError:
+            spec = None
+        drawings.append(None if spec is None else np.asarray(render(spec).image.convert("RGB")))
     return drawings
 
 
@@ -115,6 +108,6 @@ def plan_rows(planner, vle, processor, prompts: list[str], width: int, height: i
             raise BlueprintError(LAYOUT_NEEDS_PLANNER)
         for i, plan in zip(wanted, planner.write([prompts[i] for i in wanted], width, height)):
             plans[i] = plan
-    drawings = draw_plans(plans, prompts, width, height, strict=[g is not None for g in given])
+    drawings = draw_plans(plans, prompts, width, height)
     codes = planned_codes(vle, processor, drawings, width, height)
     return plans, (codes, torch.tensor(strengths, dtype=torch.float32))
