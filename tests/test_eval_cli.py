@@ -106,3 +106,16 @@ def test_evaluate_python_api_with_in_memory_images(bench):
         evaluate({}, rows, engines="easyocr")
     with pytest.raises(BlueprintError, match="none of the 1 benchmark rows has a usable image"):
         evaluate({"other": render(spec).image}, rows[:1])
+
+
+def test_the_grid_shows_prices_read_as_text(tmp_path):
+    """Two dollar signs in what OCR read must not be taken for matplotlib's mathtext (which
+    stopped a whole evaluation at its last step)."""
+    from blueprint.eval.report import Report
+    from blueprint.eval.score import ImageResult, TextScores
+
+    read = TextScores("tesseract", ['$6.75"', "i", "KETTLE", "$79.75,", "|"], 0.5, 0.5, None)
+    result = ImageResult("menu-0000", "menu", 64, 64, {"tesseract": read}, [], None, 0.1)
+    Report(("tesseract",), [result]).plot_grid(tmp_path / "grid.png", {"menu-0000": Image.new("RGB", (64, 64))})
+    with Image.open(tmp_path / "grid.png") as im:
+        assert im.width > 100

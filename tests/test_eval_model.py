@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from blueprint.cli import main
-from blueprint.cli.eval_model import true_ink
+from blueprint.cli.eval_model import true_ink, true_plans
+from blueprint.data.plan_text import check_plan, quotes_of
 from blueprint.data.render import render
 from blueprint.eval import load_benchmark
 from blueprint.models import build_components, save_components
@@ -28,6 +29,15 @@ def test_true_ink_is_the_engine_character_map():
     for i, r in enumerate(renders):
         assert torch.equal(ink[i, 0] > 0, torch.from_numpy(r.char_map > 0))
         assert 0 < ink[i].sum() < 256 * 384 / 4  # letters are there, and they are a small share
+
+
+def test_the_true_plan_of_every_held_out_row_is_a_plan_a_person_could_give():
+    """--true-plan hands the pipeline `plan=` the rows' own plans: each must pass the check a
+    given plan passes (every quote drawn, every box in the image) and draw the row's texts."""
+    rows, _ = load_benchmark(BENCHMARK)
+    for row, plan in zip(rows, true_plans(rows)):
+        spec = check_plan(plan, quotes_of(row.prompt), row.width, row.height)
+        assert sorted(e.text for e in spec.elements if e.kind == "text") == sorted(row.spec.texts)
 
 
 def test_true_ink_without_true_blueprint_is_refused(tmp_path):
@@ -50,6 +60,8 @@ def test_true_ink_without_true_blueprint_is_refused(tmp_path):
     (["--images", "somewhere", "--color-plan", "2"], "--color-plan applies to generation"),
     (["--layout-plan", "inf"], "layout plan must be a finite number"),
     (["--ground-truth", "--layout-plan", "2"], "--layout-plan applies to generation"),
+    (["--images", "somewhere", "--true-plan"], "--true-plan applies to generation"),
+    (["--true-plan", "--true-blueprint"], "two ways to skip the planner"),
 ])
 def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, capsys, extra, message):
     assert main(["eval", "--benchmark", str(BENCHMARK), "--out", str(tmp_path / "x"), *extra]) == 2

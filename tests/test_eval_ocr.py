@@ -4,11 +4,11 @@ import os
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from blueprint.errors import BlueprintError
 from blueprint.eval.detect import find_text_lines
-from blueprint.eval.ocr import get_engine, ink_image
+from blueprint.eval.ocr import better_reading, get_engine, ink_image
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 BOLD = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
@@ -144,3 +144,38 @@ def test_text_on_boxes_smaller_than_the_background_window_is_found():
     assert not any(f[0] >= 390 and f[1] >= 290 for f in found)
     words = [w.text for w in get_engine("tesseract").read_image(image)]
     assert all(word in words for word in boxes)
+
+
+def test_the_learned_detector_finds_the_lines_of_a_design(design):
+    image, boxes = design
+    found = get_engine("rapidocr").find_lines(image)
+    for text, (x0, y0, x1, y1) in boxes.items():
+        assert any(b[0] <= x0 + 4 and b[2] >= x1 - 4 and b[1] <= y0 + 4 and b[3] >= y1 - 4 for b in found), text
+    assert not any(b[0] >= 175 and b[1] >= 175 for b in found)  # the green square is no line
+
+
+def test_where_the_two_detectors_disagree_the_surer_reading_is_kept():
+    line = lambda box, *words: (box, list(words))
+    classical = [line((10, 10, 60, 30), ("RESUPO", 0.5)), line((62, 10, 80, 30), ("R", 0.8)),
+                 line((10, 50, 90, 70), ("Latte", 0.95))]
+    learned = [line((8, 8, 82, 32), ("RESUPOR", 0.9)), line((10, 100, 90, 120), ("$4.25", 0.9)),
+               line((12, 52, 88, 68), ("Latte", 0.6))]
+    kept = better_reading(classical, learned)
+    words = [w for _, ws in kept for w, _ in ws]
+    assert sorted(words) == ["$4.25", "Latte", "RESUPOR"]  # each region once, the surer side
+    assert [w for _, ws in better_reading(classical[2:], [line((12, 52, 88, 68), ("Latte", 0.95))])
+            for w, _ in ws] == ["Latte"]                          # a tie keeps one, the classical
+    assert better_reading([], []) == []
+
+
+def test_a_heavy_bold_line_on_a_tight_panel_is_read():
+    """Bold letters the decoder thickens fill most of their box, which the classical detector
+    takes for a solid object; the learned detector still finds the line."""
+    image = Image.new("RGB", (384, 256), (200, 30, 30))
+    d = ImageDraw.Draw(image)
+    d.rectangle((20, 60, 364, 200), fill=(120, 75, 35))
+    draw_text(image, (95, 105), "ALMOND", 44, (250, 250, 250), BOLD)
+    heavy = image.filter(ImageFilter.MaxFilter(3))  # the white strokes a pixel thicker all round
+    assert find_text_lines(heavy) == []  # what the classical detector alone missed
+    words = [w.text for w in get_engine("tesseract").read_image(heavy)]
+    assert "ALMOND" in words

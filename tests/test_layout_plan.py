@@ -12,7 +12,7 @@ from blueprint.models.folder import load_component
 from blueprint.models.planner import Planner, PlannerVocab, build_planner, has_planner, load_planner, save_planner
 from blueprint.models.settings import update_settings
 from blueprint.pipeline import BlueprintPipeline
-from blueprint.pipeline.layout_plan import draw_plans, planned_codes
+from blueprint.pipeline.layout_plan import draw_plans, planned_codes, write_plans
 from blueprint.pipeline.prior import generate_prior_tokens, sample_prior_sequences
 from blueprint.train.loop import LoopArgs, train
 from blueprint.train.planner import compare_plans, make_stage
@@ -110,6 +110,19 @@ def test_a_large_strength_makes_the_prior_write_the_planned_codes(planned_folder
     assert ids.shape[0] == 1
     with pytest.raises(ValueError, match="planned codes must be"):
         sample_prior_sequences(vle, processor, [PROMPT], 128, 128, 0, planned=(codes, 1.0))
+
+
+def test_a_background_the_prompt_states_is_the_plans(planned_folder):
+    planner = load_planner(planned_folder)
+    free = planner.write([PROMPT, "two bars"], 256, 256, max_words=4)
+    forced = planner.write([PROMPT, "two bars"], 256, 256, max_words=4, backgrounds=["purple", None])
+    assert forced[0].split()[1] == "purple" and forced[1] == free[1]
+    stated = 'A yellow label on a purple background that reads "SALE".'
+    assert write_plans(planner, [stated], 256, 256)[0].split()[1] == "purple"
+    with pytest.raises(BlueprintError, match="one colour name or None per prompt"):
+        planner.write([PROMPT], 256, 256, backgrounds=["reddish"])
+    with pytest.raises(BlueprintError, match="one colour name or None per prompt"):
+        planner.write([PROMPT], 256, 256, backgrounds=[])
 
 
 def test_pipeline_layout_plan_returns_the_plans(planned_folder):

@@ -40,7 +40,7 @@ MODEL_ROWS = {"per_kind": 8, "sizes": "256x256,384x256"}
 GENERATION = {"steps": DEFAULT_STEPS, "guidance": DEFAULT_GUIDANCE, "temperature": None, "top_p": None,
               "prior_guidance": None, "precision": "auto", "batch": 1, "device": "cpu", "no_score": False,
               "true_blueprint": False, "true_ink": False, "compile": False, "color_plan": None,
-              "layout_plan": None}
+              "layout_plan": None, "true_plan": False}
 
 
 def register(subparsers) -> None:
@@ -87,6 +87,9 @@ def register(subparsers) -> None:
     g.add_argument("--no-score", action="store_true", help="only generate (score later with --images)")
     g.add_argument("--true-blueprint", action="store_true",
                    help="feed the decoder the tokenizer's codes of the ground truth instead of the prior's")
+    g.add_argument("--true-plan", action="store_true",
+                   help="have the AR stage follow each row's own layout plan, written from its spec (what a "
+                        "perfect planner would give), in place of the model's planner")
     g.add_argument("--true-ink", action="store_true",
                    help="with --true-blueprint: the engine's character ink as the glyph layer, not typeset text")
     g.add_argument("--compile", action="store_true",

@@ -12,7 +12,10 @@ pipeline call; a batch uses the seed of its first row, so images depend on N.
 --true-blueprint skips the AR prior: the decoder gets the model's own
 tokenizer's codes of the ground-truth render, the blueprint a perfect prior
 would write. Set beside a normal run, it splits the error between the prior
-and the decoder. --true-ink, with it, also replaces the typeset glyph layer by
+and the decoder. --true-plan keeps the AR stage but has it follow each row's
+plan written from its spec, in place of the planner's: set beside a run at
+--layout-plan, it splits the error between the planner and the rest.
+--true-ink, with --true-blueprint, also replaces the typeset glyph layer by
 the data engine's exact character ink (what the decoder trained on), which
 takes the typesetting out too.
 """
@@ -26,6 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from blueprint.data.plan_text import plan_of, quotes_of
 from blueprint.data.render import render
 from blueprint.errors import BlueprintError
 from blueprint.files import atomic_write_json
@@ -59,10 +63,17 @@ def true_blueprint(pipe, renders) -> torch.Tensor:
     return perfect_prior_ids(pipe.vision_language_encoder, pipe.processor.image_processor, images, width, height)
 
 
+def true_plans(rows) -> list[str]:
+    """Each row's layout plan written from its spec: what a perfect planner would give."""
+    return [plan_of(row.spec, quotes_of(row.prompt)) for row in rows]
+
+
 def check_generation(args) -> None:
     """Every generation option that needs no model, before anything loads or is written."""
     if args.true_ink and not args.true_blueprint:
         raise BlueprintError("--true-ink goes with --true-blueprint (the engine's ink sits where its blueprint puts text)")
+    if args.true_plan and args.true_blueprint:
+        raise BlueprintError("--true-plan and --true-blueprint are two ways to skip the planner: give one")
     if args.batch < 1:
         raise BlueprintError(f"--batch must be a positive integer, got {args.batch}")
     check_sampling(args.steps, args.guidance, args.temperature, args.top_p, 0, args.prior_guidance, args.color_plan,
@@ -105,7 +116,7 @@ def generate_rows(pipe: BlueprintPipeline, rows, args, out: Path) -> tuple[dict[
                       num_inference_steps=args.steps, guidance_scale=args.guidance,
                       temperature=args.temperature, top_p=args.top_p, prior_token_ids=ids,
                       prior_guidance=args.prior_guidance, glyph_ink=ink, color_plan=args.color_plan,
-                      layout_plan=args.layout_plan)
+                      layout_plan=args.layout_plan, plan=true_plans(chunk) if args.true_plan else None)
         seconds += [(time.perf_counter() - start) / len(chunk)] * len(chunk)
         for k, row in enumerate(chunk):
             images[row.id] = result.images[k]

@@ -27,12 +27,13 @@ def run_plan(args: argparse.Namespace) -> int:
     from blueprint.models import folder
     from blueprint.models.planner import load_planner
     from blueprint.pipeline.checks import check_prompts
+    from blueprint.pipeline.layout_plan import write_plans
     from blueprint.sizes import parse_size
 
     check_prompts([args.prompt])
     width, height = parse_size(args.size)
     planner = load_planner(folder.resolve_model_dir(args.model))
-    print(plan_lines(planner.write([args.prompt], width, height)[0]))
+    print(plan_lines(write_plans(planner, [args.prompt], width, height)[0]))
     return 0
 
 

@@ -31,8 +31,10 @@ Some shapes and frame corners still become candidates; what OCR reads in
 them is mostly dropped by its low confidence, word accuracy ignores extra
 words, and NED ignores extra single characters (see `text.py`).
 
-How it scores on the ground-truth renders: docs/RESULTS.md
-(`blueprint eval --ground-truth`).
+It is one of the tesseract path's two detectors; the other is learned
+(`ocr.RapidOcrEngine.find_lines`), and `ocr.better_reading` merges what
+tesseract reads in each. How the harness scores on the ground-truth renders:
+docs/RESULTS.md (`blueprint eval --ground-truth`).
 """
 
 from __future__ import annotations

@@ -12,8 +12,15 @@ Crops are turned into dark ink on white by `ink_image`, which removes the
 effect of the design's colours and of light-on-dark text.
 
 Tesseract: whole images are not given to tesseract's page layout analysis
-(it drops text inside panels and next to shapes); `detect.find_text_lines`
-finds candidate lines from pixels instead. The candidate lines of an image
+(it drops text inside panels and next to shapes); two detectors find
+candidate lines instead, and tesseract reads every one: `detect.find_text_lines`
+(classical, from colours and letter shapes) and RapidOCR's learned detector
+(`RapidOcrEngine.find_lines`, PP-OCR's DB network, detection only). Each
+misses lines the other finds: the classical one drops bold text that fills
+its box, text that touches a panel's border and letters cut by a colour edge;
+the learned one sometimes joins a chart's labels into one box. Where their
+lines overlap, the reading with more confident characters is kept
+(`better_reading`), so every region is read once. The candidate lines of an image
 are scaled to one height (about 2x for small text, down for huge letters,
 which tesseract cannot read), stacked into one image and read in a single
 tesseract call (`--psm 6`, a uniform block of text): a tesseract call has a
@@ -170,19 +177,56 @@ class TesseractEngine:
         return words, lines
 
     def read_image(self, image: Image.Image) -> list[OcrWord]:
+        """Lines found by both detectors, each read once; where the two disagree on a region,
+        the reading tesseract is surer of (`better_reading`)."""
         image = image.convert("RGB")
-        candidates = find_text_lines(image)
-        reads = self.read_strips([crop_with_margin(image, b) for b in candidates])
-        return [
-            OcrWord(text, box, confidence)
-            for box, line in zip(candidates, reads)
-            for text, confidence in line
-            if confidence >= TESSERACT_MIN_CONFIDENCE
-        ]
+        classical = find_text_lines(image)
+        learned = get_engine("rapidocr").find_lines(image)
+        reads = self.read_strips([crop_with_margin(image, b) for b in classical + learned])
+        kept = [(box, [(t, c) for t, c in line if c >= TESSERACT_MIN_CONFIDENCE])
+                for box, line in zip(classical + learned, reads)]
+        chosen = better_reading(kept[:len(classical)], kept[len(classical):])
+        return [OcrWord(text, box, confidence) for box, line in chosen for text, confidence in line]
 
     def read_line(self, crop: Image.Image) -> str:
         line = self.read_strips([crop])[0]
         return " ".join(t for t, _ in line)
+
+
+def _overlap(a, b) -> bool:
+    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+
+
+def _evidence(lines) -> float:
+    """How much text a reading holds that tesseract is sure of: confident characters."""
+    return sum(c * len(t) for _, line in lines for t, c in line)
+
+
+def better_reading(first: list, second: list) -> list:
+    """Two readings of one image, each a list of (line box, [(word, confidence)]), merged: where
+    lines of the two overlap (a group joined by overlaps), the side with more `_evidence` is
+    kept, the first on a tie; lines that overlap none of the other's are kept as they are. Each
+    region is read once, so a word is not counted twice."""
+    n = len(first)
+    lines = first + second
+    group = list(range(len(lines)))
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    for i in range(n):
+        for j in range(n, len(lines)):
+            if _overlap(lines[i][0], lines[j][0]):
+                group[root(j)] = root(i)
+    chosen = []
+    for g in dict.fromkeys(root(i) for i in range(len(lines))):
+        members = [i for i in range(len(lines)) if root(i) == g]
+        a = [lines[i] for i in members if i < n]
+        b = [lines[i] for i in members if i >= n]
+        chosen += a if _evidence(a) >= _evidence(b) else b
+    return chosen
 
 
 class RapidOcrEngine:
@@ -201,10 +245,18 @@ class RapidOcrEngine:
             result, _ = self._ocr(array, **kwargs)
         return result or []
 
+    def find_lines(self, image: Image.Image) -> list[tuple[int, int, int, int]]:
+        """Text-line boxes (x0, y0, x1, y1) from the detector alone (no recognition)."""
+        big, factor = _upscaled(image)
+        boxes = []
+        for points in self._run(np.asarray(big.convert("RGB")), use_cls=False, use_rec=False):
+            xs, ys = [p[0] / factor for p in points], [p[1] / factor for p in points]
+            boxes.append((max(0, int(min(xs))), max(0, int(min(ys))),
+                          min(image.width, int(max(xs)) + 1), min(image.height, int(max(ys)) + 1)))
+        return [b for b in boxes if b[2] > b[0] and b[3] > b[1]]
+
     def read_image(self, image: Image.Image) -> list[OcrWord]:
-        factor = max(1, min(4, -(-RAPIDOCR_MIN_SIDE // min(image.size))))
-        if factor > 1:
-            image = image.resize((image.width * factor, image.height * factor), Image.Resampling.LANCZOS)
+        image, factor = _upscaled(image)
         words = []
         for points, text, confidence in self._run(np.asarray(image.convert("RGB"))):
             confidence = float(confidence)
@@ -227,6 +279,14 @@ class RapidOcrEngine:
     def read(self, image: Image.Image, boxes: list) -> tuple[list[OcrWord], list[str]]:
         image = image.convert("RGB")
         return self.read_image(image), [self.read_line(crop_with_margin(image, b)) for b in boxes]
+
+
+def _upscaled(image: Image.Image) -> tuple[Image.Image, int]:
+    """The image scaled up by a whole factor (at most 4) to RAPIDOCR_MIN_SIDE, and the factor."""
+    factor = max(1, min(4, -(-RAPIDOCR_MIN_SIDE // min(image.size))))
+    if factor == 1:
+        return image, 1
+    return image.resize((image.width * factor, image.height * factor), Image.Resampling.LANCZOS), factor
 
 
 _CACHE: dict[str, TesseractEngine | RapidOcrEngine] = {}

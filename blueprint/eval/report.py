@@ -214,7 +214,8 @@ class Report:
             read = " ".join(t.words_read) or "(nothing read)"
             ax.set_title(r.id, fontsize=7)
             ax.text(0.5, -0.02, _wrap(f"{engine}: {read}", 40) + f"\nacc {_fmt(t.word_accuracy)}  adh {_fmt(r.adherence)}",
-                    transform=ax.transAxes, ha="center", va="top", fontsize=6)
+                    transform=ax.transAxes, ha="center", va="top", fontsize=6,
+                    parse_math=False)  # prices read as "$6.75 ... $79.75" are text, not mathtext
         fig.tight_layout()
         fig.savefig(path, dpi=90)
         plt.close(fig)

@@ -98,14 +98,17 @@ def build_planner(config: str, vocab: PlannerVocab) -> T5ForConditionalGeneratio
 
 class _PlanGrammar:
     """Logits processor: each row writes only words `plan_text.allowed_next` allows after what it
-    wrote so far (plan words, never a prompt-only one), and a text only a quote its prompt has."""
+    wrote so far (plan words, never a prompt-only one), and a text only a quote its prompt has;
+    where a row's background colour is known, that colour as the background."""
 
-    def __init__(self, quotes: list[list[str]], width: int, height: int):
-        self.quotes, self.width, self.height = quotes, width, height
+    def __init__(self, quotes: list[list[str]], width: int, height: int, backgrounds: list[str | None]):
+        self.quotes, self.width, self.height, self.backgrounds = quotes, width, height, backgrounds
         self._allowed: dict[tuple, torch.Tensor] = {}  # allowed words -> their ids
 
-    def _ids(self, words: list[str], quotes: list[str]) -> torch.Tensor:
+    def _ids(self, words: list[str], quotes: list[str], background: str | None) -> torch.Tensor:
         allowed = allowed_next(words, quotes, self.width, self.height)
+        if len(words) == 1 and background is not None:  # the plan's second word is its background
+            allowed = (background,)
         if allowed not in self._allowed:
             self._allowed[allowed] = torch.tensor([INDEX[w] for w in allowed])
         return self._allowed[allowed]
@@ -117,7 +120,7 @@ class _PlanGrammar:
                 mask[b] = 0
                 continue
             words = [VOCAB[i] for i in row[1:]]  # row[0] is the decoder start
-            mask[b, self._ids(words, self.quotes[b]).to(scores.device)] = 0
+            mask[b, self._ids(words, self.quotes[b], self.backgrounds[b]).to(scores.device)] = 0
         return scores + mask
 
 
@@ -134,10 +137,16 @@ class Planner:
         return self
 
     @torch.inference_mode()
-    def write(self, prompts: list[str], width: int, height: int, max_words: int = MAX_PLAN_WORDS) -> list[str]:
-        """One plan per prompt, greedy (a plan is a reading of the prompt, not a sample)."""
+    def write(self, prompts: list[str], width: int, height: int, max_words: int = MAX_PLAN_WORDS,
+              backgrounds: list[str | None] | None = None) -> list[str]:
+        """One plan per prompt, greedy (a plan is a reading of the prompt, not a sample). Where
+        `backgrounds` names a prompt's background colour (one the prompt states outright), its
+        plan has it."""
+        backgrounds = backgrounds if backgrounds is not None else [None] * len(prompts)
+        if len(backgrounds) != len(prompts) or any(b is not None and b not in INDEX for b in backgrounds):
+            raise BlueprintError(f"backgrounds must be one colour name or None per prompt, got {backgrounds!r}")
         inputs = {k: v.to(self.model.device) for k, v in self.vocab.encode(prompts, width, height).items()}
-        grammar = _PlanGrammar([quotes_of(p) for p in prompts], width, height)
+        grammar = _PlanGrammar([quotes_of(p) for p in prompts], width, height, backgrounds)
         out = self.model.generate(**inputs, max_new_tokens=max_words, do_sample=False, num_beams=1,
                                   logits_processor=[grammar])
         return [plan_from_ids(row[1:]) for row in out.tolist()]  # row[0] is the decoder start

@@ -13,12 +13,12 @@ import torch
 
 from blueprint.errors import BlueprintError
 from blueprint.models.settings import check_color_plan, check_layout_plan, check_prior_guidance
-from blueprint.pipeline.limits import MAX_BATCH, MAX_STEPS, MIN_TEMPERATURE
+from blueprint.pipeline.limits import MAX_BATCH, MAX_PROMPT_TOKENS, MAX_STEPS, MIN_TEMPERATURE
 from blueprint.sizes import PX_PER_DIT_TOKEN
 
 
-def check_prompts(prompt: str | list[str]) -> list[str]:
-    """The checks a prompt list needs no model for (the token limit needs the tokenizer)."""
+def check_prompts(prompt: str | list[str], tokenizer=None) -> list[str]:
+    """The prompts as a list, checked; with the model's `tokenizer` their length in tokens too."""
     prompts = [prompt] if isinstance(prompt, str) else prompt
     if not isinstance(prompts, (list, tuple)) or not prompts:
         raise BlueprintError("prompt must be a string or a non-empty list of strings")
@@ -30,6 +30,9 @@ def check_prompts(prompt: str | list[str]) -> list[str]:
             raise BlueprintError(f"{where} must be a string, got {type(p).__name__}")
         if not p.strip():
             raise BlueprintError(f"{where} is empty")
+        n = len(tokenizer(p).input_ids) if tokenizer is not None else 0
+        if n > MAX_PROMPT_TOKENS:
+            raise BlueprintError(f"{where} is {n} tokens long; the limit is {MAX_PROMPT_TOKENS} tokens")
     return list(prompts)
 
 

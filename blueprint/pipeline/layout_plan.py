@@ -9,7 +9,9 @@ a prior that followed the plan would write; while the grid is sampled, each
 position's planned code gains `strength` in logits (`prior._PlannedCodes`).
 At a strength of a few nats the prior keeps its say where it is confident
 (it may still write its own text lines, texture, edges); a large strength
-copies the plan.
+copies the plan. A background colour the prompt states outright is the
+plan's (`write_plans`): the planner sometimes wrote another, and the rest of
+a plan follows its start.
 
 A plan can also be given: one a person wrote, or the planner's edited (the
 web page's plan box, `blueprint generate --plan`). A given plan is checked
@@ -31,6 +33,7 @@ from blueprint.data.render import render
 from blueprint.errors import BlueprintError
 from blueprint.models.grid import image_grid
 from blueprint.models.image_tokenizer import image_tokens
+from blueprint.pipeline.plan import read_plan
 
 # A given plan is meant to be followed: at this strength the prior writes the plan's codes.
 GIVEN_PLAN_STRENGTH = 100.0
@@ -94,6 +97,12 @@ def planned_codes(vle, processor, drawings: list[np.ndarray | None], width: int,
     return codes
 
 
+def write_plans(planner, prompts: list[str], width: int, height: int) -> list[str]:
+    """The planner's plan of each prompt, with the background colour the prompt states outright
+    (`plan.read_plan`, which reads it right on every benchmark row that states one) as the plan's."""
+    return planner.write(prompts, width, height, backgrounds=[read_plan(p).background for p in prompts])
+
+
 def plan_rows(planner, vle, processor, prompts: list[str], width: int, height: int,
               strengths: list[float], given: list[str | None]):
     """(plans, (codes, strengths)) for the AR stage (`prior.generate_prior_tokens`'s `planned`), or
@@ -106,7 +115,7 @@ def plan_rows(planner, vle, processor, prompts: list[str], width: int, height: i
     if wanted:
         if planner is None:
             raise BlueprintError(LAYOUT_NEEDS_PLANNER)
-        for i, plan in zip(wanted, planner.write([prompts[i] for i in wanted], width, height)):
+        for i, plan in zip(wanted, write_plans(planner, [prompts[i] for i in wanted], width, height)):
             plans[i] = plan
     drawings = draw_plans(plans, prompts, width, height)
     codes = planned_codes(vle, processor, drawings, width, height)

@@ -78,7 +78,7 @@ from blueprint.pipeline.checks import (
     check_glyph_ink, check_prior_tokens, check_prompts, check_sampling, check_seeds,
 )
 from blueprint.pipeline.compiled import compile_transformer, pad_glyphs, prior_generate_kwargs
-from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, MAX_PROMPT_TOKENS
+from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from blueprint.pipeline.layout_plan import LAYOUT_NEEDS_PLANNER, given_plans, plan_rows, plan_strength
 from blueprint.pipeline.plan import code_bias, read_plan
 from blueprint.pipeline.prior import generate_prior_tokens
@@ -183,17 +183,6 @@ class BlueprintPipeline:
         """(min_side, max_side) this model takes: the processor's pixel bounds."""
         size = self.processor.image_processor.size
         return round(math.sqrt(size["shortest_edge"])), round(math.sqrt(size["longest_edge"]))
-
-    # ---- input checks -------------------------------------------------------
-
-    def _check_prompts(self, prompt: str | list[str]) -> list[str]:
-        prompts = check_prompts(prompt)
-        for i, p in enumerate(prompts):
-            n = len(self.processor.tokenizer(p).input_ids)
-            if n > MAX_PROMPT_TOKENS:
-                where = "prompt" if len(prompts) == 1 else f"prompt {i}"
-                raise BlueprintError(f"{where} is {n} tokens long; the limit is {MAX_PROMPT_TOKENS} tokens")
-        return prompts
 
     # ---- stages -------------------------------------------------------------
 
@@ -367,7 +356,7 @@ class BlueprintPipeline:
         (`blueprint.data.plan_text`; a folder needs no planner for it): checked whole first, then
         copied unless `layout_plan` says how strongly to lean to it.
         """
-        prompts = self._check_prompts(prompt)
+        prompts = check_prompts(prompt, self.processor.tokenizer)
         width, height = check_size(width, height, *self.size_range)
         seeds = check_seeds(seed, len(prompts))
         check_sampling(num_inference_steps, guidance_scale, temperature, top_p, seeds[0], prior_guidance, color_plan,

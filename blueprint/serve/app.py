@@ -28,6 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from blueprint.errors import BlueprintError
+from blueprint.pipeline.checks import check_prompts
 from blueprint.pipeline.layout_plan import LAYOUT_NEEDS_PLANNER, check_given_plan, plan_strength
 from blueprint.serve.engine import Cancelled, Engine, Job, QueueFull
 from blueprint.serve.errors import ApiError, BodyLimit, error_json, install_error_handlers, job_result
@@ -227,7 +228,7 @@ def _job(server: Server, body: ImageRequest) -> Job:
     except BlueprintError as e:
         raise ApiError(400, str(e), param="size", code="invalid_size") from None
     try:
-        pipe._check_prompts([body.prompt])  # the token limit needs the model's tokenizer
+        check_prompts([body.prompt], pipe.processor.tokenizer)  # the token limit needs the model's tokenizer
     except BlueprintError as e:
         raise ApiError(400, str(e), param="prompt", code="invalid_prompt") from None
     _check_layout_plan(pipe, body, width, height)
