@@ -10,6 +10,7 @@ import torch
 from blueprint.cli import main
 from blueprint.cli.plan import plan_lines
 from blueprint.data.plan_text import check_plan
+from blueprint.data.spec import ALL_KINDS
 from blueprint.errors import BlueprintError
 from blueprint.models.folder import load_component
 from blueprint.models.grid import image_grid
@@ -99,9 +100,7 @@ def test_a_bad_plan_is_refused_before_any_work(planned_folder):
 def test_generate_and_plan_on_the_command_line(planned_folder, tmp_path, capsys):
     assert main(["plan", PROMPT, "--size", "128x128", "--model", str(planned_folder)]) == 0
     written = capsys.readouterr().out
-    assert written.splitlines()[0].split()[0] in ("sign", "poster", "label", "menu", "chart", "scene",
-                                                  "book_cover", "whiteboard", "infographic", "chalkboard",
-                                                  "wall_sign")
+    assert written.splitlines()[0].split()[0] in ALL_KINDS
     plan_file = tmp_path / "plan.txt"
     plan_file.write_text(plan_lines(PLAN))
     image = tmp_path / "a.png"
