@@ -84,3 +84,15 @@ def test_a_tiny_model_generates_and_scores_the_picked_rows(tmp_path, capsys):
     run = json.loads((out / "run.json").read_text())
     assert run["n"] == 2 and run["options"]["steps"] == 2 and run["mean_seconds_per_image"] > 0
     assert "mean generation time" in capsys.readouterr().out
+
+
+def test_a_row_whose_true_plan_cannot_be_written_stops_the_run_before_the_model_loads(tmp_path, capsys):
+    rows = [json.loads(line) for line in BENCHMARK.read_text().splitlines()[:1]]
+    rows[0]["prompt"] = "A design with no quoted text at all."
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(json.dumps(rows[0]) + "\n")
+    assert main(["eval", "--model", str(tmp_path / "no-model-needed-yet"), "--benchmark", str(bench),
+                 "--out", str(tmp_path / "x"), "--true-plan", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"--true-plan: row {rows[0]['id']}" in err and "is in no quote of the prompt" in err
+    assert not (tmp_path / "x" / "images").exists()

@@ -64,8 +64,16 @@ def true_blueprint(pipe, renders) -> torch.Tensor:
 
 
 def true_plans(rows) -> list[str]:
-    """Each row's layout plan written from its spec: what a perfect planner would give."""
-    return [plan_of(row.spec, quotes_of(row.prompt)) for row in rows]
+    """Each row's layout plan written from its spec: what a perfect planner would give.
+
+    BlueprintError naming the first row whose spec draws a text its prompt does not quote."""
+    plans = []
+    for row in rows:
+        try:
+            plans.append(plan_of(row.spec, quotes_of(row.prompt)))
+        except BlueprintError as e:
+            raise BlueprintError(f"--true-plan: row {row.id}: {e}") from None
+    return plans
 
 
 def check_generation(args) -> None:
