@@ -96,3 +96,13 @@ def test_a_row_whose_true_plan_cannot_be_written_stops_the_run_before_the_model_
     err = capsys.readouterr().err
     assert f"--true-plan: row {rows[0]['id']}" in err and "is in no quote of the prompt" in err
     assert not (tmp_path / "x" / "images").exists()
+
+
+def test_a_model_without_a_planner_follows_the_true_plans(tmp_path):
+    model = save_components(build_components("tiny", seed=0), tmp_path / "tiny")
+    out = tmp_path / "eval"
+    assert main(["eval", "--model", str(model), "--benchmark", str(BENCHMARK), "--out", str(out), "--per-kind", "1",
+                 "--sizes", "256x256", "--limit", "2", "--steps", "1", "--true-plan", "--workers", "1",
+                 "--no-progress"]) == 0
+    assert len(list((out / "images").glob("*.png"))) == 2
+    assert json.loads((out / "run.json").read_text())["options"]["true_plan"] is True

@@ -171,10 +171,10 @@ def generate(args, rows):
     """Generate the rows with the model (blueprint.cli.eval_model); the images by id, and seconds per image."""
     from blueprint.cli import eval_model
 
-    if args.true_plan:
-        eval_model.true_plans(rows)  # a row whose plan cannot be written stops the run before the model loads
+    # written before the model loads, so a row whose plan cannot be written stops the run at once
+    plans = dict(zip((row.id for row in rows), eval_model.true_plans(rows))) if args.true_plan else None
     pipe = eval_model.load_pipeline(args)
-    return eval_model.generate_rows(pipe, rows, args, args.out)
+    return eval_model.generate_rows(pipe, rows, args, args.out, plans)
 
 
 def run(args) -> int:

@@ -107,8 +107,10 @@ def save_ink(ink: torch.Tensor, path: Path) -> None:
     Image.fromarray(255 - 255 * ink[0].numpy().astype("uint8")).save(path)
 
 
-def generate_rows(pipe: BlueprintPipeline, rows, args, out: Path) -> tuple[dict[str, Image.Image], list[float]]:
-    """Generate every row into OUT/images (and OUT/ink); the images by id, and seconds per image of each row."""
+def generate_rows(pipe: BlueprintPipeline, rows, args, out: Path,
+                  plans: dict[str, str] | None = None) -> tuple[dict[str, Image.Image], list[float]]:
+    """Generate every row into OUT/images (and OUT/ink); the images by id, and seconds per image of each row.
+    `plans` (row id -> layout plan, `true_plans`) are followed in place of the planner's."""
     image_dir = out / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
     images, seconds = {}, []
@@ -124,7 +126,7 @@ def generate_rows(pipe: BlueprintPipeline, rows, args, out: Path) -> tuple[dict[
                       num_inference_steps=args.steps, guidance_scale=args.guidance,
                       temperature=args.temperature, top_p=args.top_p, prior_token_ids=ids,
                       prior_guidance=args.prior_guidance, glyph_ink=ink, color_plan=args.color_plan,
-                      layout_plan=args.layout_plan, plan=true_plans(chunk) if args.true_plan else None)
+                      layout_plan=args.layout_plan, plan=[plans[row.id] for row in chunk] if plans else None)
         seconds += [(time.perf_counter() - start) / len(chunk)] * len(chunk)
         for k, row in enumerate(chunk):
             images[row.id] = result.images[k]
