@@ -185,3 +185,36 @@ def test_503_while_warming(pipe):
         gate.set()
         wait_ready(c)
         assert c.get("/health").json()["status"] == "ready"
+
+
+def test_the_prompt_check_does_not_share_the_engines_tokenizer(client, pipe):
+    """A fast tokenizer keeps its padding setting between calls: the request's prompt check on
+    the event loop, racing the engine's padded batch, left that batch unpadded (a 500 for each
+    of its requests). The server checks prompts with a tokenizer of its own."""
+    import sys
+
+    from blueprint.models.processor import prompt_inputs
+
+    checker = client.app.state.server.prompt_tokenizer
+    assert checker is not pipe.processor.tokenizer
+    stop, errors = threading.Event(), []
+
+    def check():
+        while not stop.is_set():
+            checker('a red poster that reads "OPEN LATE"')
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: the shared tokenizer failed ~1 call in 10
+    thread = threading.Thread(target=check)
+    thread.start()
+    try:
+        for _ in range(500):
+            try:
+                prompt_inputs(pipe.processor, ["short", 'a much longer prompt that reads "SOMETHING ELSE"'], 128, 128)
+            except ValueError as e:
+                errors.append(e)
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(interval)
+    assert not errors

@@ -92,7 +92,7 @@ CONFIGS: dict[str, ModelConfig] = {
     "tiny": ModelConfig(
         name="tiny",
         codebook_size=128,
-        ar_hidden=32, ar_layers=2, ar_heads=2, ar_kv_heads=2, ar_intermediate=64,
+        ar_hidden=32, ar_layers=2, ar_heads=2, ar_kv_heads=1, ar_intermediate=64,
         ar_mrope_section=(4, 2, 2), ar_partial_rotary=1.0, ar_max_positions=2048,
         vision_depth=2, vision_hidden=32, vision_heads=2, vision_intermediate=64,
         vision_image_size=512, vq_embed_dim=32,

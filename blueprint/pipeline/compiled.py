@@ -14,6 +14,13 @@ without it, so it is off by default.
   GPU by default and on a CPU only when asked (`_compile_all_devices`), which
   `prior_generate_kwargs` does. Sampling is unchanged: the same tokens as the
   eager path for the same seed (tests/test_pipeline_compile.py).
+- **Its attention** (`grouped_attention`): the prior has fewer key/value heads
+  than query heads. Under compile, transformers' SDPA path copies the keys and
+  values out to every query head (`repeat_kv`) unless the device is on its
+  list for SDPA's own grouped heads, and the CPU is not; with a static cache
+  that copy is the whole cache, every layer and token, so a batch of 16 spent
+  most of its decode step copying. `compile()` switches the prior to an
+  attention function that hands the grouped heads to SDPA (`enable_gqa`).
 - **The DiT** is compiled whole with `dynamic=False`: one graph per batch,
   image size and guidance on or off. The glyph sequence's length follows the
   prompt's quoted text, so each new prompt would recompile; `pad_glyphs` pads
@@ -28,10 +35,32 @@ from __future__ import annotations
 import math
 
 import torch
-from transformers import CompileConfig
+from transformers import AttentionInterface, CompileConfig
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 # Glyph sequences are padded to a multiple of this many tokens when compiled.
 GLYPH_BUCKET = 32
+
+
+GROUPED_ATTENTION = "blueprint_grouped_sdpa"
+
+
+def _grouped_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, scaling: float | None = None,
+                  is_causal: bool | None = None, **kwargs):
+    """transformers' attention-function signature: (B, heads, q, d) in, ((B, q, heads, d), None) out.
+    Causal only for a prompt without a mask, as transformers' own SDPA path decides."""
+    is_causal = query.shape[2] > 1 and attention_mask is None and getattr(module, "is_causal", True)
+    out = torch.nn.functional.scaled_dot_product_attention(
+        query, key, value, attn_mask=attention_mask, dropout_p=dropout, scale=scaling, is_causal=is_causal,
+        enable_gqa=key.shape[1] != query.shape[1])
+    return out.transpose(1, 2).contiguous(), None
+
+
+def grouped_attention(model) -> None:
+    """Switch a transformers model (the prior's language model) to `_grouped_sdpa` (see the module docstring)."""
+    AttentionInterface.register(GROUPED_ATTENTION, _grouped_sdpa)
+    AttentionMaskInterface.register(GROUPED_ATTENTION, sdpa_mask)  # the masks SDPA gets (else none at all)
+    model.set_attn_implementation(GROUPED_ATTENTION)
 
 
 def prior_generate_kwargs() -> dict:

@@ -77,7 +77,7 @@ from blueprint.models.precision import resolve_precision
 from blueprint.pipeline.checks import (
     check_glyph_ink, check_prior_tokens, check_prompts, check_sampling, check_seeds,
 )
-from blueprint.pipeline.compiled import compile_transformer, pad_glyphs, prior_generate_kwargs
+from blueprint.pipeline.compiled import compile_transformer, grouped_attention, pad_glyphs, prior_generate_kwargs
 from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from blueprint.pipeline.layout_plan import LAYOUT_NEEDS_PLANNER, given_plans, plan_rows, plan_strength
 from blueprint.pipeline.plan import code_bias, read_plan
@@ -163,6 +163,7 @@ class BlueprintPipeline:
         """Compile the AR decode step and the DiT (`blueprint.pipeline.compiled`): the first
         call at each size and batch compiles, later ones run faster."""
         self.compiled_transformer = compile_transformer(self.transformer)
+        grouped_attention(self.vision_language_encoder.model.language_model)
         return self
 
     def to(self, device: str | torch.device) -> "BlueprintPipeline":

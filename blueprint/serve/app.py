@@ -15,6 +15,7 @@ No state outside the process: see docs/serving.md on replicas.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import secrets
 import threading
@@ -55,6 +56,7 @@ class Server:
         self.compile, self.warmup, self.timeout = compile, warmup, timeout
         self.engine_args = dict(max_queue=max_queue, max_batch=max_batch, dit_batch=dit_batch, batch_wait=batch_wait)
         self.engine: Engine | None = None
+        self.prompt_tokenizer = None  # set with the model (`_load`)
         self.model_thread = model_thread
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -95,6 +97,10 @@ class Server:
                 from blueprint.pipeline import BlueprintPipeline
                 self.pipe = BlueprintPipeline.from_pretrained(resolve_model_dir(self.model_dir),
                                                               precision=self.precision)
+            # The prompt check's own tokenizer: a fast tokenizer keeps its padding setting between
+            # calls, so a check on the event loop between the engine's setting of padding and its
+            # batched call left that batch unpadded (a 500 for every request in it).
+            self.prompt_tokenizer = copy.deepcopy(self.pipe.processor.tokenizer)
             if self.compile:
                 self.pipe.compile()
             engine = Engine(self.pipe, on_batch=lambda stage, rows: self.metrics.batch_rows.labels(stage)
@@ -228,7 +234,7 @@ def _job(server: Server, body: ImageRequest) -> Job:
     except BlueprintError as e:
         raise ApiError(400, str(e), param="size", code="invalid_size") from None
     try:
-        check_prompts([body.prompt], pipe.processor.tokenizer)  # the token limit needs the model's tokenizer
+        check_prompts([body.prompt], server.prompt_tokenizer)  # the token limit needs the model's tokenizer
     except BlueprintError as e:
         raise ApiError(400, str(e), param="prompt", code="invalid_prompt") from None
     _check_layout_plan(pipe, body, width, height)
