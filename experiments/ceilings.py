@@ -62,10 +62,10 @@ def main() -> int:
         presence = ink_presence(rendered.char_map)
         ink = layout_ink([row.prompt], presence[None], cell, row.width, row.height)[0, 0].numpy()
         image = Image.fromarray((255 - 255 * ink).astype(np.uint8)).convert("RGB")
-        scores = read_text(image, row.spec, "tesseract")
+        scores, _ = read_text(image, row.spec, "tesseract")
         per_kind.setdefault(row.kind, []).append((scores.word_accuracy, scores.ned))
         if vae is not None:
-            scores = read_text(through_vae(vae, rendered.image), row.spec, "tesseract")
+            scores, _ = read_text(through_vae(vae, rendered.image), row.spec, "tesseract")
             per_kind_vae.setdefault(row.kind, []).append((scores.word_accuracy, scores.ned))
     table("layout: typeset from a perfect blueprint", per_kind)
     if vae is not None:

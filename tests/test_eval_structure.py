@@ -1,4 +1,5 @@
-"""Structure and material checks: ground-truth renders pass, broken images fail."""
+"""Structure and material checks: ground-truth renders pass, broken images fail, and the
+structure is found where the image draws it, not at the spec's boxes."""
 
 import numpy as np
 import pytest
@@ -6,7 +7,9 @@ from PIL import Image, ImageDraw
 
 from blueprint.data import make_spec, render
 from blueprint.data.spec import ALL_KINDS
+from blueprint.data.fonts import get_font
 from blueprint.eval.adherence import check_adherence
+from blueprint.eval.ocr import get_engine
 from blueprint.eval.structure import check_structure
 
 CASES = [(kind, seed) for kind in ALL_KINDS for seed in (1, 2)]
@@ -15,10 +18,14 @@ CASES = [(kind, seed) for kind in ALL_KINDS for seed in (1, 2)]
 @pytest.mark.parametrize("kind,seed", CASES)
 def test_ground_truth_passes(kind, seed):
     spec = make_spec(kind, seed, 384, 384, caption_style="user" if seed == 2 else "exact")
-    checks = check_structure(render(spec).image, spec)
+    checks = checks_of(render(spec).image, spec)
     assert all(c.passed for c in checks), [(c.target, c.measured) for c in checks if not c.passed]
     if kind in ("chart", "menu", "chalkboard", "infographic", "book", "wallsign", "whiteboard"):
         assert any(c.name == "structure" for c in checks)
+
+
+def checks_of(image, spec):
+    return check_structure(image, spec, get_engine("tesseract").read_image(image))
 
 
 def blank(image, box, rgb):
@@ -28,7 +35,7 @@ def blank(image, box, rgb):
 
 
 def structure(image, spec):
-    return next(c for c in check_structure(image, spec) if c.name == "structure")
+    return next(c for c in checks_of(image, spec) if c.name == "structure")
 
 
 def test_missing_price_fails_the_menu():
@@ -65,9 +72,9 @@ def test_flat_paint_fails_the_material_check():
     spec = make_spec("chalkboard", 6, 384, 384)
     slate = next(e for e in spec.elements if e.role == "chalkboard")
     image = render(spec).image
-    assert any(c.name == "material" and c.passed for c in check_structure(image, spec))
+    assert any(c.name == "material" and c.passed for c in checks_of(image, spec))
     flat = blank(image, slate.box, (20, 20, 20))
-    assert not next(c for c in check_structure(flat, spec) if c.target.startswith(f"chalkboard {slate.id}")).passed
+    assert not next(c for c in checks_of(flat, spec) if c.target.startswith(f"chalkboard {slate.id}")).passed
 
 
 def test_bars_out_of_order_fail_the_chart():
@@ -84,3 +91,25 @@ def test_user_prompts_check_only_stated_attributes():
     stated = spec.stated.get("colors", {})
     user_colors = [c for c in check_adherence(image, spec) if c.name == "color"]
     assert len(user_colors) == len(stated) < len([c for c in check_adherence(image, exact) if c.name == "color"])
+
+
+@pytest.mark.parametrize("kind,seed,size", [("book", 4, (384, 512)), ("menu", 3, (384, 384)),
+                                            ("whiteboard", 2, (384, 384))])
+def test_structure_moved_elsewhere_still_passes(kind, seed, size):
+    """The prompt leaves the layout to the model: the same design drawn lower down passes."""
+    spec = make_spec(kind, seed, *size, caption_style="user")
+    a = np.asarray(render(spec).image)
+    moved = np.concatenate([np.repeat(a[:1], 48, axis=0), a[:-48]])  # everything 48 px lower
+    assert structure(Image.fromarray(moved), spec).passed
+
+
+@pytest.mark.parametrize("kind,seed", [("chart", 8), ("infographic", 5), ("wallsign", 1), ("menu", 3)])
+def test_words_stacked_on_a_flat_field_have_no_structure(kind, seed):
+    """What the embedded model drew before its designs: every quoted text, one per line, on one colour."""
+    spec = make_spec(kind, seed, 512, 512, caption_style="user")
+    image = Image.new("RGB", (512, 512), tuple(spec.background_rgb))
+    draw, font = ImageDraw.Draw(image), get_font("sans", 24)
+    ink = (20, 20, 20) if sum(spec.background_rgb) > 380 else (245, 245, 245)
+    for i, text in enumerate(spec.texts):
+        draw.text((40, 20 + 40 * i), text, fill=ink, font=font)
+    assert not structure(image, spec).passed

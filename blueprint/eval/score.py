@@ -19,7 +19,7 @@ from PIL import Image
 from blueprint.data.spec import Spec
 from blueprint.eval import text as textmetrics
 from blueprint.eval.adherence import Check, adherence_score, check_adherence
-from blueprint.eval.ocr import get_engine
+from blueprint.eval.ocr import OcrWord, get_engine
 from blueprint.eval.structure import check_structure
 
 @dataclass
@@ -53,10 +53,11 @@ class ImageResult:
     resized_from: tuple[int, int] | None = None  # the image's own size, if it was resized
 
 
-def read_text(image: Image.Image, spec: Spec, engine_name: str) -> TextScores:
+def read_text(image: Image.Image, spec: Spec, engine_name: str) -> tuple[TextScores, list[OcrWord]]:
+    """The engine's scores, and the words it read off the whole image (with their boxes)."""
     texts = [e for e in spec.elements if e.kind == "text"]
-    words, reads = get_engine(engine_name).read(image, [e.box for e in texts])
-    words = [w.text for w in words]
+    found, reads = get_engine(engine_name).read(image, [e.box for e in texts])
+    words = [w.text for w in found]
     lines = [LineRead(e.id, e.text, read, textmetrics.exact_match(e.text, read)) for e, read in zip(texts, reads)]
     return TextScores(
         engine=engine_name,
@@ -65,7 +66,7 @@ def read_text(image: Image.Image, spec: Spec, engine_name: str) -> TextScores:
         ned=textmetrics.ned(spec.texts, words),
         exact=sum(line.match for line in lines) / len(lines) if lines else None,
         lines=lines,
-    )
+    ), found
 
 
 def score_image(image: Image.Image, spec: Spec, engines: tuple[str, ...] = ("tesseract",),
@@ -75,10 +76,11 @@ def score_image(image: Image.Image, spec: Spec, engines: tuple[str, ...] = ("tes
         raise ValueError(f"image {image_id!r} is {image.size}, its spec is {spec.width}x{spec.height}")
     start = time.perf_counter()
     image = image.convert("RGB")
-    text = {name: read_text(image, spec, name) for name in engines}
+    reads = {name: read_text(image, spec, name) for name in engines}
+    text = {name: scores for name, (scores, _) in reads.items()}
     checks = check_adherence(image, spec)
     if spec.stated is not None:  # user-style rows; the held-out benchmark keeps its checks as they were
-        checks += check_structure(image, spec)
+        checks += check_structure(image, spec, reads[engines[0]][1])  # where the primary engine read the parts
     return ImageResult(
         id=image_id, kind=spec.kind, width=spec.width, height=spec.height,
         text=text, checks=checks, adherence=adherence_score(checks),

@@ -78,15 +78,18 @@ def decoder_reward(image: Image.Image, spec: Spec, text_metric: str = "ned", tex
     if image.size != (spec.width, spec.height):
         raise BlueprintError(f"the image is {image.size[0]}x{image.size[1]}, its spec {spec.width}x{spec.height}")
     image = image.convert("RGB")
-    text, words = None, []
-    if text_weight > 0 and spec.texts:  # no OCR call when its score would not count
-        words = [w.text for w in get_engine(engine).read_image(image)]
+    text, found = None, []
+    structure = adherence_weight > 0 and spec.stated is not None  # user-style specs: structure too
+    if (text_weight > 0 or structure) and spec.texts:  # no OCR call when nothing would use it
+        found = get_engine(engine).read_image(image)
+    words = [w.text for w in found]
+    if text_weight > 0 and spec.texts:
         text = getattr(textmetrics, text_metric)(spec.texts, words)
     adherence = None
     if adherence_weight > 0:
         checks = check_adherence(image, spec)
-        if spec.stated is not None:  # user-style specs: what the prompt states, as score_image checks it
-            checks += check_structure(image, spec)
+        if structure:  # what the prompt states, as score_image checks it
+            checks += check_structure(image, spec, found)
         adherence = adherence_score(checks)
     parts = [(w, x) for w, x in ((text_weight, text), (adherence_weight, adherence)) if x is not None and w > 0]
     total = sum(w for w, _ in parts)
