@@ -1,6 +1,7 @@
 """`blueprint eval` end to end, and the `evaluate` Python API, on a 4-row benchmark."""
 
 import json
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -92,6 +93,15 @@ def test_cli_rejects_unknown_kind(bench, tmp_path, capsys):
     rc = main(["eval", "--ground-truth", "--benchmark", str(root / "bench.jsonl"), "--out", str(tmp_path),
                "--kinds", "painting"])
     assert rc == 2 and "unknown kind(s) painting" in capsys.readouterr().err
+
+
+def test_cli_kinds_takes_the_new_kinds(tmp_path):
+    """--kinds knows every kind of the engine, not only the held-out benchmark's first six."""
+    user = Path(__file__).resolve().parents[1] / "benchmarks" / "user_prompts.jsonl"
+    rc = main(["eval", "--ground-truth", "--benchmark", str(user), "--out", str(tmp_path),
+               "--kinds", "wallsign", "--limit", "1", "--no-progress"])
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert rc == 0 and [im["kind"] for im in report["images"]] == ["wallsign"]
 
 
 def test_evaluate_python_api_with_in_memory_images(bench):

@@ -136,11 +136,11 @@ def pick_rows(rows, per_kind: int | None, sizes: str | None):
 
 def select_rows(rows, kinds: list[str] | None, limit: int | None):
     if kinds:
-        from blueprint.data.spec import KINDS
+        from blueprint.data.spec import ALL_KINDS
 
-        unknown = [k for k in kinds if k not in KINDS]
+        unknown = [k for k in kinds if k not in ALL_KINDS]
         if unknown:
-            raise BlueprintError(f"unknown kind(s) {', '.join(unknown)}; expected some of {', '.join(KINDS)}")
+            raise BlueprintError(f"unknown kind(s) {', '.join(unknown)}; expected some of {', '.join(ALL_KINDS)}")
         rows = [r for r in rows if r.kind in kinds]
         if not rows:
             raise BlueprintError(f"the benchmark has no rows of kind {', '.join(kinds)}")
