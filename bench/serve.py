@@ -2,7 +2,7 @@
 sequential loop of BlueprintPipeline calls in one warm process.
 
     python -m bench.serve                                   # the embedded model, 256x256, 20 steps
-    python -m bench.serve --levels 1 4 16 --requests 16 --threads 2 [--compile]
+    python -m bench.serve --levels 1 4 16 --requests 48 --threads 2 [--compile]   # three rounds of 16 clients
     python -m bench.serve --config tiny --requests 2 --levels 1 2 --steps 2   # a smoke run
 
 The server runs in this process (127.0.0.1, a free port) over the same
