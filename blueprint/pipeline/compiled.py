@@ -1,4 +1,4 @@
-"""Optional `torch.compile` of the pipeline's two hot loops, for a process that
+"""Optional `torch.compile` of the pipeline's hot parts, for a process that
 generates many images (an evaluation, a long-running service).
 
 The first call at a new shape compiles, which takes tens of seconds on a CPU;
@@ -28,6 +28,8 @@ without it, so it is off by default.
   out of attention (`blueprint.models.attention`), so prompts of one size
   share a graph. Fused kernels round differently, so images match the eager
   path's to within a few levels of 255, not bit for bit.
+- **The VAE decoder** (`compile_decode`), the same way as the DiT: one graph
+  per batch and size.
 """
 
 from __future__ import annotations
@@ -74,6 +76,11 @@ def prior_generate_kwargs() -> dict:
 def compile_transformer(transformer):
     """The DiT's forward, compiled for fixed shapes (see the module docstring)."""
     return torch.compile(transformer, dynamic=False)
+
+
+def compile_decode(vae):
+    """The VAE's `decode`, compiled for fixed shapes like the DiT (one graph per batch and size)."""
+    return torch.compile(vae.decode, dynamic=False)
 
 
 def pad_glyphs(embeds: torch.Tensor, mask: torch.Tensor | None,

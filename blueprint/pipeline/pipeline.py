@@ -33,8 +33,8 @@ and no component is copied. `set_precision("bf16")` (or "auto") runs the DiT
 and the VAE in bfloat16 where the hardware runs it natively, where it is
 faster than float32 (`blueprint.models.precision`); the noise, the Euler update, the AR
 prior and the glyph encoder stay float32. The parity with diffusers is for
-the default, fp32. `compile()` compiles the AR decode step and the DiT for a
-process that generates many images (`blueprint.pipeline.compiled`).
+the default, fp32. `compile()` compiles the AR decode step, the DiT and the
+VAE decoder for a process that generates many images (`blueprint.pipeline.compiled`).
 """
 
 from __future__ import annotations
@@ -77,7 +77,9 @@ from blueprint.models.precision import resolve_precision
 from blueprint.pipeline.checks import (
     check_glyph_ink, check_prior_tokens, check_prompts, check_sampling, check_seeds,
 )
-from blueprint.pipeline.compiled import compile_transformer, grouped_attention, pad_glyphs, prior_generate_kwargs
+from blueprint.pipeline.compiled import (
+    compile_decode, compile_transformer, grouped_attention, pad_glyphs, prior_generate_kwargs,
+)
 from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from blueprint.pipeline.layout_plan import LAYOUT_NEEDS_PLANNER, given_plans, plan_rows, plan_strength
 from blueprint.pipeline.plan import code_bias, read_plan
@@ -131,7 +133,7 @@ class BlueprintPipeline:
         self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale)
         # Clock for `timings`; a benchmark on a shared machine may use time.process_time.
         self.clock: Callable[[], float] = time.perf_counter
-        self.compiled_transformer = None  # set by `compile()`
+        self.compiled_transformer = self.compiled_decode = None  # set by `compile()`
         self._code_readings = None  # (kind, bg) of every code, read once by `plan_bias`
 
     @classmethod
@@ -160,9 +162,10 @@ class BlueprintPipeline:
         return self
 
     def compile(self) -> "BlueprintPipeline":
-        """Compile the AR decode step and the DiT (`blueprint.pipeline.compiled`): the first
-        call at each size and batch compiles, later ones run faster."""
+        """Compile the AR decode step, the DiT and the VAE decoder (`blueprint.pipeline.compiled`):
+        the first call at each size and batch compiles, later ones run faster."""
         self.compiled_transformer = compile_transformer(self.transformer)
+        self.compiled_decode = compile_decode(self.vae)
         grouped_attention(self.vision_language_encoder.model.language_model)
         return self
 
@@ -289,7 +292,8 @@ class BlueprintPipeline:
     def decode_latents(self, latents: torch.Tensor) -> list[PIL.Image.Image]:
         """Normalised latents (what the DiT denoises) -> PIL images."""
         latents = denormalize_latents(self.vae, latents.to(self.vae.dtype))
-        pixels = self.vae.decode(latents, return_dict=False)[0]
+        decode = self.vae.decode if self.compiled_decode is None else self.compiled_decode
+        pixels = decode(latents, return_dict=False)[0]
         return self.image_processor.postprocess(pixels.float(), output_type="pil")
 
     def plan_bias(self, prompts: list[str], strength: float) -> torch.Tensor | None:
