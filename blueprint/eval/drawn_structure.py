@@ -146,17 +146,13 @@ def top_indices(a: np.ndarray, box) -> list[int]:
 
 def runs(line: np.ndarray, skip: set[int]) -> list[tuple[int, int]]:
     """(start, end) of the runs of one palette colour outside `skip`, at least MIN_RUN long."""
+    if len(line) == 0:
+        return []
     index = palette_index(line)
     on = ~np.isin(index, list(skip))
-    out, start = [], None
-    for i in range(len(index) + 1):
-        if start is not None and (i == len(index) or not on[i] or index[i] != index[start]):
-            if i - start >= MIN_RUN:
-                out.append((start, i))
-            start = None
-        if start is None and i < len(index) and on[i]:
-            start = i
-    return out
+    breaks = np.flatnonzero((np.diff(index) != 0) | (np.diff(on) != 0)) + 1  # where a run must end
+    starts, ends = np.concatenate([[0], breaks]), np.concatenate([breaks, [len(index)]])
+    return [(int(s), int(e)) for s, e in zip(starts, ends) if on[s] and e - s >= MIN_RUN]
 
 
 def bar_beside(a: np.ndarray, label: Found, skip: set[int], where: str) -> bool:
