@@ -94,7 +94,7 @@ def missing(found: list, name: str) -> list[str]:
     return [f"{name} {i + 1} not read" for i, f in enumerate(found) if f is None]
 
 
-def check_book(found: dict, spec: Spec) -> Check:
+def check_book(_a: np.ndarray, found: dict, spec: Spec) -> Check:
     title, author = find_role(found, spec, "title"), find_role(found, spec, "author")
     problems = missing(title, "title") + missing(author, "author")
     if not problems and not title[0].box[3] <= author[0].box[1] + 2:
@@ -107,7 +107,7 @@ def in_order(found: list[Found], axis: str = "y") -> bool:
     return all(p < q for p, q in zip(centres, centres[1:]))
 
 
-def check_notes(found: dict, spec: Spec) -> Check:
+def check_notes(_a: np.ndarray, found: dict, spec: Spec) -> Check:
     notes = find_role(found, spec, "note")
     problems = missing(notes, "note")
     if not problems and not in_order(notes):
@@ -115,7 +115,7 @@ def check_notes(found: dict, spec: Spec) -> Check:
     return Check("structure", f"{len(notes)} notes, top to bottom", not problems, "; ".join(problems) or "ok")
 
 
-def check_menu_rows(found: dict, spec: Spec) -> Check:
+def check_menu_rows(_a: np.ndarray, found: dict, spec: Spec) -> Check:
     items, prices = find_role(found, spec, "item"), find_role(found, spec, "price")
     problems = missing(items, "item") + missing(prices, "price")
     for i, (item, price) in enumerate(zip(items, prices)):
@@ -265,15 +265,15 @@ def check_wall(a: np.ndarray, found: dict, spec: Spec) -> Check:
                  f"board {COLOR_NAMES[board]}, around it {', '.join(COLOR_NAMES[c] for c in sorted(colours))}")
 
 
+KIND_CHECKS = {"menu": check_menu_rows, "chalkboard": check_menu_rows, "book": check_book,
+               "whiteboard": check_notes, "chart": check_bars, "infographic": check_stages, "wallsign": check_wall}
+# Kinds whose check needs a role that some of their layouts do not have.
+NEEDED_ROLE = {"menu": "item", "chalkboard": "item", "chart": "bar_label"}
+
+
 def check_drawn_structure(a: np.ndarray, words: list[OcrWord], spec: Spec) -> list[Check]:
     """The structure check of the spec's kind, if it has one, from the words read off the image."""
-    kind, roles = spec.kind, {e.role for e in spec.elements}
-    checks = {"menu": check_menu_rows, "chalkboard": check_menu_rows, "book": check_book,
-              "whiteboard": check_notes}
-    drawn = {"chart": check_bars, "infographic": check_stages, "wallsign": check_wall}
-    if kind in ("menu", "chalkboard") and "item" not in roles or kind == "chart" and "bar_label" not in roles:
+    kind = spec.kind
+    if kind not in KIND_CHECKS or kind in NEEDED_ROLE and NEEDED_ROLE[kind] not in {e.role for e in spec.elements}:
         return []
-    found = find_all(words, spec)
-    if kind in checks:
-        return [checks[kind](found, spec)]
-    return [drawn[kind](a, found, spec)] if kind in drawn else []
+    return [KIND_CHECKS[kind](a, find_all(words, spec), spec)]
