@@ -13,7 +13,7 @@
 #     exported weights with an edge weight;
 #   phase 3 on the same CPU, in bf16: both fine-tuned on every design kind with exact and
 #     user-style prompts (2026-12-05); then the layout planner, in fp32, and a fine-tune
-#     of it (2026-12-06).
+#     of it (2026-12-06); then the DiT with shapes in its glyph layer, on both cores (2026-12-07).
 # The pieces ran with time limits and were resumed; here each is given its step count, so
 # the sequence is the recipe of the shipped model, not a bit-for-bit replay (data order,
 # step counts and flags are the same; the GPU's kernels and a CPU's are not).
@@ -93,4 +93,14 @@ rm -rf "$RUN-plan" && cp -r "$EXPORT_TO" "$RUN-plan"
 stage planner --model-dir "$RUN-plan" --size "$PLAN_SIZES" --kinds all --caption-style mixed --batch-size 32 \
     --lr 5e-4 --warmup "$(steps 100 1)" --steps "$(steps 3000 2)" --cooldown "$(steps 500 1)" --seed 1
 $BLUEPRINT export "$RUN-plan" --out "$EXPORT_TO"
+# piece 9: the DiT fine-tuned with the ink of bars, arrows, shapes and rules in its glyph layer's shape
+# plane on half its images (--shape-ink 0.5: what a followed layout plan gives it; the other half see an
+# empty plane, as without a plan), on both cores in bf16, 26 minutes; the run adds the plane, with zero
+# weights (the shipped trained.json counts the DiT's steps of all its runs, 6,314; this run's record its
+# own; docs/notebook/2026-12-07-plan-ink.md)
+rm -rf "$RUN-shapes" && cp -r "$EXPORT_TO" "$RUN-shapes"
+OMP_NUM_THREADS=2 stage dit --model-dir "$RUN-shapes" --size "$KIND_SIZES" --kinds all --caption-style mixed \
+    --lr 1e-4 --warmup 20 --batch-size 8 --batch-reuse 2 --precision bf16 --shape-ink 0.5 \
+    --steps "$(steps 1200 2)" --cooldown "$(steps 300 1)"
+$BLUEPRINT export "$RUN-shapes" --out "$EXPORT_TO"
 $BLUEPRINT train report "$RUN"

@@ -19,6 +19,7 @@ def test_sample_at_is_pure_and_well_formed():
     for key in ("element_map", "char_map"):
         assert a[key].shape == (256, 128) and a[key].dtype == torch.int64
     assert isinstance(a["caption"], str) and isinstance(a["texts"], list)
+    assert a["shape_ink"].shape == (256, 128) and a["shape_ink"].dtype == torch.bool
     assert sample_at(8, 128, 256)["spec"] != a["spec"]
     assert sample_at(7, 128, 256, seed=1)["spec"] != a["spec"]
 

@@ -137,6 +137,20 @@ def test_chart_bars_agree_with_caption_numbers():
             assert abs(n - top_len * b.value / top.value) <= 1.5
 
 
+def test_shape_ink_covers_bars_arrows_and_shapes_and_not_text_or_panels():
+    for kind in ("chart", "infographic", "scene"):
+        spec = make_spec(kind, 3, 256, 256)
+        out = render(spec, with_maps=True)
+        for e in spec.elements:
+            top = out.element_map == e.id  # where e is the topmost element
+            if not top.any():
+                continue
+            inked = e.kind in ("shape", "bar") or e.role in ("arrow", "axis", "rule")
+            assert out.shape_ink[top].all() if inked else not out.shape_ink[top].any(), (kind, e.role)
+        assert out.shape_ink.any() and not (out.shape_ink & (out.char_map > 0)).any()
+    assert render(make_spec("chart", 3, 256, 256)).shape_ink is None  # maps only on request
+
+
 def test_scene_caption_counts_match_shapes():
     words = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
     for seed in range(12):

@@ -39,9 +39,10 @@ def test_default_model_is_installed_in_half_precision():
 
 
 def test_default_model_typesets_the_quoted_text(pipe):
-    assert pipe.glyph_channels == 64 and pipe.semantic_head is not None
+    assert pipe.ink_planes == 2 and pipe.semantic_head is not None  # letters, and a followed plan's shapes
     out = pipe('A sign that reads "OPEN"', height=256, width=256, seed=0, num_inference_steps=2)
-    assert out.glyph_ink is not None and out.glyph_ink.sum() > 100  # the word is drawn into the glyph layer
+    assert out.glyph_ink[0, 0].sum() > 100  # the word is drawn into the glyph layer
+    assert out.glyph_ink[0, 1].max() == 0  # no plan, no shapes
 
 
 def test_heldout_prompts_generate_deterministically_and_score(pipe):

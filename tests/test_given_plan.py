@@ -1,9 +1,13 @@
 """A layout plan given by the caller (written or edited by hand): checked whole, then followed,
 from Python, the command line and the server."""
 
+import base64
+import io
 import shutil
 import time
 
+import numpy as np
+import PIL.Image
 import pytest
 import torch
 
@@ -12,14 +16,20 @@ from blueprint.cli.plan import plan_lines
 from blueprint.data.plan_text import check_plan
 from blueprint.data.spec import ALL_KINDS
 from blueprint.errors import BlueprintError
-from blueprint.models.folder import load_component
+from blueprint.models.folder import load_component, save_component
+from blueprint.models.glyph_layer import with_shape_plane
 from blueprint.models.grid import image_grid
 from blueprint.pipeline import BlueprintPipeline
-from blueprint.pipeline.layout_plan import GIVEN_PLAN_STRENGTH, draw_plans, planned_codes, plan_strength
+from blueprint.pipeline.layout_plan import GIVEN_PLAN_STRENGTH, draw_plans, planned_codes, planned_shapes, plan_strength
 
 PROMPT = 'A sign on a red background that reads "OPEN" in white letters.'
 PLAN = "sign red ; panel board white 4 4 28 28 ; text name black bold q0 all 6 12 26 20"
+BAR = PLAN + " ; bar bar blue 6 22 26 24"  # 8 px thick, under the text: finer than the AR grid's cells
 MENU = ["MENU", "Latte $4.25"]
+
+
+def decode(b64: str) -> np.ndarray:
+    return np.asarray(PIL.Image.open(io.BytesIO(base64.b64decode(b64))), dtype=np.int16)
 
 
 def test_a_plan_reads_the_same_one_element_a_line():
@@ -81,6 +91,57 @@ def test_the_pipeline_follows_a_given_plan_without_a_planner(planned_folder, tmp
     assert not torch.equal(out.prior_token_ids[0], unplanned.prior_token_ids[0])
     with pytest.raises(BlueprintError, match="trained planner"):
         pipe(other, height=128, width=128, num_inference_steps=1, layout_plan=2.0)
+
+
+def test_a_plans_shapes_go_to_the_shape_plane(planned_folder, tmp_path, one_torch_thread):
+    pipe = BlueprintPipeline.from_pretrained(planned_folder)
+    assert pipe.ink_planes == 1  # tiny: letters only, so a plan's shapes are left out
+    out = pipe([PROMPT, PROMPT], height=128, width=128, seed=[1, 1], num_inference_steps=1, plan=[BAR, None])
+    assert out.glyph_ink.shape == (2, 1, 128, 128)
+    shapes = planned_shapes(draw_plans([BAR, PLAN], [PROMPT, PROMPT], 128, 128))
+    bar = (slice(88, 96), slice(24, 104))  # the bar's box in pixels: 4 px a unit
+    assert shapes[0][0][bar].min() == 1 and shapes[0].sum() == shapes[0][0][bar].sum() and shapes[1].max() == 0
+
+    folder = shutil.copytree(planned_folder, tmp_path / "m")  # a decoder with a shape plane
+    wider = with_shape_plane(load_component(folder, "transformer"), 8)
+    with torch.no_grad():  # weights on the new plane, so that its shapes change the image
+        wider.image_projector.proj.weight[:, -64 * wider.config.patch_size ** 2:].normal_(0, 0.5)
+    save_component(wider, folder, "transformer")
+    pipe = BlueprintPipeline.from_pretrained(folder)
+    assert pipe.ink_planes == 2
+    out = pipe([PROMPT, PROMPT], height=128, width=128, seed=[1, 1], num_inference_steps=1, plan=[BAR, None])
+    assert out.glyph_ink.shape == (2, 2, 128, 128)
+    assert torch.equal(out.glyph_ink[0, 1:], shapes[0]) and out.glyph_ink[1, 1].max() == 0  # no plan: no shapes
+    for row in (0, 1):  # the letters stay typeset from each row's tokens
+        typeset = pipe(PROMPT, height=128, width=128, seed=[1], num_inference_steps=1,
+                       prior_token_ids=out.prior_token_ids[row:row + 1])
+        assert torch.equal(out.glyph_ink[row, :1], typeset.glyph_ink[0, :1])
+    again = pipe(PROMPT, height=128, width=128, seed=[1], num_inference_steps=1,
+                 prior_token_ids=out.prior_token_ids[:1], plan_shapes=shapes[:1])
+    assert torch.equal(again.glyph_ink, out.glyph_ink[:1])  # given with the tokens: the server's way
+    ids = out.prior_token_ids[:1]
+    with pytest.raises(BlueprintError, match=r"plan_shapes must be a tensor of shape \(1, 1, 128, 128\)"):
+        pipe(PROMPT, height=128, width=128, num_inference_steps=1, prior_token_ids=ids,
+             plan_shapes=[torch.zeros(1, 64, 64)])
+    with pytest.raises(BlueprintError, match="a list of 1 entries"):
+        pipe(PROMPT, height=128, width=128, num_inference_steps=1, prior_token_ids=ids, plan_shapes=shapes)
+    with pytest.raises(BlueprintError, match="go with prior_token_ids"):
+        pipe(PROMPT, height=128, width=128, num_inference_steps=1, plan_shapes=shapes[:1])
+
+    from fastapi.testclient import TestClient
+
+    from blueprint.serve.app import create_app
+
+    with TestClient(create_app(pipe, compile=False, warmup=False)) as client:  # the server plans, then denoises
+        for _ in range(300):
+            if client.get("/health").status_code == 200:
+                break
+            time.sleep(0.05)
+        served = client.post("/v1/images/generations", json={"prompt": PROMPT, "size": "128x128", "seed": 5,
+                                                              "num_inference_steps": 1, "plan": BAR})
+    alone = pipe(PROMPT, height=128, width=128, seed=[5], num_inference_steps=1, plan=BAR).images[0]
+    assert served.status_code == 200, served.text
+    assert np.array_equal(decode(served.json()["data"][0]["b64_json"]), np.asarray(alone, dtype=np.int16))
 
 
 def test_a_bad_plan_is_refused_before_any_work(planned_folder):

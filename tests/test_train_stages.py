@@ -165,6 +165,53 @@ def test_edge_weight_changes_the_loss(model_dir):
     assert a.item() == pytest.approx(b.item(), rel=1e-6)
 
 
+def test_shape_ink_trains_a_shape_plane_on_a_share_of_the_images(model_dir):
+    with pytest.warns(UserWarning, match="untrained"):
+        stage = dit.make_stage(StageArgs(config="tiny", out_dir=model_dir, size=SIZE, batch_size=4))
+    assert stage.planes == 1
+    batch = stage.batch(0, 0, 1)
+    assert batch["shape_ink"].shape == batch["ink"].shape
+    assert torch.equal(stage.ink(batch), batch["ink"].float())  # letters alone, as before
+    with pytest.warns(UserWarning, match="untrained"):
+        stage = dit.make_stage(StageArgs(config="tiny", out_dir=model_dir, size=SIZE, batch_size=4, shape_ink=0.5))
+    assert stage.planes == 2 and stage.glyph_channels == 2 * 64
+    shapes = torch.zeros_like(batch["ink"])
+    shapes[:, :, 100:110, 10:120] = 1  # a bar under every image's text
+    batch = dict(batch, shape_ink=shapes)
+    torch.manual_seed(0)
+    seen = set()
+    for _ in range(20):  # each image draws its own: with its shapes, or an empty shape plane
+        ink = stage.ink(batch)
+        assert torch.equal(ink[:, :1], batch["ink"].float())
+        seen |= {bool(plane.any()) for plane in ink[:, 1]}
+    assert seen == {True, False}
+    loss, _ = stage.loss(batch)
+    assert torch.isfinite(loss)
+    with pytest.raises(BlueprintError, match="shape-ink"):
+        dit.make_stage(StageArgs(config="tiny", out_dir=model_dir, size=SIZE, batch_size=2, shape_ink=1.5))
+
+
+def test_a_new_shape_plane_changes_nothing_until_trained(model_dir):
+    from blueprint.models.glyph_layer import fold_ink, with_shape_plane
+
+    one = load_component(model_dir, "transformer").eval()
+    two = with_shape_plane(one, 8).eval()
+    assert two.config.in_channels == one.config.in_channels + 64
+    torch.manual_seed(0)
+    latents = torch.randn(1, one.config.out_channels, 16, 16)
+    letters, shapes = (torch.rand(1, 1, 128, 128) > 0.7).float(), torch.ones(1, 1, 128, 128)
+    inputs = dict(encoder_hidden_states=torch.randn(1, 5, one.config.text_embed_dim),
+                  prior_token_id=torch.zeros(1, 64, dtype=torch.long), prior_token_drop=torch.zeros(1, 64, dtype=torch.bool),
+                  timestep=torch.tensor([500.0]), target_size=torch.tensor([[128.0, 128.0]]),
+                  crop_coords=torch.zeros(1, 2), return_dict=False)
+    with torch.no_grad():
+        a = one(hidden_states=torch.cat([latents, fold_ink(letters, 8)], 1), **inputs)[0]
+        b = two(hidden_states=torch.cat([latents, fold_ink(torch.cat([letters, shapes], 1), 8)], 1), **inputs)[0]
+    assert torch.allclose(a, b, atol=1e-6)
+    with pytest.raises(BlueprintError, match="one plane"):
+        with_shape_plane(two, 8)
+
+
 def test_batch_reuse_shares_the_batch_and_its_encodings(model_dir, monkeypatch):
     with pytest.warns(UserWarning, match="untrained"):
         stage = dit.make_stage(StageArgs(config="tiny", out_dir=model_dir, size=SIZE, batch_size=2, batch_reuse=2))

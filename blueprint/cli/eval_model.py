@@ -102,9 +102,9 @@ def load_pipeline(args) -> BlueprintPipeline:
 
 
 def save_ink(ink: torch.Tensor, path: Path) -> None:
-    """One (1, H, W) glyph layer as black ink on white."""
+    """One (planes, H, W) glyph layer as black ink on white, its planes (letters, shapes) together."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(255 - 255 * ink[0].numpy().astype("uint8")).save(path)
+    Image.fromarray(255 - 255 * ink.amax(0).numpy().astype("uint8")).save(path)
 
 
 def generate_rows(pipe: BlueprintPipeline, rows, args, out: Path,

@@ -105,6 +105,11 @@ def add_stage_options(p: argparse.ArgumentParser) -> None:
                    help="dit only: extra loss weight on latent cells at and beside colour edges of the "
                         "image (shapes, chart bars, panel borders: what the text weight leaves at weight 1); "
                         "works on folder data too (default 0)")
+    p.add_argument("--shape-ink", type=float, default=0.0, metavar="P",
+                   help="dit only: train the glyph layer's shape plane (added with zero weights to a DiT "
+                        "that lacks one) on this share of the images: the ink of their bars, arrows, shapes and "
+                        "rules, as a followed layout plan gives it at sampling time; the rest see an empty "
+                        "plane, as without a plan (default 0: no shape plane added)")
     p.add_argument("--prompt-drop", type=float, default=0.1, metavar="P",
                    help="prior only: train this share of prompts as the empty prompt, so the prior can sample "
                         "with classifier-free guidance (blueprint generate --prior-guidance; default 0.1)")
@@ -161,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
     check_loss_weight("content-weight", args.content_weight)
     check_prompt_drop(args.prompt_drop)
     check_share("token-noise", args.token_noise)
+    check_share("shape-ink", args.shape_ink)
     check_data(args.data, sizes[0])
     check_engine_stream(args.data, args.kinds, args.caption_style)
     if getattr(module, "NEEDS", ()):
@@ -177,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
                            extra_sizes=tuple(sizes[1:]),
                            batch_size=args.batch_size, seed=args.seed, conditioning=args.conditioning,
                            text_weight=args.text_weight, edge_weight=args.edge_weight, batch_reuse=args.batch_reuse,
+                           shape_ink=args.shape_ink,
                            prompt_drop=args.prompt_drop, token_noise=args.token_noise,
                            content_weight=args.content_weight,
                            preview_grid=args.preview_grid, kinds=args.kinds, caption_style=args.caption_style)

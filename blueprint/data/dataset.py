@@ -70,6 +70,7 @@ def sample_at(index: int, width: int, height: int, kinds=None, split: str = "tra
     if with_maps:
         item["element_map"] = torch.from_numpy(out.element_map.astype(np.int64))
         item["char_map"] = torch.from_numpy(out.char_map.astype(np.int64))
+        item["shape_ink"] = torch.from_numpy(out.shape_ink)
     return item
 
 

@@ -11,6 +11,9 @@ drawn with antialiasing off so every pixel holds an exact id:
   "no character": a space has no ink. A text's ink is split between its
   characters at their advance boundaries (vectorised; drawing every glyph
   alone would be several times slower).
+- `shape_ink[y, x]`: True where a bar, an arrow, a shape or a thin rule is
+  the topmost element (`INKED_ROLES`): what the glyph layer may carry
+  besides letters (blueprint/models/glyph_layer.py).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from blueprint.data.spec import MATERIALS, Element, Spec
 from blueprint.errors import BlueprintError
 
 CHARSET = "".join(chr(c) for c in range(32, 127))
+# Panels drawn as lines: thinner than the blueprint's 16-px cells, like bars, arrows and shapes.
+INKED_ROLES = ("arrow", "axis", "rule")
 
 
 @dataclass
@@ -36,6 +41,7 @@ class Rendered:
     char_map: np.ndarray | None = None     # uint8 (H, W)
     # uint8 (H, W): 1 + MATERIALS.index(material) of the topmost element there, 0 = none.
     material_map: np.ndarray | None = None
+    shape_ink: np.ndarray | None = None     # bool (H, W): bars, arrows, shapes, rules (`inked_shape`)
 
 
 def star_points(box) -> list[tuple[float, float]]:
@@ -137,7 +143,22 @@ def render(spec: Spec, with_maps: bool = False) -> Rendered:
     if not with_maps:
         return Rendered(image)
     element_map = np.asarray(emap, dtype=np.uint8).copy()
-    return Rendered(image, element_map, char_map(element_map, texts), material_map(element_map, spec))
+    return Rendered(image, element_map, char_map(element_map, texts), material_map(element_map, spec),
+                    shape_ink_map(element_map, spec))
+
+
+def inked_shape(e: Element) -> bool:
+    """Whether the glyph layer may carry e's ink: a bar, a shape, an arrow or a rule, drawn
+    finer than the blueprint's cells hold (a panel is a surface: its cells draw it)."""
+    return e.kind in ("shape", "bar") or e.role in INKED_ROLES
+
+
+def shape_ink_map(element_map: np.ndarray, spec: Spec) -> np.ndarray:
+    """Per pixel, whether the topmost element there is an `inked_shape` (text on it wins)."""
+    table = np.zeros(256, bool)
+    for e in spec.elements:
+        table[e.id] = inked_shape(e)
+    return table[element_map]
 
 
 def paste_material(image: Image.Image, e: Element, seed: int) -> None:

@@ -221,10 +221,11 @@ def _check_fit(c: dict[str, object], model_dir: Path) -> None:
         raise BlueprintError(f"{where}: text_embed_dim {dit.text_embed_dim} != text_encoder d_model {t5.d_model}")
     vae_scale = vae_scale_factor(c["vae"])
     glyph = dit.in_channels - dit.out_channels  # the typeset glyph layer (blueprint.models.glyph_layer)
-    if dit.out_channels != vae.latent_channels or glyph not in (0, vae_scale ** 2):
+    if dit.out_channels != vae.latent_channels or glyph not in (0, vae_scale ** 2, 2 * vae_scale ** 2):
         raise BlueprintError(
             f"{where}: in/out channels {dit.in_channels}/{dit.out_channels} do not fit vae latent_channels "
-            f"{vae.latent_channels} (in_channels may add a glyph layer of {vae_scale ** 2} channels)"
+            f"{vae.latent_channels} (in_channels may add a glyph layer of one or two planes of "
+            f"{vae_scale ** 2} channels: letters, shapes)"
         )
     if dit.patch_size * vae_scale != PX_PER_DIT_TOKEN:
         raise BlueprintError(f"{where}: patch_size x VAE scale factor must be {PX_PER_DIT_TOKEN} (the AR grid x2)")

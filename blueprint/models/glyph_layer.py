@@ -11,14 +11,15 @@ laid out. The decoder then only has to *paint* given ink (colour, texture,
 anti-aliasing), a local job it learns in minutes and that does not care
 whether a word was seen in training.
 
-How the decoder reads it. The ink image (1 channel, full resolution) is
+How the decoder reads it. The ink image (one plane, full resolution) is
 folded into the latent grid with `pixel_unshuffle` by the VAE factor (8), so
 each latent position gets the 64 ink pixels above it, losslessly, and these
 channels are concatenated to the noisy latents: the official
 `GlmImageTransformer2DModel` with `in_channels = latent + 64` and
 `out_channels = latent` (a configuration, not new code; the same idea as
 TextDiffuser's character-mask channels). A transformer whose in_channels
-equal its out_channels (the official checkpoint) simply has no glyph layer.
+equal its out_channels (the official checkpoint) simply has no glyph layer;
+one with latent + 128 has a second plane, for shapes (below).
 
 Where the text goes. In training, the ink is the data engine's own character
 map (exact). At sampling time it comes from the blueprint: the semantic
@@ -26,6 +27,23 @@ head (blueprint/models/image_tokenizer.py) reads, from each generated token, whe
 its 8x8-pixel sub-cells hold characters; connected runs of such sub-cells are
 text lines, and the prompt's quoted texts are typeset into them in reading
 order (`text_boxes`, `typeset`).
+
+A second plane for shapes, from a followed plan. A chart's bars, an
+infographic's arrows, a scene's stars and a menu's rules are a few pixels
+thick: finer than the AR grid's 16-px cells, so a decoder given only the
+tokens paints them as blobs or not at all. A layout plan
+(blueprint/pipeline/layout_plan.py) is drawn by the data engine with exact
+shapes, so a planned row's bars, arrows, shapes and rules
+(`render.inked_shape`) go to the decoder as a second ink plane
+(`layer_planes`). Its letters stay typeset from the tokens: the plan's own
+letters, at the engine's design sizes, read far fewer words at 256²
+(docs/notebook/2026-12-07-plan-ink.md). The shapes need a plane of their
+own: in the letters' plane, a decoder trained with them lost its letters'
+colours. `with_shape_plane` adds the plane to a decoder with zero weights,
+and `blueprint train dit --shape-ink P` trains it on the engine's own shapes
+(`render.shape_ink_map`) for a share P of the images; the rest, like every
+row without a plan at sampling time, see an empty shape plane and draw
+shapes from their tokens.
 """
 
 from __future__ import annotations
@@ -42,6 +60,7 @@ from blueprint.data.fonts import get_font
 from blueprint.errors import BlueprintError
 from blueprint.models.glyph_encoder import QUOTE_PATTERNS
 from blueprint.models.image_tokenizer import CHAR_SUBGRID
+from blueprint.sizes import PX_PER_TOKEN
 
 INK_THRESHOLD = 128      # anti-aliased coverage (0..255) from which a pixel counts as ink
 MIN_FONT, MAX_FONT = 8, 64
@@ -69,11 +88,51 @@ def glyph_channels_of(transformer) -> int:
     return int(transformer.config.in_channels) - int(transformer.config.out_channels)
 
 
+def ink_planes(transformer, factor: int) -> int:
+    """How many ink planes the decoder's glyph layer has: 0 (none), 1 (letters) or 2 (letters,
+    then shapes: `with_shape_plane`); each plane is factor^2 channels."""
+    return glyph_channels_of(transformer) // factor ** 2
+
+
 def fold_ink(ink: torch.Tensor, factor: int) -> torch.Tensor:
-    """(B, 1, H, W) ink in {0, 1} -> (B, factor^2, H/factor, W/factor) decoder channels."""
-    if ink.dim() != 4 or ink.shape[1] != 1 or ink.shape[-1] % factor or ink.shape[-2] % factor:
-        raise BlueprintError(f"ink must be (B, 1, H, W) with H, W multiples of {factor}, got {tuple(ink.shape)}")
+    """(B, P, H, W) ink planes in {0, 1} -> (B, P * factor^2, H/factor, W/factor) decoder channels,
+    plane by plane."""
+    if ink.dim() != 4 or ink.shape[-1] % factor or ink.shape[-2] % factor:
+        raise BlueprintError(f"ink must be (B, P, H, W) with H, W multiples of {factor}, got {tuple(ink.shape)}")
     return F.pixel_unshuffle(ink.float(), factor)
+
+
+def with_shape_plane(transformer, factor: int):
+    """A copy of a decoder with a one-plane glyph layer (letters) that also takes a second plane,
+    shapes. The input projection gains zero weights for the new channels, so the copy computes
+    exactly what the decoder did until it is trained with shapes (`blueprint train dit --shape-ink`)."""
+    if ink_planes(transformer, factor) != 1:
+        raise BlueprintError(f"a shape plane is added to a glyph layer of one plane (letters); this decoder's "
+                             f"has {ink_planes(transformer, factor)}")
+    config = dict(transformer.config)
+    config["in_channels"] += factor ** 2
+    wider = type(transformer).from_config(config)
+    state = transformer.state_dict()
+    weight = state["image_projector.proj.weight"]  # (hidden, in_channels * patch^2), channel-major
+    extra = weight.new_zeros(weight.shape[0], factor ** 2 * transformer.config.patch_size ** 2)
+    state["image_projector.proj.weight"] = torch.cat([weight, extra], dim=1)
+    wider.load_state_dict(state)
+    return torch.nn.Module.to(wider, transformer.device, transformer.dtype)  # torch's: diffusers' warns
+
+
+def layer_planes(letters: torch.Tensor | None, planes: int,
+                 shapes: list[torch.Tensor | None] | None = None) -> torch.Tensor | None:
+    """(B, planes, H, W) the decoder's glyph layer: the letters' ink (B, 1, H, W; None without a
+    glyph layer), then, for a decoder with a shape plane, each planned row's shapes ((1, H, W),
+    `shapes`) and an empty plane for a row without a plan (None), drawn from its tokens as in
+    training without shapes. A decoder of one plane gets the letters alone."""
+    if letters is None or planes == 1:
+        return letters
+    plane = torch.zeros_like(letters)
+    for row, drawn in enumerate(shapes or []):
+        if drawn is not None:
+            plane[row] = drawn.to(plane.device, plane.dtype)
+    return torch.cat([letters, plane], dim=1)
 
 
 def ink_from_char_map(char_map: torch.Tensor) -> torch.Tensor:
@@ -264,3 +323,13 @@ def layout_ink(prompts: list[str], presence: np.ndarray, cell: int, width: int, 
         boxes = text_boxes(presence[b], cell, len(texts), width, height)
         ink[b, 0] = typeset(texts, text_faces(prompt, spans), boxes, width, height)
     return torch.from_numpy(ink)
+
+
+def blueprint_ink(vle, head, prompts: list[str], prior_ids: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """(B, 1, H, W) the typeset glyph layer of a batch: each prompt's quoted texts set into the
+    text lines that the semantic head reads off its AR tokens (`prior_ids`, on the DiT's grid)."""
+    grid_h, grid_w = height // PX_PER_TOKEN, width // PX_PER_TOKEN
+    # the DiT grid is the AR grid upsampled x2 (nearest): every other id is the AR token
+    ar_ids = prior_ids.view(len(prompts), 2 * grid_h, 2 * grid_w)[:, ::2, ::2]
+    presence = text_presence(vle, head, ar_ids, grid_h, grid_w)
+    return layout_ink(prompts, presence, PX_PER_TOKEN // CHAR_SUBGRID, width, height)

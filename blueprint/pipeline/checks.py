@@ -83,17 +83,35 @@ def check_prior_tokens(ids, batch: int, width: int, height: int, codebook: int) 
     return ids.long()
 
 
-def check_glyph_ink(ink, batch: int, width: int, height: int, glyph_channels: int, conditioning: str) -> torch.Tensor:
-    """Caller's glyph layer as float (batch, 1, height, width) in [0, 1], for a decoder that has one."""
+def check_glyph_ink(ink, batch: int, width: int, height: int, glyph_channels: int, conditioning: str,
+                    name: str = "glyph_ink") -> torch.Tensor:
+    """Caller's ink (the glyph layer's letters, or `name`d other plane) as float (batch, 1, height,
+    width) in [0, 1], for a decoder that has a glyph layer."""
     if not glyph_channels:
-        raise BlueprintError("glyph_ink needs a decoder with a glyph layer; this model's has none")
+        raise BlueprintError(f"{name} needs a decoder with a glyph layer; this model's has none")
     if conditioning != "blueprint":
-        raise BlueprintError(f"glyph_ink is for the blueprint conditioning; this model's is {conditioning!r}")
+        raise BlueprintError(f"{name} is for the blueprint conditioning; this model's is {conditioning!r}")
     want = (batch, 1, height, width)
     if not isinstance(ink, torch.Tensor) or tuple(ink.shape) != want:
         got = tuple(ink.shape) if isinstance(ink, torch.Tensor) else type(ink).__name__
-        raise BlueprintError(f"glyph_ink must be a tensor of shape {want}, got {got}")
+        raise BlueprintError(f"{name} must be a tensor of shape {want}, got {got}")
     ink = ink.float()
     if not bool(torch.isfinite(ink).all()) or float(ink.min()) < 0 or float(ink.max()) > 1:
-        raise BlueprintError("glyph_ink values must lie in [0, 1] (1 = ink)")
+        raise BlueprintError(f"{name} values must lie in [0, 1] (1 = ink)")
     return ink
+
+
+def check_plan_shapes(shapes, with_tokens: bool, batch: int, width: int, height: int, glyph_channels: int,
+                      conditioning: str) -> list[torch.Tensor | None] | None:
+    """Caller's planned rows' shapes, given with the AR tokens (`with_tokens`): None, or a list of one
+    (1, height, width) tensor in [0, 1] or None (no plan) per prompt."""
+    if shapes is None:
+        return None
+    if not with_tokens:
+        raise BlueprintError("plan_shapes go with prior_token_ids: an AR stage that follows a plan takes its "
+                             "shapes from the plan itself")
+    if not isinstance(shapes, (list, tuple)) or len(shapes) != batch:
+        raise BlueprintError(f"plan_shapes must be a list of {batch} entries (a tensor or None per prompt)")
+    return [None if ink is None else
+            check_glyph_ink(ink[None], 1, width, height, glyph_channels, conditioning, "plan_shapes")[0]
+            for ink in shapes]

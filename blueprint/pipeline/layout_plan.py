@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from blueprint.data.plan_text import check_plan, normal_plan, quotes_of, spec_of_plan
-from blueprint.data.render import render
+from blueprint.data.render import Rendered, render
 from blueprint.errors import BlueprintError
 from blueprint.models.grid import image_grid
 from blueprint.models.image_tokenizer import image_tokens
@@ -69,8 +69,8 @@ def given_plans(plan: str | list[str] | None, prompts: list[str], width: int, he
     return [None if p is None else check_given_plan(p, prompt, width, height) for p, prompt in zip(plans, prompts)]
 
 
-def draw_plans(plans: list[str | None], prompts: list[str], width: int, height: int) -> list[np.ndarray | None]:
-    """Each plan drawn as an RGB array by the data engine's renderer; None where there is no plan
+def draw_plans(plans: list[str | None], prompts: list[str], width: int, height: int) -> list[Rendered | None]:
+    """Each plan drawn by the data engine's renderer, with its maps; None where there is no plan
     or it does not parse. A given plan was checked whole before (`given_plans`, `check_given_plan`),
     so it draws as it was checked."""
     drawings = []
@@ -79,22 +79,29 @@ def draw_plans(plans: list[str | None], prompts: list[str], width: int, height: 
             spec = spec_of_plan(plan, quotes_of(prompt), width, height) if plan is not None else None
         except BlueprintError:
             spec = None
-        drawings.append(None if spec is None else np.asarray(render(spec).image.convert("RGB")))
+        drawings.append(None if spec is None else render(spec, with_maps=True))
     return drawings
 
 
-def planned_codes(vle, processor, drawings: list[np.ndarray | None], width: int, height: int) -> torch.Tensor:
+def planned_codes(vle, processor, drawings: list[Rendered | None], width: int, height: int) -> torch.Tensor:
     """(B, preview + full grid) codes of the drawings, in the order the AR stage writes them; -1 rows
     for prompts without a drawing."""
     token_h, token_w, prev_h, prev_w = image_grid(width, height, getattr(processor, "preview_grid", "official"))
     codes = torch.full((len(drawings), prev_h * prev_w + token_h * token_w), -1, dtype=torch.long)
     drawn = [i for i, d in enumerate(drawings) if d is not None]
     if drawn:
-        images = [drawings[i] for i in drawn]
+        images = [np.asarray(drawings[i].image.convert("RGB")) for i in drawn]
         preview = image_tokens(vle, processor.image_processor, images, prev_h, prev_w)
         full = image_tokens(vle, processor.image_processor, images, token_h, token_w)
         codes[drawn] = torch.cat([preview, full], dim=1).cpu()
     return codes
+
+
+def planned_shapes(drawings: list[Rendered | None]) -> list[torch.Tensor | None]:
+    """(1, H, W) each drawing's bars, arrows, shapes and rules (`render.inked_shape`), for the
+    glyph layer's shape plane: the blueprint's 16-px cells are too coarse to hold them; None for
+    a prompt without a drawing."""
+    return [None if d is None else torch.from_numpy(d.shape_ink).float()[None] for d in drawings]
 
 
 def write_plans(planner, prompts: list[str], width: int, height: int) -> list[str]:
@@ -105,11 +112,13 @@ def write_plans(planner, prompts: list[str], width: int, height: int) -> list[st
 
 def plan_rows(planner, vle, processor, prompts: list[str], width: int, height: int,
               strengths: list[float], given: list[str | None]):
-    """(plans, (codes, strengths)) for the AR stage (`prior.generate_prior_tokens`'s `planned`), or
-    (None, None) when no row is steered. A row with a given plan follows it; a row with a strength
-    and no plan gets the planner's (`models.planner.Planner`); a row of strength 0 is unplanned."""
+    """(plans, (codes, strengths), shapes): the codes for the AR stage to lean toward
+    (`prior.generate_prior_tokens`'s `planned`) and each plan's shapes for the glyph layer
+    (`planned_shapes`); (None, None, None) when no row is steered. A row with a given plan
+    follows it; a row with a strength and no plan gets the planner's (`models.planner.Planner`);
+    a row of strength 0 is unplanned."""
     if not any(strengths):
-        return None, None
+        return None, None, None
     plans = list(given)
     wanted = [i for i, (s, g) in enumerate(zip(strengths, given)) if s and g is None]
     if wanted:
@@ -119,4 +128,4 @@ def plan_rows(planner, vle, processor, prompts: list[str], width: int, height: i
             plans[i] = plan
     drawings = draw_plans(plans, prompts, width, height)
     codes = planned_codes(vle, processor, drawings, width, height)
-    return plans, (codes, torch.tensor(strengths, dtype=torch.float32))
+    return plans, (codes, torch.tensor(strengths, dtype=torch.float32)), planned_shapes(drawings)

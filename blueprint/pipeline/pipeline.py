@@ -22,7 +22,9 @@ same images from the same prior tokens and seed (see tests/test_pipeline_parity.
 One addition of Blueprint's own: a decoder with a typeset glyph layer
 (`blueprint.models.glyph_layer`) also gets, beside the latents, the prompt's
 quoted text drawn with a font into the text lines that the semantic head
-reads off the AR tokens; the unconditional rows get an empty layer. With no
+reads off the AR tokens (and, for a decoder with a shape plane, a followed
+layout plan's bars, arrows and shapes); the unconditional rows get an empty
+layer. With no
 glyph layer (the official checkpoint, diffusers-made folders) the loop is
 exactly diffusers'.
 
@@ -67,15 +69,15 @@ from blueprint.models import (
 from blueprint.models.attention import install_masked_attention
 from blueprint.models.conditioning import check_conditioning
 from blueprint.models.folder import has_semantic_head, load_semantic_head
-from blueprint.models.image_tokenizer import CHAR_SUBGRID, codebook_readings
-from blueprint.models.glyph_layer import fold_ink, glyph_channels_of, layout_ink, text_presence
+from blueprint.models.image_tokenizer import codebook_readings
+from blueprint.models.glyph_layer import blueprint_ink, fold_ink, glyph_channels_of, ink_planes, layer_planes
 from blueprint.models.planner import has_planner, load_planner
 from blueprint.models.settings import (
     check_color_plan, check_layout_plan, check_prior_guidance, read_color_plan, read_layout_plan, read_prior_guidance,
 )
 from blueprint.models.precision import resolve_precision
 from blueprint.pipeline.checks import (
-    check_glyph_ink, check_prior_tokens, check_prompts, check_sampling, check_seeds,
+    check_glyph_ink, check_plan_shapes, check_prior_tokens, check_prompts, check_sampling, check_seeds,
 )
 from blueprint.pipeline.compiled import (
     compile_decode, compile_transformer, grouped_attention, pad_glyphs, prior_generate_kwargs,
@@ -84,7 +86,7 @@ from blueprint.pipeline.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from blueprint.pipeline.layout_plan import LAYOUT_NEEDS_PLANNER, given_plans, plan_rows, plan_strength
 from blueprint.pipeline.plan import code_bias, read_plan
 from blueprint.pipeline.prior import generate_prior_tokens
-from blueprint.sizes import PX_PER_TOKEN, check_size
+from blueprint.sizes import check_size
 
 
 PLAN_NEEDS_HEAD = "a color plan needs the model's semantic head (it says which colour each code is)"
@@ -101,7 +103,7 @@ class BlueprintPipelineOutput:
     images: list[PIL.Image.Image]
     prior_token_ids: torch.Tensor  # (B, (H/16)*(W/16)) codebook ids on the DiT patch grid
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
-    glyph_ink: torch.Tensor | None = None  # (B, 1, H, W) the typeset glyph layer; None without one
+    glyph_ink: torch.Tensor | None = None  # (B, planes, H, W) the glyph layer (letters, shapes); None without one
     plans: list[str | None] | None = None  # each prompt's layout plan (given or the planner's); None: no plans
 
 
@@ -130,6 +132,7 @@ class BlueprintPipeline:
         self.glyph_channels = glyph_channels_of(self.transformer)
         install_masked_attention(self.transformer)
         self.vae_scale = vae_scale_factor(self.vae)
+        self.ink_planes = ink_planes(self.transformer, self.vae_scale)  # 1: letters; 2: and shapes
         self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale)
         # Clock for `timings`; a benchmark on a shared machine may use time.process_time.
         self.clock: Callable[[], float] = time.perf_counter
@@ -231,11 +234,7 @@ class BlueprintPipeline:
             return None
         if self.conditioning != "blueprint" or self.semantic_head is None:
             return torch.zeros(len(prompts), 1, height, width)
-        grid_h, grid_w = height // PX_PER_TOKEN, width // PX_PER_TOKEN
-        # the DiT grid is the AR grid upsampled x2 (nearest): every other id is the AR token
-        ar_ids = prior_ids.view(len(prompts), 2 * grid_h, 2 * grid_w)[:, ::2, ::2]
-        presence = text_presence(self.vision_language_encoder, self.semantic_head, ar_ids, grid_h, grid_w)
-        return layout_ink(prompts, presence, PX_PER_TOKEN // CHAR_SUBGRID, width, height)
+        return blueprint_ink(self.vision_language_encoder, self.semantic_head, prompts, prior_ids, width, height)
 
     def _denoise(self, glyph, mask, prior_ids, ink, width, height, steps, guidance, generator, callback,
                  on_latents=None):
@@ -311,8 +310,9 @@ class BlueprintPipeline:
 
     def plan_layout(self, prompts: list[str], width: int, height: int, strengths: list[float],
                     given: list[str | None] | None = None):
-        """(plans, (codes, strengths)) for the AR stage to lean toward, one strength and optional
-        given plan per prompt (`layout_plan.plan_rows`); (None, None) when no row is planned."""
+        """(plans, (codes, strengths), shapes): the codes for the AR stage to lean toward and each
+        plan's shapes, one strength and optional given plan per prompt (`layout_plan.plan_rows`);
+        (None, None, None) when no row is planned."""
         for s in strengths:
             check_layout_plan(s)
         given = given if given is not None else [None] * len(prompts)
@@ -339,6 +339,7 @@ class BlueprintPipeline:
         color_plan: float | None = None,
         layout_plan: float | None = None,
         plan: str | list[str] | None = None,
+        plan_shapes: list[torch.Tensor | None] | None = None,
     ) -> BlueprintPipelineOutput:
         """Generate one image per prompt.
 
@@ -359,7 +360,10 @@ class BlueprintPipeline:
         in logits (`blueprint.pipeline.layout_plan`); 0 is off, None the model folder's.
         `plan` (one, or one per prompt) is a layout plan to follow in place of the planner's
         (`blueprint.data.plan_text`; a folder needs no planner for it): checked whole first, then
-        copied unless `layout_plan` says how strongly to lean to it.
+        copied unless `layout_plan` says how strongly to lean to it. A followed plan's bars, arrows,
+        shapes and rules go to the glyph layer's shape plane, where the decoder has one
+        (`glyph_layer.layer_planes`); `plan_shapes` (per prompt, (1, H, W) or None) gives them with
+        `prior_token_ids` (the server plans in its AR batch and denoises later).
         """
         prompts = check_prompts(prompt, self.processor.tokenizer)
         width, height = check_size(width, height, *self.size_range)
@@ -378,6 +382,8 @@ class BlueprintPipeline:
             prior_token_ids = check_prior_tokens(prior_token_ids, len(prompts), width, height, codebook).to(self.device)
         if glyph_ink is not None:
             glyph_ink = check_glyph_ink(glyph_ink, len(prompts), width, height, self.glyph_channels, self.conditioning)
+        plan_shapes = check_plan_shapes(plan_shapes, prior_token_ids is not None, len(prompts), width, height,
+                                        self.glyph_channels, self.conditioning)
 
         timings: dict[str, float] = {}
         clock = self.clock()
@@ -396,7 +402,7 @@ class BlueprintPipeline:
             if prior_token_ids is None:
                 progress = (lambda done, total: callback("prior", done, total)) if callback else None
                 bias = self.plan_bias(prompts, self.color_plan if color_plan is None else color_plan)
-                plans, planned = self.plan_layout(prompts, width, height, strengths, given)
+                plans, planned, plan_shapes = self.plan_layout(prompts, width, height, strengths, given)
                 if plans is not None:
                     lap("plan")
                 prior_token_ids = generate_prior_tokens(
@@ -405,7 +411,8 @@ class BlueprintPipeline:
                     prior_generate_kwargs() if self.compiled_transformer is not None else None, bias, planned,
                 )
             lap("prior")
-            ink = self._glyph_layer(prompts, prior_token_ids, width, height) if glyph_ink is None else glyph_ink
+            letters = self._glyph_layer(prompts, prior_token_ids, width, height) if glyph_ink is None else glyph_ink
+            ink = layer_planes(letters, self.ink_planes, plan_shapes)
             glyph, mask = self._glyph_batch(prompts, guidance_scale, mask_pads=isinstance(seed, list))
             lap("glyph_encoder")
             if isinstance(seed, list):

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 
-from blueprint.models.glyph_layer import fold_ink
+from blueprint.models.glyph_layer import fold_ink, layer_planes
 from blueprint.pipeline import BlueprintPipeline
 
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -122,7 +122,7 @@ def conditions(pipe: BlueprintPipeline, prompts: list[str], prior_ids: torch.Ten
     dit = pipe.transformer
     batch, device = len(prompts), pipe.device
     prior_ids = prior_ids.to(device)
-    ink = pipe._glyph_layer(prompts, prior_ids, width, height)
+    ink = layer_planes(pipe._glyph_layer(prompts, prior_ids, width, height), pipe.ink_planes)  # no plan: no shapes
     glyph, mask = pipe._glyph_batch(prompts, guidance, mask_pads=True)
     guided = guidance > 1
     n = 2 * batch if guided else batch

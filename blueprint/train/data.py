@@ -67,9 +67,11 @@ class TrainImages:
     data only), so one run learns square and non-square layouts.
 
     With `with_ink`, batches also hold "ink": (B, 1, H, W) uint8, 1 where a
-    character is drawn (the engine's character map). A folder has no character
-    maps, so its ink is all zeros: the decoder sees no glyph layer for it;
-    shards keep the engine's character maps, so theirs is the real ink.
+    character is drawn (the engine's character map), and "shape_ink": 1 where
+    a bar, arrow, shape or rule is (`render.shape_ink_map`). A folder has no
+    such maps, so its ink is all zeros: the decoder sees no glyph layer for
+    it; shards keep the engine's character maps (not its shape ink), so theirs
+    is the real letters' ink.
     """
 
     def __init__(self, data: str, size: tuple[int, int], batch_size: int, seed: int, with_ink: bool = False,
@@ -103,6 +105,11 @@ class TrainImages:
             width, height = size
             out["ink"] = torch.stack([
                 (it["char_map"] > 0).to(torch.uint8)[None] if "char_map" in it
+                else torch.zeros(1, height, width, dtype=torch.uint8)
+                for it in items
+            ])
+            out["shape_ink"] = torch.stack([
+                it["shape_ink"].to(torch.uint8)[None] if "shape_ink" in it
                 else torch.zeros(1, height, width, dtype=torch.uint8)
                 for it in items
             ])

@@ -64,13 +64,13 @@ from blueprint.errors import BlueprintError
 from blueprint.models.conditioning import check_conditioning, write_conditioning
 from blueprint.models.folder import load_component, save_component
 from blueprint.models.glyph_encoder import encode_glyphs
-from blueprint.models.glyph_layer import fold_ink, glyph_channels_of
+from blueprint.models.glyph_layer import fold_ink, glyph_channels_of, ink_planes, with_shape_plane
 from blueprint.models.grid import normalize_latents, shift_mu, upsample_prior_tokens, vae_scale_factor
 from blueprint.models.image_tokenizer import grid_pixel_values, tokens_of
 from blueprint.sizes import PX_PER_DIT_TOKEN, PX_PER_TOKEN
 from blueprint.train.data import TrainImages, to_uint8
 from blueprint.train.model_dir import require_trained
-from blueprint.train.stage import StageArgs, check_loss_weight
+from blueprint.train.stage import StageArgs, check_loss_weight, check_share
 
 DROP_PROB = 0.1       # per condition, for classifier-free guidance
 # `near_edges`: a step this large between neighbouring pixels (in [-1, 1], any channel) is
@@ -90,10 +90,18 @@ class DitStage:
         model_dir = Path(args.init_from or args.out_dir)
         require_trained(model_dir, self.name, NEEDS, args.config)
         self.transformer = load_component(model_dir, "transformer", args.device)
+        self.vae = load_component(model_dir, "vae", args.device).requires_grad_(False)
+        self.shape_ink = check_share("shape-ink", args.shape_ink)
+        self.planes = ink_planes(self.transformer, vae_scale_factor(self.vae))
+        if self.shape_ink and self.planes == 0:
+            raise BlueprintError("--shape-ink trains the glyph layer's shape plane; this DiT has no glyph layer")
+        if self.shape_ink and self.planes == 1:
+            self.transformer = with_shape_plane(self.transformer, vae_scale_factor(self.vae))
+            self.planes = 2
+            print("dit: added the glyph layer's shape plane (zero weights) to train it with --shape-ink")
         self.glyph_channels = glyph_channels_of(self.transformer)
         self.images = TrainImages(args.data, args.size, args.batch_size, args.seed, with_ink=self.glyph_channels > 0,
                                   extra_sizes=args.extra_sizes, kinds=args.kinds, caption_style=args.caption_style)
-        self.vae = load_component(model_dir, "vae", args.device).requires_grad_(False)
         self.text_encoder = load_component(model_dir, "text_encoder", args.device).requires_grad_(False)
         self.glyph_tokenizer = load_component(model_dir, "tokenizer")
         self.vle = load_component(model_dir, "vision_language_encoder", args.device).requires_grad_(False)
@@ -175,9 +183,10 @@ class DitStage:
         sigma = self.scheduler.time_shift(mu, 1.0, t / self.num_train_timesteps).view(n, 1, 1, 1)
         noise = torch.randn_like(x0)
         noisy = (1 - sigma) * x0 + sigma * noise
-        if self.glyph_channels:
-            ink = batch["ink"].float() * (~drop_layer).to(device).float().view(n, 1, 1, 1)
-            noisy = torch.cat([noisy, fold_ink(ink, vae_scale_factor(self.vae))], dim=1)
+        ink = self.ink(batch) if self.glyph_channels else None
+        if ink is not None:
+            layer = ink * (~drop_layer).to(device).float().view(n, 1, 1, 1)
+            noisy = torch.cat([noisy, fold_ink(layer, vae_scale_factor(self.vae))], dim=1)
         height, width = pixels.shape[-2:]
         pred = self.transformer(
             hidden_states=noisy,
@@ -190,14 +199,25 @@ class DitStage:
             return_dict=False,
         )[0]
         err = (pred.float() - (noise - x0)) ** 2
-        ink = batch.get("ink")  # absent for a DiT without a glyph layer: plain MSE
+        # no ink for a DiT without a glyph layer: plain MSE
         factor = vae_scale_factor(self.vae)
         weight = (torch.ones_like(err[:, :1]) if ink is None
-                  else text_weight_map(ink, factor, self.text_weight))
+                  else text_weight_map(ink.amax(1, keepdim=True), factor, self.text_weight))
         if self.edge_weight:
             weight = weight + self.edge_weight * near_edges(pixels, factor)
         loss = (err * weight).mean() / weight.mean()
         return loss, {"sigma": sigma.mean().item(), "mse": err.mean().item()}
+
+    def ink(self, batch) -> torch.Tensor:
+        """(B, planes, H, W) the glyph layer of a batch: its letters' ink, and with a shape plane
+        the ink of the bars, arrows, shapes and rules of a `shape_ink` share of the images (what a
+        followed layout plan's drawing gives at sampling time; the rest, as without a plan, learn
+        to draw these from the tokens)."""
+        letters = batch["ink"].float()
+        if self.planes < 2:
+            return letters
+        keep = (torch.rand(letters.shape[0]) < self.shape_ink).to(letters.device).float().view(-1, 1, 1, 1)
+        return torch.cat([letters, batch["shape_ink"].float() * keep], dim=1)
 
     def export(self, model_dir):
         save_component(self.transformer, model_dir, "transformer")

@@ -53,6 +53,7 @@ class StageArgs:
     batch_reuse: int = 1   # decoder only: steps in a row that share one rendered batch
     text_weight: float = 4.0  # decoder, vae-decoder: extra loss weight at and beside text ink
     edge_weight: float = 0.0  # decoder only: extra loss weight at and beside colour edges (shapes, bars, borders)
+    shape_ink: float = 0.0  # decoder only: share of images whose shapes fill the glyph layer's shape plane
     prompt_drop: float = 0.1  # prior only: share of prompts trained empty, for classifier-free guidance
     token_noise: float = 0.0  # prior only: share of the image tokens it reads replaced by random codes
     content_weight: float = 0.0  # prior only: extra loss weight on tokens that hold a text, shape or bar
