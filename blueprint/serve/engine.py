@@ -263,6 +263,8 @@ class Engine:
                              for job in batch for _ in job.seeds]
                 given = [job.given_plan for job in batch for _ in job.seeds]
                 plans, planned, drawn = pipe.plan_layout(prompts, first.width, first.height, strengths, given)
+                if not (pipe.glyph_channels and pipe.conditioning == "blueprint"):
+                    drawn = None  # the plan's shapes are for a decoder with a glyph layer
                 ids = generate_prior_tokens(
                     pipe.vision_language_encoder, pipe.processor, prompts, first.width, first.height, seeds,
                     first.temperature, first.top_p, self._progress(batch, "prior"), pipe.prior_guidance,
@@ -273,9 +275,7 @@ class Engine:
         for job in batch:
             job.plan = plans[row] if plans else None  # one prompt per job: its rows share the plan
             job.prior_ids = None if ids is None else ids[row: row + job.n].cpu()
-            # the plan's shapes, for a decoder with a glyph layer
-            takes_ink = pipe.glyph_channels and pipe.conditioning == "blueprint"
-            job.plan_shapes = drawn[row: row + job.n] if drawn is not None and takes_ink else None
+            job.plan_shapes = None if drawn is None else drawn[row: row + job.n]
             row += job.n
             if job.pictures and job.prior_ids is not None and self.draw is not None:
                 job.blueprints = [self.draw(pipe, ids_row, job.width, job.height) for ids_row in job.prior_ids]
@@ -288,9 +288,9 @@ class Engine:
         prompts = [job.prompt for job in batch for _ in job.seeds]
         seeds = [s for job in batch for s in job.seeds]
         ids = None if first.prior_ids is None else torch.cat([job.prior_ids for job in batch])
-        drawn = None
+        shapes = None
         if any(job.plan_shapes is not None for job in batch):  # a job without a plan has none
-            drawn = [ink for job in batch for ink in (job.plan_shapes or [None] * job.n)]
+            shapes = [ink for job in batch for ink in (job.plan_shapes or [None] * job.n)]
         denoise = self._progress(batch, "denoise")
 
         def callback(stage: str, step: int, total: int) -> None:
@@ -302,7 +302,7 @@ class Engine:
         out = self.pipe(
             prompts, height=first.height, width=first.width, seed=seeds, num_inference_steps=first.steps,
             guidance_scale=first.guidance, temperature=first.temperature, top_p=first.top_p,
-            callback=callback, prior_token_ids=ids, plan_shapes=drawn,
+            callback=callback, prior_token_ids=ids, plan_shapes=shapes,
             on_latents=self._previews(batch) if any(job.previews for job in batch) else None,
         )
         row = 0
