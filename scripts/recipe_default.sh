@@ -95,12 +95,14 @@ stage planner --model-dir "$RUN-plan" --size "$PLAN_SIZES" --kinds all --caption
 $BLUEPRINT export "$RUN-plan" --out "$EXPORT_TO"
 # piece 9: the DiT fine-tuned with the ink of bars, arrows, shapes and rules in its glyph layer's shape
 # plane on half its images (--shape-ink 0.5: what a followed layout plan gives it; the other half see an
-# empty plane, as without a plan), on both cores in bf16, 26 minutes; the run adds the plane, with zero
-# weights (the shipped trained.json counts the DiT's steps of all its runs, 6,314; this run's record its
-# own; docs/notebook/2026-12-07-plan-ink.md)
+# empty plane, as without a plan), on both cores in bf16; the run adds the plane, with zero weights. It
+# ran as 1,200 steps (26 minutes), then resumed to 2,400 with a second cooldown (the rate back at 1e-4
+# from step 1,200; 30 minutes). The shipped trained.json counts the DiT's steps of all its runs, 7,514;
+# this run's record its own (docs/notebook/2026-12-07-plan-ink.md, 2026-12-07-stated-plans.md).
 rm -rf "$RUN-shapes" && cp -r "$EXPORT_TO" "$RUN-shapes"
-OMP_NUM_THREADS=2 stage dit --model-dir "$RUN-shapes" --size "$KIND_SIZES" --kinds all --caption-style mixed \
-    --lr 1e-4 --warmup 20 --batch-size 8 --batch-reuse 2 --precision bf16 --shape-ink 0.5 \
-    --steps "$(steps 1200 2)" --cooldown "$(steps 300 1)"
+shapes=(--model-dir "$RUN-shapes" --size "$KIND_SIZES" --kinds all --caption-style mixed --lr 1e-4 --warmup 20
+        --batch-size 8 --batch-reuse 2 --precision bf16 --shape-ink 0.5)
+OMP_NUM_THREADS=2 stage dit "${shapes[@]}" --steps "$(steps 1200 2)" --cooldown "$(steps 300 1)"
+OMP_NUM_THREADS=2 stage dit "${shapes[@]}" --steps "$(steps 2400 3)" --cooldown "$(steps 400 1)"
 $BLUEPRINT export "$RUN-shapes" --out "$EXPORT_TO"
 $BLUEPRINT train report "$RUN"

@@ -113,3 +113,36 @@ def test_words_stacked_on_a_flat_field_have_no_structure(kind, seed):
     for i, text in enumerate(spec.texts):
         draw.text((40, 20 + 40 * i), text, fill=ink, font=font)
     assert not structure(image, spec).passed
+
+
+def named(checks, name):
+    return [c for c in checks if c.name == name]
+
+
+@pytest.mark.parametrize("seed", [2, 6])
+def test_a_user_charts_bars_are_measured_where_it_draws_them(seed):
+    """Values stated, layout not: the bars' order and ratio hold wherever the chart is drawn,
+    and a bar cut short fails them."""
+    spec = make_spec("chart", seed, 512, 512, caption_style="user")
+    a = np.asarray(render(spec).image)
+    moved = Image.fromarray(np.concatenate([np.repeat(a[:1], 40, axis=0), a[:-40]]))  # 40 px lower
+    checks = checks_of(moved, spec)
+    assert {"bar_order", "bar_ratio"} <= {c.name for c in checks} and all(c.passed for c in checks), \
+        [(c.name, c.measured) for c in checks if not c.passed]
+    assert not named(check_adherence(moved, spec), "bar_order")  # not at the spec's boxes any more
+    longest = max((e for e in spec.elements if e.kind == "bar"), key=lambda e: e.value)
+    x0, y0, x1, y1 = longest.box
+    cut = [x0 + (x1 - x0) // 3, y0, x1, y1] if x1 - x0 > y1 - y0 else [x0, y0, x1, y1 - (y1 - y0) * 2 // 3]
+    short = blank(render(spec).image, cut, spec.background_rgb)
+    assert not all(c.passed for c in named(checks_of(short, spec), "bar_ratio"))
+
+
+def test_a_user_scenes_shape_colors_are_found_anywhere():
+    spec = make_spec("scene", 3, 512, 512, caption_style="user")
+    tinted = [e for e in spec.elements if e.kind == "shape" and str(e.id) in spec.stated.get("colors", {})]
+    image = render(spec).image
+    mirrored = Image.fromarray(np.asarray(image)[:, ::-1].copy())  # every shape somewhere else
+    colors = named(check_adherence(mirrored, spec), "color")
+    assert len(colors) == len(tinted) and all(c.passed for c in colors)
+    repainted = blank(image, tinted[-1].box, spec.background_rgb)  # the last one gone
+    assert not all(c.passed for c in named(check_adherence(repainted, spec), "color"))

@@ -20,7 +20,9 @@ from blueprint.models.folder import load_component, save_component
 from blueprint.models.glyph_layer import with_shape_plane
 from blueprint.models.grid import image_grid
 from blueprint.pipeline import BlueprintPipeline
-from blueprint.pipeline.layout_plan import GIVEN_PLAN_STRENGTH, draw_plans, planned_codes, planned_shapes, plan_strength
+from blueprint.pipeline.layout_plan import (
+    GIVEN_PLAN_STRENGTH, draw_plans, plan_specs, plan_strength, planned_codes, planned_ink,
+)
 
 PROMPT = 'A sign on a red background that reads "OPEN" in white letters.'
 PLAN = "sign red ; panel board white 4 4 28 28 ; text name black bold q0 all 6 12 26 20"
@@ -93,14 +95,19 @@ def test_the_pipeline_follows_a_given_plan_without_a_planner(planned_folder, tmp
         pipe(other, height=128, width=128, num_inference_steps=1, layout_plan=2.0)
 
 
-def test_a_plans_shapes_go_to_the_shape_plane(planned_folder, tmp_path, one_torch_thread):
+def test_a_plans_letters_and_shapes_go_to_the_glyph_layer(planned_folder, tmp_path, one_torch_thread):
+    specs = plan_specs([BAR, PLAN], [PROMPT, PROMPT], 128, 128)
+    ink = planned_ink(specs, draw_plans([BAR, PLAN], [PROMPT, PROMPT], 128, 128))
+    bar = (slice(88, 96), slice(24, 104))  # the bar's box in pixels: 4 px a unit
+    assert ink[0][1][bar].min() == 1 and ink[0][1].sum() == ink[0][1][bar].sum() and ink[1][1].max() == 0
+    ys, xs = torch.nonzero(ink[0][0], as_tuple=True)  # "OPEN" typeset centred on its box (24..104 x 48..80)
+    centre = ((xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2)
+    assert ink[0][0].sum() > 50 and abs(centre[0] - 64) <= 4 and abs(centre[1] - 64) <= 4
+
     pipe = BlueprintPipeline.from_pretrained(planned_folder)
     assert pipe.ink_planes == 1  # tiny: letters only, so a plan's shapes are left out
     out = pipe([PROMPT, PROMPT], height=128, width=128, seed=[1, 1], num_inference_steps=1, plan=[BAR, None])
-    assert out.glyph_ink.shape == (2, 1, 128, 128)
-    shapes = planned_shapes(draw_plans([BAR, PLAN], [PROMPT, PROMPT], 128, 128))
-    bar = (slice(88, 96), slice(24, 104))  # the bar's box in pixels: 4 px a unit
-    assert shapes[0][0][bar].min() == 1 and shapes[0].sum() == shapes[0][0][bar].sum() and shapes[1].max() == 0
+    assert out.glyph_ink.shape == (2, 1, 128, 128) and torch.equal(out.glyph_ink[0, 0], ink[0][0])
 
     folder = shutil.copytree(planned_folder, tmp_path / "m")  # a decoder with a shape plane
     wider = with_shape_plane(load_component(folder, "transformer"), 8)
@@ -111,22 +118,23 @@ def test_a_plans_shapes_go_to_the_shape_plane(planned_folder, tmp_path, one_torc
     assert pipe.ink_planes == 2
     out = pipe([PROMPT, PROMPT], height=128, width=128, seed=[1, 1], num_inference_steps=1, plan=[BAR, None])
     assert out.glyph_ink.shape == (2, 2, 128, 128)
-    assert torch.equal(out.glyph_ink[0, 1:], shapes[0]) and out.glyph_ink[1, 1].max() == 0  # no plan: no shapes
-    for row in (0, 1):  # the letters stay typeset from each row's tokens
-        typeset = pipe(PROMPT, height=128, width=128, seed=[1], num_inference_steps=1,
-                       prior_token_ids=out.prior_token_ids[row:row + 1])
-        assert torch.equal(out.glyph_ink[row, :1], typeset.glyph_ink[0, :1])
+    assert torch.equal(out.glyph_ink[0], ink[0]) and out.glyph_ink[1, 1].max() == 0  # no plan: no shapes
+    unplanned = pipe(PROMPT, height=128, width=128, seed=[1], num_inference_steps=1,
+                     prior_token_ids=out.prior_token_ids[1:])
+    assert torch.equal(out.glyph_ink[1, :1], unplanned.glyph_ink[0, :1])  # no plan: letters set from the tokens
     again = pipe(PROMPT, height=128, width=128, seed=[1], num_inference_steps=1,
-                 prior_token_ids=out.prior_token_ids[:1], plan_shapes=shapes[:1])
+                 prior_token_ids=out.prior_token_ids[:1], plan_ink=ink[:1])
     assert torch.equal(again.glyph_ink, out.glyph_ink[:1])  # given with the tokens: the server's way
     ids = out.prior_token_ids[:1]
-    with pytest.raises(BlueprintError, match=r"plan_shapes must be a tensor of shape \(1, 1, 128, 128\)"):
+    with pytest.raises(BlueprintError, match=r"plan_ink entry must be a tensor of shape \(2, 128, 128\)"):
         pipe(PROMPT, height=128, width=128, num_inference_steps=1, prior_token_ids=ids,
-             plan_shapes=[torch.zeros(1, 64, 64)])
+             plan_ink=[torch.zeros(1, 128, 128)])
     with pytest.raises(BlueprintError, match="a list of 1 entries"):
-        pipe(PROMPT, height=128, width=128, num_inference_steps=1, prior_token_ids=ids, plan_shapes=shapes)
-    with pytest.raises(BlueprintError, match="go with prior_token_ids"):
-        pipe(PROMPT, height=128, width=128, num_inference_steps=1, plan_shapes=shapes[:1])
+        pipe(PROMPT, height=128, width=128, num_inference_steps=1, prior_token_ids=ids, plan_ink=ink)
+    with pytest.raises(BlueprintError, match="goes with prior_token_ids"):
+        pipe(PROMPT, height=128, width=128, num_inference_steps=1, plan_ink=ink[:1])
+    with pytest.raises(BlueprintError, match=r"values must lie in \[0, 1\]"):
+        pipe(PROMPT, height=128, width=128, num_inference_steps=1, prior_token_ids=ids, plan_ink=[2 * ink[0]])
 
     from fastapi.testclient import TestClient
 

@@ -12,7 +12,10 @@ from blueprint.models.folder import load_component
 from blueprint.models.planner import Planner, PlannerVocab, build_planner, has_planner, load_planner, save_planner
 from blueprint.models.settings import update_settings
 from blueprint.pipeline import BlueprintPipeline
-from blueprint.pipeline.layout_plan import draw_plans, planned_codes, write_plans
+from blueprint.pipeline.layout_plan import (
+    background_apart, bars_at_values, draw_plans, planned_codes, shapes_as_stated, stated_shapes, stated_values,
+    write_plans,
+)
 from blueprint.pipeline.prior import generate_prior_tokens, sample_prior_sequences
 from blueprint.train.loop import LoopArgs, train
 from blueprint.train.planner import compare_plans, make_stage
@@ -123,6 +126,37 @@ def test_a_background_the_prompt_states_is_the_plans(planned_folder):
         planner.write([PROMPT], 256, 256, backgrounds=["reddish"])
     with pytest.raises(BlueprintError, match="one colour name or None per prompt"):
         planner.write([PROMPT], 256, 256, backgrounds=[])
+
+
+def test_a_charts_stated_values_are_its_bars_lengths():
+    prompt = 'Bar chart "Fruit": "Apples" 5, "Pears": 2.5 and "Plums" 10%, no more.'
+    assert stated_values(prompt) == [5, 2.5, 10] and stated_values('"Espresso $3.50", "Latte" 4x') == []
+    vertical = "chart red ; bar bar blue 10 30 20 100 ; bar bar blue 30 40 40 100 ; bar bar blue 50 30 60 100"
+    boxes = [g.split()[-4:] for g in bars_at_values(vertical, [5, 2.5, 10]).split(";")[1:]]
+    assert [int(b[1]) for b in boxes] == [65, 82, 30] and all(b[3] == "100" for b in boxes)
+    horizontal = "chart red ; text title white sans q0 all 4 4 40 10 ; bar bar blue 5 20 90 26 ; bar bar blue 5 30 120 36"
+    assert bars_at_values(horizontal, [1, 4]).split(";")[2].split()[-4:] == ["5", "20", "34", "26"]
+    for plan, values in [(horizontal, [1, 2, 3]), (horizontal.replace("chart", "poster", 1), [1, 4]), (vertical, [0, 0, 0])]:
+        assert bars_at_values(plan, values) == plan  # not one bar per value, not a chart, no largest value
+
+
+def test_a_scenes_counted_shapes_are_its_plans():
+    prompt = 'Two pink triangles, a grey star and 2 blue circles with the word "three red stars" above them'
+    assert stated_shapes(prompt) == [(2, "pink", "triangle"), (1, "gray", "star"), (2, "blue", "circle")]
+    shape = "shape circle red circle {0} 10 {1} 20"
+    plan = "scene white ; text title black sans q0 all 4 2 60 8 ; " + " ; ".join(
+        shape.format(x, x + 10) for x in range(5, 80, 12))  # seven red circles
+    groups = [g.split() for g in shapes_as_stated(plan, stated_shapes(prompt)).split(";")[2:]]
+    assert [(g[1], g[2], g[3]) for g in groups] == [("triangle", "pink", "triangle")] * 2 + [("star", "gray", "star")] \
+        + [("circle", "blue", "circle")] * 2
+    assert [g[-4] for g in groups] == ["5", "17", "29", "41", "53"]  # the plan's places, in order; extras dropped
+    spec_of_plan(shapes_as_stated(plan, stated_shapes(prompt)), quotes_of(prompt), 320, 320)  # it still parses
+    assert shapes_as_stated(plan, [(8, "red", "star")]) == plan  # fewer shapes than stated: as it was
+    poster = plan.replace("scene", "poster", 1)
+    assert shapes_as_stated(poster, [(1, "blue", "star")]) == poster  # only a scene's shapes are counted
+    white = shapes_as_stated(plan, [(2, "white", "star")])  # white stars on white: not drawn at all
+    assert background_apart(white).split()[:2] == ["scene", "yellow"]  # white stars, black title: yellow
+    assert background_apart(plan) == plan
 
 
 def test_pipeline_layout_plan_returns_the_plans(planned_folder):

@@ -11,7 +11,9 @@ Checks (each passes or fails; the image's adherence is the share passed):
   background colour.
 - `color` (one per text, shape, bar and panel element): the dominant colour
   inside the element's box, not counting the local background, names the
-  element's colour (`nearest_color`). A panel's colour is measured on the
+  element's colour (`nearest_color`). A user-style prompt leaves a scene's
+  layout to the model, so there the k-th shape of a colour passes if k blobs
+  of that colour are found anywhere (`check_shape_colors`). A panel's colour is measured on the
   part of its box no later element covers (a frame under its face).
 - `count` (one per colour+shape group of a scene): the pixels whose nearest
   palette colour is the group's colour are split into connected components
@@ -23,8 +25,9 @@ Checks (each passes or fails; the image's adherence is the share passed):
   centre of one group's blobs must lie on the side of the other's that the
   spec's boxes imply, along the axis on which the groups are furthest apart
   ("on the left", "above").
-- `bar_order` and `bar_ratio` (one each per chart): each bar's length is
-  measured in its band (vertical bars: rows above the baseline; horizontal
+- `bar_order` and `bar_ratio` (one each per chart of exact captions; a
+  user-style row's are found where the image draws them, by
+  `drawn_structure`): each bar's length is measured in its band (vertical bars: rows above the baseline; horizontal
   bars: columns right of the shared left edge) as the run of lines mostly of
   the bar's colour that starts at that edge; the order of lengths must match
   the order of values, and every length / longest must be within
@@ -231,14 +234,32 @@ def text_mask(shape: tuple[int, int], texts: list[Element]) -> np.ndarray:
     return mask
 
 
-def check_shapes(index: np.ndarray, shapes: list[Element], texts: list[Element]) -> list[Check]:
-    """`count` per colour+shape group, `position` per consecutive pair of groups."""
+def blobs_by_color(index: np.ndarray, shapes: list[Element], texts: list[Element]) -> dict[str, list[Blob]]:
+    """{colour: its blobs} for each colour of the spec's shapes, outside the spec's texts."""
     ignore = text_mask(index.shape, texts)
     blobs: dict[str, list[Blob]] = {}
     for color in dict.fromkeys(e.color for e in shapes):
         smallest = min(_expected_area(e) for e in shapes if e.color == color)
         blobs[color] = find_blobs(index, color, MIN_BLOB_SHARE * smallest, ignore)
+    return blobs
 
+
+def check_shape_colors(index: np.ndarray, shapes: list[Element], texts: list[Element]) -> list[Check]:
+    """`color` per shape where the prompt leaves the layout to the model: the k-th shape of a
+    colour is there if k blobs of that colour are, anywhere, of any geometry (`count` asks for
+    the geometry too)."""
+    blobs = blobs_by_color(index, shapes, texts)
+    checks, seen = [], {}
+    for e in shapes:
+        seen[e.color] = seen.get(e.color, 0) + 1
+        n = len(blobs[e.color])
+        checks.append(Check("color", f"shape {e.id} is {e.color}", n >= seen[e.color], f"{n} {e.color} blobs"))
+    return checks
+
+
+def check_shapes(index: np.ndarray, shapes: list[Element], texts: list[Element]) -> list[Check]:
+    """`count` per colour+shape group, `position` per consecutive pair of groups."""
+    blobs = blobs_by_color(index, shapes, texts)
     groups: dict[tuple[str, str], list[Element]] = {}
     for e in shapes:
         groups.setdefault((e.color, e.shape), []).append(e)
@@ -326,13 +347,16 @@ def check_bars(index: np.ndarray, bars: list[Element]) -> list[Check]:
     else:
         start = min(index.shape[0], max(b.box[3] for b in bars) + RING)
     lengths = [bar_length(index, b, start, horizontal) for b in bars]
-    values = [float(b.value) for b in bars]
-    measured = "lengths " + " ".join(str(n) for n in lengths)
+    return length_checks(lengths, [float(b.value) for b in bars])
 
+
+def length_checks(lengths: list[int], values: list[float]) -> list[Check]:
+    """`bar_order` and `bar_ratio` of bars measured `lengths` long that stand for `values`."""
+    measured = "lengths " + " ".join(str(n) for n in lengths)
     tie = BAR_TIE_SHARE * max(max(values), 1e-9)
     order_ok = all(
         (lengths[i] - lengths[j]) * (values[i] - values[j]) > 0
-        for i in range(len(bars)) for j in range(i + 1, len(bars))
+        for i in range(len(values)) for j in range(i + 1, len(values))
         if abs(values[i] - values[j]) > tie
     )
     checks = [Check("bar_order", "bar lengths in the order of values " + " ".join(f"{v:g}" for v in values),
@@ -357,17 +381,22 @@ def check_adherence(image: Image.Image, spec: Spec) -> list[Check]:
     checks = [check_background(a, spec)] if stated is None or "background" in stated else []
     colored = None if stated is None else set(stated.get("colors", {}))
     for i, e in enumerate(spec.elements):
-        if colored is not None and str(e.id) not in colored:
-            continue
+        if colored is not None and (str(e.id) not in colored or e.kind == "shape"):
+            continue  # a user-style row's shapes may be anywhere: their colours are found below
         check = check_color(a, e, spec.elements[i + 1:])
         if check is not None:
             checks.append(check)
     shapes = [e for e in spec.elements if e.kind == "shape" and (stated is None or stated.get("shapes"))]
-    bars = [e for e in spec.elements if e.kind == "bar" and (stated is None or "values" in stated)]
-    if shapes or len(bars) >= 2:
+    tinted = [e for e in spec.elements if e.kind == "shape" and colored is not None and str(e.id) in colored]
+    # a user-style row's bars are measured where the image draws them (`drawn_structure`)
+    bars = [e for e in spec.elements if e.kind == "bar" and stated is None]
+    if shapes or tinted or len(bars) >= 2:
         index = palette_index(a)
+        texts = [e for e in spec.elements if e.kind == "text"]
+        if tinted:
+            checks += check_shape_colors(index, tinted, texts)
         if shapes:
-            found = check_shapes(index, shapes, [e for e in spec.elements if e.kind == "text"])
+            found = check_shapes(index, shapes, texts)
             checks += [c for c in found if c.name != "position" or stated is None or stated.get("positions")]
         if len(bars) >= 2:
             checks += check_bars(index, bars)

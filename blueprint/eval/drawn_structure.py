@@ -13,7 +13,9 @@ and then ask what the kind needs of the parts, relative to each other:
 - chart: every bar label is read, labels in the prompt's order along one axis,
   and a bar beside each: for labels in a row, one run of bar colour per label
   just above them, nearest its own label; for labels in a column, a run
-  starting under each label or right of it;
+  starting under each label or right of it; where the prompt gives values, each
+  bar is measured from its label outward (`bar_order`, `bar_ratio`: the
+  held-out benchmark's checks, on the bars found instead of the spec's boxes);
 - infographic: every stage is read, and the straight path from each stage to
   the next crosses ink of a colour that is neither the page's nor a node's
   (an arrow);
@@ -30,10 +32,11 @@ another layout failed.)
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 from blueprint.data.colors import COLOR_NAMES, nearest_color_index as palette_index
 from blueprint.data.spec import Spec
-from blueprint.eval.adherence import Check
+from blueprint.eval.adherence import BAR_GAP, Check, length_checks
 from blueprint.eval.ocr import OcrWord
 from blueprint.eval.text import normalize_word, similarity, words_of
 
@@ -48,7 +51,8 @@ MIN_RUN = 3
 
 class Found:
     """Where an element's text was read: the union of its words' boxes, and the reading
-    order of its first and last word (words of one line share the line's box)."""
+    order of its first and last word (tesseract's words have boxes of their own; RapidOCR's
+    words of one line share the line's box)."""
 
     def __init__(self, box, first: int, last: int):
         self.box, self.first, self.last = box, first, last
@@ -144,60 +148,115 @@ def top_indices(a: np.ndarray, box) -> list[int]:
     return [int(i) for i in np.argsort(-counts) if counts[i]]
 
 
-def runs(line: np.ndarray, skip: set[int]) -> list[tuple[int, int]]:
-    """(start, end) of the runs of one palette colour outside `skip`, at least MIN_RUN long."""
-    if len(line) == 0:
-        return []
+def bar_run(line: np.ndarray, skip: set[int], reach: int) -> tuple[int, int] | None:
+    """(start, length) of the bar in `line` (pixels walked from a label outward): the colour most
+    common outside `skip` within `reach` of the start is the bar's; it runs from its first pixel
+    to its last before BAR_GAP pixels of another colour (a texture's speck does not end it).
+    None if no such colour is within reach."""
     index = palette_index(line)
-    on = ~np.isin(index, list(skip))
-    breaks = np.flatnonzero((np.diff(index) != 0) | (np.diff(on) != 0)) + 1  # where a run must end
-    starts, ends = np.concatenate([[0], breaks]), np.concatenate([breaks, [len(index)]])
-    return [(int(s), int(e)) for s, e in zip(starts, ends) if on[s] and e - s >= MIN_RUN]
+    near = index[:reach][~np.isin(index[:reach], list(skip))]
+    if near.size == 0:
+        return None
+    on = index == np.bincount(near).argmax()
+    start = int(np.flatnonzero(on[:reach])[0])
+    end, gap = start, 0
+    for i in range(start, len(on)):
+        if on[i]:
+            end, gap = i, 0
+        else:
+            gap += 1
+            if gap >= BAR_GAP:
+                break
+    return start, end - start + 1
 
 
-def bar_beside(a: np.ndarray, label: Found, skip: set[int], where: str) -> bool:
-    """A run of bar colour starting next to the label: under it running right (horizontal bars
-    with their labels above), or right of it on its own row (labels left of the bars)."""
+def lying_bar(a: np.ndarray, label: Found, skip: set[int], where: str) -> int:
+    """Length of the bar beside a label in a column of labels, 0 if none starts within the
+    label's height of it: under it running right (labels above their bars; the longest run in
+    the rows down to twice the label's height under it), or right of it on its own row."""
     x0, y0, x1, y1 = label.box
     height = y1 - y0
     if where == "below":
-        band = range(y1, min(a.shape[0], y1 + height))
-        return any(s <= height for y in band for s, _ in runs(a[y, max(0, x0 - height):], skip))
-    return any(s <= height for s, _ in runs(a[int(label.cy), x1:], skip))
+        rows = [a[y, max(0, x0 - height):] for y in range(y1, min(a.shape[0], y1 + 2 * height))]
+    else:
+        rows = [a[int(label.cy), x1:]]
+    found = [bar_run(row, skip, height) for row in rows]
+    return max((n for start, n in filter(None, found) if start <= height), default=0)
 
 
-def check_bars(a: np.ndarray, found: dict, spec: Spec) -> Check:
+def standing_bar(a: np.ndarray, labels: list[Found], skip: set[int], centre: float) -> int:
+    """Length of the bar standing at column `centre` on a row of labels, walked up from the
+    labels' top. Its axis, a few pixels under the bars, is crossed: the bar's colour is the one
+    most common near the labels outside `skip`."""
+    top = min(f.box[1] for f in labels)
+    height = max(f.box[3] - f.box[1] for f in labels)
+    found = bar_run(a[:top, int(centre)][::-1], skip, 2 * height)
+    return 0 if found is None else found[1]
+
+
+def bars_found(a: np.ndarray, labels: list[Found]) -> tuple[list[str], list[int]]:
+    """(problems, lengths) of a chart whose labels were all read: the labels in order along one
+    axis, and one bar beside each; a label without its bar measures 0."""
+    column = np.ptp([f.cy for f in labels]) > np.ptp([f.cx for f in labels])  # labels stacked: bars run right
+    problems = [] if in_order(labels, "y" if column else "x") else ["labels out of order"]
+    skip = set(top_indices(a, labels[0].box)[:2])  # the ground the labels stand on, and their ink
+    if column:
+        measured = [[lying_bar(a, f, skip, where) for f in labels] for where in ("below", "right")]
+        lengths = max(measured, key=lambda ns: (all(ns), sum(ns)))
+        if not all(lengths):
+            problems.append("not every label has a bar beside it")
+        return problems, lengths
+    centres = standing_bars(a, labels, skip)  # bars stand on the labels: one run per label above them
+    if not one_over_each(centres, labels):
+        problems.append(f"{len(centres)} bars over {len(labels)} labels")
+        return problems, [0] * len(labels)
+    return problems, [standing_bar(a, labels, skip, c) for c in centres]
+
+
+def check_bars(a: np.ndarray, found: dict, spec: Spec) -> list[Check]:
+    """The chart's structure and, where the prompt gives values, its bars' order and ratio."""
     labels = find_role(found, spec, "bar_label")
     target = f"one bar per label ({len(labels)}), in label order"
     problems = missing(labels, "label")
-    if problems:
-        return Check("structure", target, False, "; ".join(problems))
-    column = np.ptp([f.cy for f in labels]) > np.ptp([f.cx for f in labels])  # labels stacked: bars run right
-    if not in_order(labels, "y" if column else "x"):
-        problems.append("labels out of order")
-    skip = set(top_indices(a, labels[0].box)[:2])  # the ground the labels stand on, and their ink
-    if column:
-        if not any(all(bar_beside(a, f, skip, where) for f in labels) for where in ("below", "right")):
-            problems.append("not every label has a bar beside it")
-    else:  # bars stand on the labels: one run per label along the row just above them
-        bars = standing_bars(a, labels, skip)
-        if len(bars) != len(labels) or any(int(np.argmin([abs(b - f.cx) for f in labels])) != i
-                                           for i, b in enumerate(bars)):
-            problems.append(f"{len(bars)} bars over {len(labels)} labels")
-    return Check("structure", target, not problems, "; ".join(problems) or "ok")
+    lengths = [0] * len(labels)
+    if not problems:
+        problems, lengths = bars_found(a, labels)
+    checks = [Check("structure", target, not problems, "; ".join(problems) or "ok")]
+    if spec.stated is None or "values" in spec.stated:
+        checks += length_checks(lengths, [float(e.value) for e in spec.elements if e.kind == "bar"])
+    return checks
+
+
+def ink_runs(line: np.ndarray, skip: set[int]) -> list[tuple[int, int]]:
+    """(start, end) of the runs of pixels of any colour outside `skip`, across gaps of up to
+    two pixels (a painted bar's texture changes colour within it), at least MIN_RUN long."""
+    on = ~np.isin(palette_index(line), list(skip))
+    on = ndimage.binary_closing(on, structure=np.ones(3, bool)) | on
+    labels, _ = ndimage.label(on)
+    return [(sl.start, sl.stop) for (sl,) in ndimage.find_objects(labels) if sl.stop - sl.start >= MIN_RUN]
+
+
+def one_over_each(centres: list[float], labels: list[Found]) -> bool:
+    return len(centres) == len(labels) and all(int(np.argmin([abs(c - f.cx) for f in labels])) == i
+                                               for i, c in enumerate(centres))
 
 
 def standing_bars(a: np.ndarray, labels: list[Found], skip: set[int]) -> list[float]:
-    """Centres of the runs crossing the first row above the labels that has any, a few rows
-    higher still (an axis line under the bars spans them all)."""
+    """Centres of the bars standing on a row of labels: the runs crossing the lowest row, within
+    two label heights above the labels, where one stands over each label; else those of the
+    lowest row that has any (an axis, or a smear of one, under the bars spans them all)."""
     top = min(f.box[1] for f in labels)
     lo, hi = min(f.box[0] for f in labels), max(f.box[2] for f in labels)
     height = max(f.box[3] - f.box[1] for f in labels)
+    lowest = []
     for y in range(top - 1, max(0, top - 2 * height), -1):
-        if runs(a[y, lo:hi], skip):
-            y = max(0, y - 3)
-            return [lo + (s + e) / 2 for s, e in runs(a[y, lo:hi], skip)]
-    return []
+        centres = [lo + (s + e) / 2 for s, e in ink_runs(a[y, lo:hi], skip)]
+        if one_over_each(centres, labels):
+            return centres
+        lowest = lowest or centres
+    return lowest
+
+
 
 
 def border_index(a: np.ndarray) -> int:
@@ -276,4 +335,5 @@ def check_drawn_structure(a: np.ndarray, words: list[OcrWord], spec: Spec) -> li
     kind = spec.kind
     if kind not in KIND_CHECKS or kind in NEEDED_ROLE and NEEDED_ROLE[kind] not in {e.role for e in spec.elements}:
         return []
-    return [KIND_CHECKS[kind](a, find_all(words, spec), spec)]
+    checks = KIND_CHECKS[kind](a, find_all(words, spec), spec)
+    return checks if isinstance(checks, list) else [checks]

@@ -73,11 +73,14 @@ class OcrWord:
     confidence: float               # 0..1
 
 
-def crop_with_margin(image: Image.Image, box) -> Image.Image:
+def margin_box(image: Image.Image, box) -> tuple[int, int, int, int]:
     x0, y0, x1, y1 = box
     margin = max(CROP_MARGIN_MIN, round(CROP_MARGIN_SHARE * (y1 - y0)))
-    return image.crop((max(0, x0 - margin), max(0, y0 - margin),
-                       min(image.width, x1 + margin), min(image.height, y1 + margin)))
+    return max(0, x0 - margin), max(0, y0 - margin), min(image.width, x1 + margin), min(image.height, y1 + margin)
+
+
+def crop_with_margin(image: Image.Image, box) -> Image.Image:
+    return image.crop(margin_box(image, box))
 
 
 def ink_image(crop: Image.Image) -> Image.Image:
@@ -140,8 +143,9 @@ class TesseractEngine:
         pytesseract.pytesseract.environ = TesseractEnviron()
         self._tesseract = pytesseract
 
-    def read_strips(self, crops: list[Image.Image]) -> list[list[tuple[str, float]]]:
-        """(word, confidence) pairs read in each crop, left to right; one tesseract call."""
+    def read_strips(self, crops: list[Image.Image]) -> list[list[tuple[str, float, float, float]]]:
+        """(word, confidence, x0, x1) of the words read in each crop, left to right, x in the
+        crop's pixels; one tesseract call."""
         if not crops:
             return []
         strips = [line_strip(c) for c in crops]
@@ -152,7 +156,7 @@ class TesseractEngine:
         data = self._tesseract.image_to_data(
             canvas, config=f"--psm {TESSERACT_PSM_BLOCK}", output_type=self._tesseract.Output.DICT
         )
-        found: list[list[tuple[int, str, float]]] = [[] for _ in strips]
+        found: list[list[tuple[float, str, float, float]]] = [[] for _ in strips]
         for i, text in enumerate(data["text"]):
             if not text.strip():
                 continue
@@ -160,8 +164,11 @@ class TesseractEngine:
             centre = data["top"][i] + data["height"][i] / 2
             k = int((centre - gap / 2) // (LINE_HEIGHT + gap))
             if 0 <= k < len(strips):
-                found[k].append((data["left"][i], text.strip(), float(data["conf"][i]) / 100.0))
-        return [[(t, c) for _, t, c in sorted(words)] for words in found]
+                scale = crops[k].height / LINE_HEIGHT  # strip pixels -> crop pixels
+                left = (data["left"][i] - gap) * scale
+                found[k].append((left, text.strip(), float(data["conf"][i]) / 100.0,
+                                 left + data["width"][i] * scale))
+        return [[(t, c, x0, x1) for x0, t, c, x1 in sorted(words)] for words in found]
 
     def read(self, image: Image.Image, boxes: list) -> tuple[list[OcrWord], list[str]]:
         image = image.convert("RGB")
@@ -172,25 +179,32 @@ class TesseractEngine:
         # the crop of a box where the model had put no text, its faint noise
         # stretched to full contrast by `ink_image`, made words appear or vanish.)
         words = self.read_image(image)
-        lines = [" ".join(t for t, _ in line)
+        lines = [" ".join(w[0] for w in line)
                  for line in self.read_strips([crop_with_margin(image, b) for b in boxes])]
         return words, lines
 
     def read_image(self, image: Image.Image) -> list[OcrWord]:
         """Lines found by both detectors, each read once; where the two disagree on a region,
-        the reading tesseract is surer of (`better_reading`)."""
+        the reading tesseract is surer of (`better_reading`). Each word's box is its own span
+        of its line's box."""
         image = image.convert("RGB")
         classical = find_text_lines(image)
         learned = get_engine("rapidocr").find_lines(image)
         reads = self.read_strips([crop_with_margin(image, b) for b in classical + learned])
-        kept = [(box, [(t, c) for t, c in line if c >= TESSERACT_MIN_CONFIDENCE])
+        kept = [(box, [w for w in line if w[1] >= TESSERACT_MIN_CONFIDENCE])
                 for box, line in zip(classical + learned, reads)]
         chosen = better_reading(kept[:len(classical)], kept[len(classical):])
-        return [OcrWord(text, box, confidence) for box, line in chosen for text, confidence in line]
+        words = []
+        for box, line in chosen:
+            left = margin_box(image, box)[0]
+            for text, confidence, x0, x1 in line:
+                span = (max(box[0], round(left + x0)), min(box[2], round(left + x1)))
+                words.append(OcrWord(text, (span[0], box[1], max(span[0] + 1, span[1]), box[3]), confidence))
+        return words
 
     def read_line(self, crop: Image.Image) -> str:
         line = self.read_strips([crop])[0]
-        return " ".join(t for t, _ in line)
+        return " ".join(w[0] for w in line)
 
 
 def _overlap(a, b) -> bool:
@@ -199,7 +213,7 @@ def _overlap(a, b) -> bool:
 
 def _evidence(lines) -> float:
     """How much text a reading holds that tesseract is sure of: confident characters."""
-    return sum(c * len(t) for _, line in lines for t, c in line)
+    return sum(word[1] * len(word[0]) for _, line in lines for word in line)
 
 
 def better_reading(first: list, second: list) -> list:

@@ -35,9 +35,11 @@ tokens paints them as blobs or not at all. A layout plan
 (blueprint/pipeline/layout_plan.py) is drawn by the data engine with exact
 shapes, so a planned row's bars, arrows, shapes and rules
 (`render.inked_shape`) go to the decoder as a second ink plane
-(`layer_planes`). Its letters stay typeset from the tokens: the plan's own
-letters, at the engine's design sizes, read far fewer words at 256²
-(docs/notebook/2026-12-07-plan-ink.md). The shapes need a plane of their
+(`layer_planes`), and its quoted texts are typeset into the plan's text boxes
+in place of the lines read off the tokens: the plan knows which text goes
+where. They are typeset (`typeset`, with its legibility floor), not taken
+from the plan's drawing: at the engine's design sizes they read far fewer
+words at 256² (docs/notebook/2026-12-07-plan-ink.md). The shapes need a plane of their
 own: in the letters' plane, a decoder trained with them lost its letters'
 colours. `with_shape_plane` adds the plane to a decoder with zero weights,
 and `blueprint train dit --shape-ink P` trains it on the engine's own shapes
@@ -120,19 +122,24 @@ def with_shape_plane(transformer, factor: int):
     return torch.nn.Module.to(wider, transformer.device, transformer.dtype)  # torch's: diffusers' warns
 
 
-def layer_planes(letters: torch.Tensor | None, planes: int,
-                 shapes: list[torch.Tensor | None] | None = None) -> torch.Tensor | None:
-    """(B, planes, H, W) the decoder's glyph layer: the letters' ink (B, 1, H, W; None without a
-    glyph layer), then, for a decoder with a shape plane, each planned row's shapes ((1, H, W),
-    `shapes`) and an empty plane for a row without a plan (None), drawn from its tokens as in
-    training without shapes. A decoder of one plane gets the letters alone."""
-    if letters is None or planes == 1:
-        return letters
-    plane = torch.zeros_like(letters)
-    for row, drawn in enumerate(shapes or []):
-        if drawn is not None:
-            plane[row] = drawn.to(plane.device, plane.dtype)
-    return torch.cat([letters, plane], dim=1)
+def layer_planes(letters: torch.Tensor | None, planes: int, plan_ink: list[torch.Tensor | None] | None = None,
+                 callers_letters: bool = False) -> torch.Tensor | None:
+    """(B, planes, H, W) the decoder's glyph layer from the letters' ink (B, 1, H, W: typeset from
+    the tokens, or the caller's; None without a glyph layer). A planned row (a (2, H, W) plan's
+    letters and shapes in `plan_ink`; None for a row without a plan) takes its plan's letters,
+    unless the caller drew them, and, in a decoder with a shape plane, its plan's shapes; a row
+    without a plan gets an empty shape plane and draws shapes from its tokens, as in training
+    without shapes. A decoder of one plane gets the letters alone."""
+    if letters is None:
+        return None
+    letters, shapes = letters.clone(), torch.zeros_like(letters)
+    for row, ink in enumerate(plan_ink or []):
+        if ink is not None:
+            ink = ink.to(letters.device, letters.dtype)
+            if not callers_letters:
+                letters[row, 0] = ink[0]
+            shapes[row, 0] = ink[1]
+    return letters if planes == 1 else torch.cat([letters, shapes], dim=1)
 
 
 def ink_from_char_map(char_map: torch.Tensor) -> torch.Tensor:

@@ -101,17 +101,22 @@ def check_glyph_ink(ink, batch: int, width: int, height: int, glyph_channels: in
     return ink
 
 
-def check_plan_shapes(shapes, with_tokens: bool, batch: int, width: int, height: int, glyph_channels: int,
-                      conditioning: str) -> list[torch.Tensor | None] | None:
-    """Caller's planned rows' shapes, given with the AR tokens (`with_tokens`): None, or a list of one
-    (1, height, width) tensor in [0, 1] or None (no plan) per prompt."""
-    if shapes is None:
+def check_plan_ink(planes, with_tokens: bool, batch: int, width: int, height: int, glyph_channels: int,
+                   conditioning: str) -> list[torch.Tensor | None] | None:
+    """Caller's planned rows' letters and shapes, given with the AR tokens (`with_tokens`): None, or
+    a list of one (2, height, width) tensor in [0, 1] or None (no plan) per prompt."""
+    if planes is None:
         return None
     if not with_tokens:
-        raise BlueprintError("plan_shapes go with prior_token_ids: an AR stage that follows a plan takes its "
-                             "shapes from the plan itself")
-    if not isinstance(shapes, (list, tuple)) or len(shapes) != batch:
-        raise BlueprintError(f"plan_shapes must be a list of {batch} entries (a tensor or None per prompt)")
+        raise BlueprintError("plan_ink goes with prior_token_ids: an AR stage that follows a plan takes its "
+                             "ink from the plan itself")
+    if not isinstance(planes, (list, tuple)) or len(planes) != batch:
+        raise BlueprintError(f"plan_ink must be a list of {batch} entries (a tensor or None per prompt)")
+    want = (2, height, width)
+    for ink in planes:
+        if ink is not None and (not isinstance(ink, torch.Tensor) or tuple(ink.shape) != want):
+            got = tuple(ink.shape) if isinstance(ink, torch.Tensor) else type(ink).__name__
+            raise BlueprintError(f"each plan_ink entry must be a tensor of shape {want} (letters, shapes), got {got}")
     return [None if ink is None else
-            check_glyph_ink(ink[None], 1, width, height, glyph_channels, conditioning, "plan_shapes")[0]
-            for ink in shapes]
+            check_glyph_ink(ink[:, None], 2, width, height, glyph_channels, conditioning, "plan_ink")[:, 0]
+            for ink in planes]

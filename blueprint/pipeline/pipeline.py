@@ -22,9 +22,9 @@ same images from the same prior tokens and seed (see tests/test_pipeline_parity.
 One addition of Blueprint's own: a decoder with a typeset glyph layer
 (`blueprint.models.glyph_layer`) also gets, beside the latents, the prompt's
 quoted text drawn with a font into the text lines that the semantic head
-reads off the AR tokens (and, for a decoder with a shape plane, a followed
-layout plan's bars, arrows and shapes); the unconditional rows get an empty
-layer. With no
+reads off the AR tokens, or into a followed layout plan's text boxes (and, for
+a decoder with a shape plane, the plan's bars, arrows and shapes); the
+unconditional rows get an empty layer. With no
 glyph layer (the official checkpoint, diffusers-made folders) the loop is
 exactly diffusers'.
 
@@ -77,7 +77,7 @@ from blueprint.models.settings import (
 )
 from blueprint.models.precision import resolve_precision
 from blueprint.pipeline.checks import (
-    check_glyph_ink, check_plan_shapes, check_prior_tokens, check_prompts, check_sampling, check_seeds,
+    check_glyph_ink, check_plan_ink, check_prior_tokens, check_prompts, check_sampling, check_seeds,
 )
 from blueprint.pipeline.compiled import (
     compile_decode, compile_transformer, grouped_attention, pad_glyphs, prior_generate_kwargs,
@@ -310,14 +310,17 @@ class BlueprintPipeline:
 
     def plan_layout(self, prompts: list[str], width: int, height: int, strengths: list[float],
                     given: list[str | None] | None = None):
-        """(plans, (codes, strengths), shapes): the codes for the AR stage to lean toward and each
-        plan's shapes, one strength and optional given plan per prompt (`layout_plan.plan_rows`);
-        (None, None, None) when no row is planned."""
+        """(plans, (codes, strengths), ink): the codes for the AR stage to lean toward and each
+        plan's letters and shapes (None for a decoder without a typeset glyph layer), one strength
+        and optional given plan per prompt (`layout_plan.plan_rows`); (None, None, None) when no
+        row is planned."""
         for s in strengths:
             check_layout_plan(s)
         given = given if given is not None else [None] * len(prompts)
-        return plan_rows(self.planner, self.vision_language_encoder, self.processor, prompts, width, height,
-                         strengths, given)
+        plans, planned, ink = plan_rows(self.planner, self.vision_language_encoder, self.processor, prompts,
+                                        width, height, strengths, given)
+        typeset = self.glyph_channels and self.conditioning == "blueprint"
+        return plans, planned, ink if typeset else None
 
     # ---- call ---------------------------------------------------------------
 
@@ -339,7 +342,7 @@ class BlueprintPipeline:
         color_plan: float | None = None,
         layout_plan: float | None = None,
         plan: str | list[str] | None = None,
-        plan_shapes: list[torch.Tensor | None] | None = None,
+        plan_ink: list[torch.Tensor | None] | None = None,
     ) -> BlueprintPipelineOutput:
         """Generate one image per prompt.
 
@@ -361,8 +364,9 @@ class BlueprintPipeline:
         `plan` (one, or one per prompt) is a layout plan to follow in place of the planner's
         (`blueprint.data.plan_text`; a folder needs no planner for it): checked whole first, then
         copied unless `layout_plan` says how strongly to lean to it. A followed plan's bars, arrows,
-        shapes and rules go to the glyph layer's shape plane, where the decoder has one
-        (`glyph_layer.layer_planes`); `plan_shapes` (per prompt, (1, H, W) or None) gives them with
+        shapes and rules go to the glyph layer's shape plane, where the decoder has one, and its
+        texts are typeset into its text boxes (`glyph_layer.layer_planes`); `plan_ink` (per prompt,
+        (2, H, W) letters and shapes, or None) gives them with
         `prior_token_ids` (the server plans in its AR batch and denoises later).
         """
         prompts = check_prompts(prompt, self.processor.tokenizer)
@@ -382,8 +386,8 @@ class BlueprintPipeline:
             prior_token_ids = check_prior_tokens(prior_token_ids, len(prompts), width, height, codebook).to(self.device)
         if glyph_ink is not None:
             glyph_ink = check_glyph_ink(glyph_ink, len(prompts), width, height, self.glyph_channels, self.conditioning)
-        plan_shapes = check_plan_shapes(plan_shapes, prior_token_ids is not None, len(prompts), width, height,
-                                        self.glyph_channels, self.conditioning)
+        plan_ink = check_plan_ink(plan_ink, prior_token_ids is not None, len(prompts), width, height,
+                                  self.glyph_channels, self.conditioning)
 
         timings: dict[str, float] = {}
         clock = self.clock()
@@ -402,7 +406,7 @@ class BlueprintPipeline:
             if prior_token_ids is None:
                 progress = (lambda done, total: callback("prior", done, total)) if callback else None
                 bias = self.plan_bias(prompts, self.color_plan if color_plan is None else color_plan)
-                plans, planned, plan_shapes = self.plan_layout(prompts, width, height, strengths, given)
+                plans, planned, plan_ink = self.plan_layout(prompts, width, height, strengths, given)
                 if plans is not None:
                     lap("plan")
                 prior_token_ids = generate_prior_tokens(
@@ -412,7 +416,7 @@ class BlueprintPipeline:
                 )
             lap("prior")
             letters = self._glyph_layer(prompts, prior_token_ids, width, height) if glyph_ink is None else glyph_ink
-            ink = layer_planes(letters, self.ink_planes, plan_shapes)
+            ink = layer_planes(letters, self.ink_planes, plan_ink, callers_letters=glyph_ink is not None)
             glyph, mask = self._glyph_batch(prompts, guidance_scale, mask_pads=isinstance(seed, list))
             lap("glyph_encoder")
             if isinstance(seed, list):

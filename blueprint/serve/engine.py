@@ -76,7 +76,7 @@ class Job:
     pictures: bool = False  # draw the AR blueprints (on the model thread: it runs torch)
     blueprints: list | None = None  # PIL images of the blueprints, when `pictures`
     plan: str | None = None  # the layout plan the AR stage followed (given or the planner's), if any
-    plan_shapes: list | None = None  # n (1, H, W): the plan's bars, arrows and shapes, for the glyph layer
+    plan_ink: list | None = None  # n (2, H, W): the plan's letters and shapes, for the glyph layer
     layout_plan: float | None = None  # the request's layout-plan strength; None: the model's
     given_plan: str | None = None  # a layout plan the request brought (checked by the app)
     previews: int = 0  # part-way images of the denoising to send (each costs a VAE decode)
@@ -263,8 +263,6 @@ class Engine:
                              for job in batch for _ in job.seeds]
                 given = [job.given_plan for job in batch for _ in job.seeds]
                 plans, planned, drawn = pipe.plan_layout(prompts, first.width, first.height, strengths, given)
-                if not (pipe.glyph_channels and pipe.conditioning == "blueprint"):
-                    drawn = None  # the plan's shapes are for a decoder with a glyph layer
                 ids = generate_prior_tokens(
                     pipe.vision_language_encoder, pipe.processor, prompts, first.width, first.height, seeds,
                     first.temperature, first.top_p, self._progress(batch, "prior"), pipe.prior_guidance,
@@ -275,7 +273,7 @@ class Engine:
         for job in batch:
             job.plan = plans[row] if plans else None  # one prompt per job: its rows share the plan
             job.prior_ids = None if ids is None else ids[row: row + job.n].cpu()
-            job.plan_shapes = None if drawn is None else drawn[row: row + job.n]
+            job.plan_ink = None if drawn is None else drawn[row: row + job.n]
             row += job.n
             if job.pictures and job.prior_ids is not None and self.draw is not None:
                 job.blueprints = [self.draw(pipe, ids_row, job.width, job.height) for ids_row in job.prior_ids]
@@ -288,9 +286,9 @@ class Engine:
         prompts = [job.prompt for job in batch for _ in job.seeds]
         seeds = [s for job in batch for s in job.seeds]
         ids = None if first.prior_ids is None else torch.cat([job.prior_ids for job in batch])
-        shapes = None
-        if any(job.plan_shapes is not None for job in batch):  # a job without a plan has none
-            shapes = [ink for job in batch for ink in (job.plan_shapes or [None] * job.n)]
+        plan_ink = None
+        if any(job.plan_ink is not None for job in batch):  # a job without a plan has none
+            plan_ink = [ink for job in batch for ink in (job.plan_ink or [None] * job.n)]
         denoise = self._progress(batch, "denoise")
 
         def callback(stage: str, step: int, total: int) -> None:
@@ -302,7 +300,7 @@ class Engine:
         out = self.pipe(
             prompts, height=first.height, width=first.width, seed=seeds, num_inference_steps=first.steps,
             guidance_scale=first.guidance, temperature=first.temperature, top_p=first.top_p,
-            callback=callback, prior_token_ids=ids, plan_shapes=shapes,
+            callback=callback, prior_token_ids=ids, plan_ink=plan_ink,
             on_latents=self._previews(batch) if any(job.previews for job in batch) else None,
         )
         row = 0
