@@ -39,9 +39,9 @@ shapes, so a planned row's bars, arrows, shapes and rules
 in place of the lines read off the tokens: the plan knows which text goes
 where. They are typeset (`typeset`, with its legibility floor), not taken
 from the plan's drawing: at the engine's design sizes they read far fewer
-words at 256² (docs/notebook/2026-12-07-plan-ink.md). The shapes need a plane of their
-own: in the letters' plane, a decoder trained with them lost its letters'
-colours. `with_shape_plane` adds the plane to a decoder with zero weights,
+words at 256² (docs/notebook/2026-12-07-plan-ink.md). The shapes need a
+plane of their own: in the letters' plane, a decoder trained with them lost
+its letters' colours. `with_shape_plane` adds the plane to a decoder with zero weights,
 and `blueprint train dit --shape-ink P` trains it on the engine's own shapes
 (`render.shape_ink_map`) for a share P of the images; the rest, like every
 row without a plan at sampling time, see an empty shape plane and draw

@@ -213,7 +213,8 @@ def write_plans(planner, prompts: list[str], width: int, height: int) -> list[st
     on a background apart from them where the prompt names none: `background_apart`)."""
     stated = [read_plan(p).background for p in prompts]
     plans = planner.write(prompts, width, height, backgrounds=stated)
-    plans = [shapes_as_stated(bars_at_values(plan, stated_values(p)), stated_shapes(p)) for plan, p in zip(plans, prompts)]
+    plans = [shapes_as_stated(bars_at_values(plan, stated_values(prompt)), stated_shapes(prompt))
+             for plan, prompt in zip(plans, prompts)]
     return [plan if background else background_apart(plan) for plan, background in zip(plans, stated)]
 
 
