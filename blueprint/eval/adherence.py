@@ -13,8 +13,9 @@ Checks (each passes or fails; the image's adherence is the share passed):
   inside the element's box, not counting the local background, names the
   element's colour (`nearest_color`). A user-style prompt leaves a scene's
   layout to the model, so there the k-th shape of a colour passes if k blobs
-  of that colour are found anywhere (`check_shape_colors`). A panel's colour is measured on the
-  part of its box no later element covers (a frame under its face).
+  of that colour are found anywhere (`check_shape_colors`). A panel's colour
+  is measured on the part of its box no later element covers (a frame under
+  its face).
 - `count` (one per colour+shape group of a scene): the pixels whose nearest
   palette colour is the group's colour are split into connected components
   (`scipy.ndimage.label`), blobs much smaller than the expected shapes are
@@ -27,11 +28,12 @@ Checks (each passes or fails; the image's adherence is the share passed):
   ("on the left", "above").
 - `bar_order` and `bar_ratio` (one each per chart of exact captions; a
   user-style row's are found where the image draws them, by
-  `drawn_structure`): each bar's length is measured in its band (vertical bars: rows above the baseline; horizontal
-  bars: columns right of the shared left edge) as the run of lines mostly of
-  the bar's colour that starts at that edge; the order of lengths must match
-  the order of values, and every length / longest must be within
-  BAR_RATIO_TOLERANCE of value / largest value.
+  `drawn_structure`): each bar's length is measured in its band (vertical
+  bars: rows above the baseline; horizontal bars: columns right of the
+  shared left edge) as the run of lines mostly of the bar's colour that
+  starts at that edge; the order of lengths must match the order of values,
+  and every length / longest must be within BAR_RATIO_TOLERANCE of value /
+  largest value.
 
 Colour names come from the data engine's palette (`PALETTE`); `palette_index`
 is its `nearest_color_index`, `nearest_color` vectorised (checked by a test).

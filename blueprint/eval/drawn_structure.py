@@ -98,12 +98,12 @@ def missing(found: list, name: str) -> list[str]:
     return [f"{name} {i + 1} not read" for i, f in enumerate(found) if f is None]
 
 
-def check_book(_a: np.ndarray, found: dict, spec: Spec) -> Check:
+def check_book(_a: np.ndarray, found: dict, spec: Spec) -> list[Check]:
     title, author = find_role(found, spec, "title"), find_role(found, spec, "author")
     problems = missing(title, "title") + missing(author, "author")
     if not problems and not title[0].box[3] <= author[0].box[1] + 2:
         problems.append("the title is not above the author")
-    return Check("structure", "title above author", not problems, "; ".join(problems) or "ok")
+    return [Check("structure", "title above author", not problems, "; ".join(problems) or "ok")]
 
 
 def in_order(found: list[Found], axis: str = "y") -> bool:
@@ -111,15 +111,15 @@ def in_order(found: list[Found], axis: str = "y") -> bool:
     return all(p < q for p, q in zip(centres, centres[1:]))
 
 
-def check_notes(_a: np.ndarray, found: dict, spec: Spec) -> Check:
+def check_notes(_a: np.ndarray, found: dict, spec: Spec) -> list[Check]:
     notes = find_role(found, spec, "note")
     problems = missing(notes, "note")
     if not problems and not in_order(notes):
         problems.append("notes out of order")
-    return Check("structure", f"{len(notes)} notes, top to bottom", not problems, "; ".join(problems) or "ok")
+    return [Check("structure", f"{len(notes)} notes, top to bottom", not problems, "; ".join(problems) or "ok")]
 
 
-def check_menu_rows(_a: np.ndarray, found: dict, spec: Spec) -> Check:
+def check_menu_rows(_a: np.ndarray, found: dict, spec: Spec) -> list[Check]:
     items, prices = find_role(found, spec, "item"), find_role(found, spec, "price")
     problems = missing(items, "item") + missing(prices, "price")
     for i, (item, price) in enumerate(zip(items, prices)):
@@ -132,8 +132,8 @@ def check_menu_rows(_a: np.ndarray, found: dict, spec: Spec) -> Check:
             problems.append(f"row {i + 1}: price not on the item's row, right of it")
     if not problems and not in_order(items):
         problems.append("rows out of order")
-    return Check("structure", f"{len(items)} rows of item + price, top to bottom", not problems,
-                 "; ".join(problems) or "ok")
+    return [Check("structure", f"{len(items)} rows of item + price, top to bottom", not problems,
+                  "; ".join(problems) or "ok")]
 
 
 def background_index(a: np.ndarray, box) -> int:
@@ -237,6 +237,7 @@ def ink_runs(line: np.ndarray, skip: set[int]) -> list[tuple[int, int]]:
 
 
 def one_over_each(centres: list[float], labels: list[Found]) -> bool:
+    """One centre per label, each nearest its own label."""
     return len(centres) == len(labels) and all(int(np.argmin([abs(c - f.cx) for f in labels])) == i
                                                for i, c in enumerate(centres))
 
@@ -255,8 +256,6 @@ def standing_bars(a: np.ndarray, labels: list[Found], skip: set[int]) -> list[fl
             return centres
         lowest = lowest or centres
     return lowest
-
-
 
 
 def border_index(a: np.ndarray) -> int:
@@ -278,15 +277,15 @@ def arrow_ink(a: np.ndarray, start: Found, end: Found, skip: set[int]) -> int:
     return int((~np.isin(palette_index(a[ys[~inside], xs[~inside]]), list(skip))).sum())
 
 
-def check_stages(a: np.ndarray, found: dict, spec: Spec) -> Check:
+def check_stages(a: np.ndarray, found: dict, spec: Spec) -> list[Check]:
     stages = find_role(found, spec, "stage")
     problems = missing(stages, "stage")
     if not problems:
         skip = {border_index(a)} | {background_index(a, f.box) for f in stages}
         problems = [f"no arrow from stage {i + 1} to {i + 2}" for i, (s, e) in enumerate(zip(stages, stages[1:]))
                     if arrow_ink(a, s, e, skip) < MIN_RUN]
-    return Check("structure", f"{len(stages)} stages joined in order", not problems,
-                 "; ".join(problems) or "ok")
+    return [Check("structure", f"{len(stages)} stages joined in order", not problems,
+                  "; ".join(problems) or "ok")]
 
 
 def extent(line: np.ndarray, start: int, step: int, board: int) -> int | None:
@@ -300,10 +299,10 @@ def extent(line: np.ndarray, start: int, step: int, board: int) -> int | None:
     return None
 
 
-def check_wall(a: np.ndarray, found: dict, spec: Spec) -> Check:
+def check_wall(a: np.ndarray, found: dict, spec: Spec) -> list[Check]:
     texts = [f for f in found.values() if f is not None]
     if not texts:
-        return Check("structure", "a wall around the sign", False, "no text read")
+        return [Check("structure", "a wall around the sign", False, "no text read")]
     x0, y0 = min(f.box[0] for f in texts), min(f.box[1] for f in texts)
     x1, y1 = max(f.box[2] for f in texts), max(f.box[3] for f in texts)
     board = background_index(a, (x0, y0, x1, y1))
@@ -311,8 +310,8 @@ def check_wall(a: np.ndarray, found: dict, spec: Spec) -> Check:
     ends = {"left": extent(a[cy], x0 - 1, -1, board), "right": extent(a[cy], x1, 1, board),
             "above": extent(a[:, cx], y0 - 1, -1, board), "below": extent(a[:, cx], y1, 1, board)}
     if any(v is None for v in ends.values()):
-        return Check("structure", "a wall around the sign", False,
-                     "the board reaches the edge: " + ", ".join(k for k, v in ends.items() if v is None))
+        return [Check("structure", "a wall around the sign", False,
+                      "the board reaches the edge: " + ", ".join(k for k, v in ends.items() if v is None))]
     d = max(3, min(a.shape[:2]) // 40)
     left, right, top, bottom = ends["left"], ends["right"], ends["above"], ends["below"]
     # the d pixels past each end, on the lines walked: what lies beyond the board there
@@ -320,8 +319,8 @@ def check_wall(a: np.ndarray, found: dict, spec: Spec) -> Check:
               a[max(0, top - d + 1):top + 1, cx], a[bottom:bottom + d, cx]]
     colours = {top_indices(side[None], (0, 0, len(side), 1))[0] for side in beyond if side.size}
     ok = len(colours) == 1 and board not in colours
-    return Check("structure", "a wall around the sign", ok,
-                 f"board {COLOR_NAMES[board]}, around it {', '.join(COLOR_NAMES[c] for c in sorted(colours))}")
+    return [Check("structure", "a wall around the sign", ok,
+                  f"board {COLOR_NAMES[board]}, around it {', '.join(COLOR_NAMES[c] for c in sorted(colours))}")]
 
 
 KIND_CHECKS = {"menu": check_menu_rows, "chalkboard": check_menu_rows, "book": check_book,
@@ -335,5 +334,4 @@ def check_drawn_structure(a: np.ndarray, words: list[OcrWord], spec: Spec) -> li
     kind = spec.kind
     if kind not in KIND_CHECKS or kind in NEEDED_ROLE and NEEDED_ROLE[kind] not in {e.role for e in spec.elements}:
         return []
-    checks = KIND_CHECKS[kind](a, find_all(words, spec), spec)
-    return checks if isinstance(checks, list) else [checks]
+    return KIND_CHECKS[kind](a, find_all(words, spec), spec)
